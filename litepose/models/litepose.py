@@ -1,0 +1,149 @@
+"""The LitePose network: a MobileNetV2-style single-branch backbone with large-kernel depthwise
+convs and the fusion deconv head.
+
+Module names and tensor layouts equal the original ``lib/models/pose_mobilenet.py``, so its
+released state_dicts load unchanged. ``forward`` returns the two raw output maps
+``[1/4 res: K heatmaps + K tags, 1/2 res: K heatmaps]``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .spec import ArchSpec, expanded_width
+
+__all__ = ["LitePose", "InvertedBottleneck", "SepConv", "conv_bn_act", "INPUT_MULTIPLE"]
+
+#: Input sides must be multiples of this (the backbone downsamples by 16).
+INPUT_MULTIPLE = 16
+
+
+def conv_bn_act(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    """Conv (no bias) + BatchNorm + ReLU6, as a Sequential (keys ``0``, ``1``)."""
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU6(inplace=True),
+    )
+
+
+class InvertedBottleneck(nn.Module):
+    """Expand 1x1 -> depthwise kxk -> project 1x1; residual iff stride 1 and cin == cout."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, kernel: int = 7, expansion: float = 6) -> None:
+        super().__init__()
+        hidden = expanded_width(cin, expansion)
+        self.inv = conv_bn_act(cin, hidden, 1)
+        self.depth_conv = conv_bn_act(hidden, hidden, kernel, stride, groups=hidden)
+        self.point_conv = nn.Sequential(nn.Conv2d(hidden, cout, 1, 1, 0, bias=False), nn.BatchNorm2d(cout))
+        self.use_residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.point_conv(self.depth_conv(self.inv(x)))
+        return out + x if self.use_residual else out
+
+
+class SepConv(nn.Module):
+    """Depthwise kxk + BN + ReLU + pointwise 1x1 (no BN after): the head's output layer."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 5) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(cin, cin, kernel, 1, kernel // 2, groups=cin, bias=False),
+            nn.BatchNorm2d(cin),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cin, cout, 1, 1, 0, bias=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def _deconv(cin: int, cout: int) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, output_padding=0, bias=False)
+
+
+class LitePose(nn.Module):
+    """LitePose built from an :class:`ArchSpec` and a number of joints.
+
+    Attributes set for users and tools: ``spec``, ``num_joints``, ``arch`` (preset name or
+    ``"custom"``), ``input_size``, and ``keypoints`` (a :class:`KeypointSet`, may be ``None``).
+    """
+
+    def __init__(self, spec: ArchSpec, num_joints: int = 17) -> None:
+        super().__init__()
+        from .spec import spec_name
+
+        if num_joints < 1:
+            raise ValueError(f"num_joints must be positive, got {num_joints}")
+        self.spec = spec
+        self.num_joints = num_joints
+        self.arch = spec_name(spec)
+        self.input_size = spec.input_size
+        self.keypoints = None
+
+        stem = spec.stem_channels
+        self.first = nn.Sequential(
+            conv_bn_act(3, 32, 3, 2),
+            conv_bn_act(32, 32, 3, 1, groups=32),
+            nn.Conv2d(32, stem, 1, 1, 0, bias=False),
+            nn.BatchNorm2d(stem),
+        )
+        channels = [stem]
+        stages = []
+        cin = stem
+        for st in spec.stages:
+            blocks = []
+            for i, (t, k) in enumerate(st.blocks):
+                blocks.append(InvertedBottleneck(cin, st.channels, st.stride if i == 0 else 1, k, t))
+                cin = st.channels
+            stages.append(nn.Sequential(*blocks))
+            channels.append(st.channels)
+        self.stage = nn.ModuleList(stages)
+        self.channels = tuple(channels)  # stem, stage 1..4
+
+        # Fusion deconv head: step i fuses the previous head feature with backbone feature -(i+2).
+        refined, raw, bnrelu = [], [], []
+        prev = channels[-1]
+        for i, f in enumerate(spec.deconv):
+            refined.append(_deconv(prev, f))
+            raw.append(_deconv(channels[-i - 2], f))
+            bnrelu.append(nn.Sequential(nn.BatchNorm2d(f), nn.ReLU(inplace=True)))
+            prev = f
+        self.deconv_refined = nn.ModuleList(refined)
+        self.deconv_raw = nn.ModuleList(raw)
+        self.deconv_bnrelu = nn.ModuleList(bnrelu)
+        # Outputs after deconv steps 2 (1/4 res: heatmaps + tags) and 3 (1/2 res: heatmaps).
+        out_ch = (2 * num_joints, num_joints)
+        self.final_refined = nn.ModuleList([SepConv(spec.deconv[i + 1], out_ch[i]) for i in range(2)])
+        self.final_raw = nn.ModuleList([SepConv(channels[-i - 4], out_ch[i]) for i in range(2)])
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        check_input(x)
+        feats = [self.first(x)]
+        for stage in self.stage:
+            feats.append(stage(feats[-1]))
+        head, raw = feats[-1], feats[-2]
+        outputs = []
+        for i in range(3):
+            head = self.deconv_bnrelu[i](self.deconv_refined[i](head) + self.deconv_raw[i](raw))
+            raw = feats[-i - 3]
+            if i > 0:
+                outputs.append(self.final_refined[i - 1](head) + self.final_raw[i - 1](raw))
+        return outputs
+
+    def extra_repr(self) -> str:
+        return f"arch={self.arch}, num_joints={self.num_joints}, input_size={self.input_size}"
+
+
+def check_input(x: torch.Tensor) -> None:
+    """Raise a clear error for inputs the network cannot take."""
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected input of shape (N, 3, H, W), got {tuple(x.shape)}")
+    h, w = x.shape[-2:]
+    if h % INPUT_MULTIPLE or w % INPUT_MULTIPLE:
+        raise ValueError(
+            f"input size {h}x{w}: both sides must be multiples of {INPUT_MULTIPLE} "
+            "(pad the image, or use litepose.Predictor which resizes and pads for you)"
+        )
