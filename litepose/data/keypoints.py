@@ -70,9 +70,7 @@ class KeypointSet:
         for what, seq in (("flip_index", self.flip_index), ("sigmas", self.sigmas)):
             if len(seq) != k:
                 raise ValueError(f"keypoint set {self.name!r}: {what} has {len(seq)} entries for {k} keypoints")
-        if sorted(self.flip_index) != list(range(k)) or any(
-            self.flip_index[self.flip_index[i]] != i for i in range(k)
-        ):
+        if sorted(self.flip_index) != list(range(k)) or any(self.flip_index[self.flip_index[i]] != i for i in range(k)):
             raise ValueError(f"keypoint set {self.name!r}: flip_index {list(self.flip_index)} is not an involution")
         if sorted(self.grouping_order) != list(range(k)):
             raise ValueError(f"keypoint set {self.name!r}: grouping_order must be a permutation of 0..{k - 1}")
@@ -227,13 +225,45 @@ COCO = KeypointSet(
     name="coco",
     names=_COCO_NAMES,
     skeleton=(
-        (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
-        (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
+        (15, 13),
+        (13, 11),
+        (16, 14),
+        (14, 12),
+        (11, 12),
+        (5, 11),
+        (6, 12),
+        (5, 6),
+        (5, 7),
+        (6, 8),
+        (7, 9),
+        (8, 10),
+        (1, 2),
+        (0, 1),
+        (0, 2),
+        (1, 3),
+        (2, 4),
+        (3, 5),
+        (4, 6),
     ),  # fmt: skip
     flip_index=(0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15),
     sigmas=(
-        0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072,
-        0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089,
+        0.026,
+        0.025,
+        0.025,
+        0.035,
+        0.035,
+        0.079,
+        0.079,
+        0.072,
+        0.072,
+        0.062,
+        0.062,
+        0.107,
+        0.107,
+        0.087,
+        0.087,
+        0.089,
+        0.089,
     ),  # fmt: skip
     grouping_order=_ORIGINAL_ORDER,
 )
@@ -241,12 +271,36 @@ COCO = KeypointSet(
 CROWDPOSE = KeypointSet(
     name="crowdpose",
     names=(
-        "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-        "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "head", "neck",
+        "left_shoulder",
+        "right_shoulder",
+        "left_elbow",
+        "right_elbow",
+        "left_wrist",
+        "right_wrist",
+        "left_hip",
+        "right_hip",
+        "left_knee",
+        "right_knee",
+        "left_ankle",
+        "right_ankle",
+        "head",
+        "neck",
     ),  # fmt: skip
     skeleton=(
-        (12, 13), (13, 0), (13, 1), (0, 2), (2, 4), (1, 3), (3, 5),
-        (0, 6), (1, 7), (6, 7), (6, 8), (8, 10), (7, 9), (9, 11),
+        (12, 13),
+        (13, 0),
+        (13, 1),
+        (0, 2),
+        (2, 4),
+        (1, 3),
+        (3, 5),
+        (0, 6),
+        (1, 7),
+        (6, 7),
+        (6, 8),
+        (8, 10),
+        (7, 9),
+        (9, 11),
     ),  # fmt: skip
     flip_index=(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 12, 13),
     sigmas=(0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089, 0.079, 0.079),

@@ -1,0 +1,272 @@
+"""Reading and writing LitePose checkpoints.
+
+Two kinds of files are read:
+
+- foreign files (the original's releases): a plain state_dict, or a dict holding one under
+  ``state_dict`` / ``model``, keys with or without ``module.`` prefixes. The architecture and
+  number of joints are inferred from the tensor shapes;
+- litepose's own files, which describe themselves under the ``"litepose"`` key (spec, number
+  of joints, keypoint metadata, input size, normalisation, package version).
+
+Everything is loaded with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data.keypoints import KeypointSet, keypoint_set_for
+from .litepose import LitePose
+from .spec import ArchSpec, StageSpec, resolve_spec, spec_name
+from .supernet import SuperLitePose
+
+__all__ = [
+    "CheckpointError",
+    "load_checkpoint",
+    "save_checkpoint",
+    "read_state_dict",
+    "infer_spec",
+    "checkpoint_metadata",
+    "NORMALIZATION",
+]
+
+#: Input normalisation of every LitePose model (ImageNet statistics on RGB / 255).
+NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file cannot be read or does not fit the model."""
+
+
+def _torch_load(path: Path) -> Any:
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: file is empty, not a checkpoint")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for corrupt files (RuntimeError, IndexError, ...)
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "Weights only load failed" in str(e):
+            raise CheckpointError(
+                f"{path}: holds objects other than tensors and plain containers; litepose only loads "
+                f"checkpoints with weights_only=True ({msg})"
+            ) from None
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint (truncated, corrupt or another file type): {msg}"
+        ) from None
+
+
+def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
+    """Load ``path`` and return ``(state_dict, litepose_metadata_or_None)``.
+
+    Unwraps ``state_dict`` / ``model`` containers and strips ``module.`` prefixes.
+    """
+    path = Path(path)
+    obj = _torch_load(path)
+    meta = None
+    if isinstance(obj, dict) and isinstance(obj.get("litepose"), dict):
+        meta = obj["litepose"]
+    sd = obj
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model", "model_state_dict", "net"):
+            if isinstance(obj.get(key), dict):
+                sd = obj[key]
+                break
+    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise CheckpointError(f"{path}: does not contain a state_dict (a dict of tensors)")
+    out = {}
+    for k, v in sd.items():
+        k = str(k)
+        while k.startswith("module."):
+            k = k[len("module.") :]
+        out[k] = v
+    return out, meta
+
+
+_BLOCK = re.compile(r"^stage\.(\d+)\.(\d+)\.inv\.0\.weight$")
+
+
+def _need(sd: dict[str, torch.Tensor], key: str, path: Path) -> torch.Tensor:
+    if key not in sd:
+        sample = ", ".join(list(sd)[:3])
+        raise CheckpointError(f"{path}: not a LitePose checkpoint: key {key!r} is missing (found keys like {sample})")
+    return sd[key]
+
+
+def infer_spec(sd: dict[str, torch.Tensor], path: Path | str = "<state_dict>") -> tuple[str, ArchSpec, int]:
+    """Infer ``(kind, spec, num_joints)`` from tensor shapes; kind is ``"litepose"`` or ``"super"``.
+
+    Stage strides are not visible in shapes; LitePose always uses 2, 2, 2, 1. The input size is
+    the preset's when the spec equals a preset, else 256.
+    """
+    path = Path(path)
+    num_joints = int(_need(sd, "final_refined.1.conv.3.weight", path).shape[0])
+    stem = int(_need(sd, "first.2.weight", path).shape[0])
+    kind = "super" if any(k.endswith("Linear5x5.weight") for k in sd) else "litepose"
+    blocks: dict[int, dict[int, tuple[float, int, int]]] = {}
+    for k in sd:
+        m = _BLOCK.match(k)
+        if not m:
+            continue
+        s, b = int(m.group(1)), int(m.group(2))
+        hidden, cin = sd[k].shape[:2]
+        kernel = int(_need(sd, f"stage.{s}.{b}.depth_conv.0.weight", path).shape[-1])
+        cout = int(_need(sd, f"stage.{s}.{b}.point_conv.0.weight", path).shape[0])
+        t = hidden / cin
+        blocks.setdefault(s, {})[b] = (int(t) if float(t).is_integer() else t, kernel, cout)
+    if sorted(blocks) != [0, 1, 2, 3]:
+        raise CheckpointError(f"{path}: not a LitePose checkpoint: expected 4 backbone stages, found {sorted(blocks)}")
+    stages = []
+    for s, stride in zip(range(4), (2, 2, 2, 1)):
+        bl = blocks[s]
+        if sorted(bl) != list(range(len(bl))):
+            raise CheckpointError(f"{path}: stage {s} has gaps in its block indices {sorted(bl)}")
+        stages.append(StageSpec(bl[0][2], stride, tuple((bl[i][0], bl[i][1]) for i in range(len(bl)))))
+    deconv = tuple(int(_need(sd, f"deconv_refined.{i}.weight", path).shape[1]) for i in range(3))
+    spec = ArchSpec(256, stem, tuple(stages), deconv)  # type: ignore[arg-type]
+    if kind == "litepose":
+        for _name, p in _presets().items():
+            if p.with_input_size(256) == spec:
+                spec = p
+                break
+    else:
+        spec = spec.with_input_size(512)
+    return kind, spec, num_joints
+
+
+def _presets() -> dict[str, ArchSpec]:
+    from .spec import PRESETS
+
+    return PRESETS
+
+
+def _load_into(model: nn.Module, sd: dict[str, torch.Tensor], path: Path) -> None:
+    """Strict load with an error naming the key and the expected vs found shapes."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    if missing:
+        raise CheckpointError(
+            f"{path}: does not fit the model: {len(missing)} missing keys, first {missing[0]!r}"
+            + (f"; unexpected keys, first {unexpected[0]!r}" if unexpected else "")
+        )
+    if unexpected:
+        raise CheckpointError(f"{path}: does not fit the model: unexpected key {unexpected[0]!r}")
+    for k, v in own.items():
+        if tuple(sd[k].shape) != tuple(v.shape):
+            raise CheckpointError(
+                f"{path}: does not fit the model: key {k!r} expected shape {tuple(v.shape)}, found {tuple(sd[k].shape)}"
+            )
+    model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()})
+
+
+def load_checkpoint(
+    path: str | Path,
+    arch: str | Path | dict | ArchSpec | None = None,
+    num_joints: int | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Load a checkpoint into a fresh model in eval mode; returns ``(model, info)``.
+
+    ``arch`` / ``num_joints`` override what the file says or its shapes imply (a mismatch is a
+    :class:`CheckpointError` naming the key and both shapes). ``info`` holds ``arch``
+    ("litepose-xs" ... "litepose-l", "custom" or "super"), ``num_joints``, ``input_size``,
+    ``spec`` (original JSON format), ``keypoints`` (dict), ``normalization``, ``source``
+    ("litepose" for self-describing files, "foreign" otherwise) and any ``extra`` metadata.
+    """
+    path = Path(path)
+    sd, meta = read_state_dict(path)
+    if meta is not None:
+        kind = meta.get("kind", "litepose")
+        spec = ArchSpec.from_json(meta["spec"])
+        file_joints = int(meta["num_joints"])
+        kps = KeypointSet.from_dict(meta["keypoints"]) if meta.get("keypoints") else None
+        source = "litepose"
+    else:
+        kind, spec, file_joints = infer_spec(sd, path)
+        kps = None
+        source = "foreign"
+    k = file_joints if num_joints is None else int(num_joints)
+    if kind == "super":
+        model: nn.Module = SuperLitePose(k)
+        if arch is not None:
+            model.set_arch(arch)
+    else:
+        if arch is not None:
+            spec = resolve_spec(arch)[1]
+        model = LitePose(spec, k)
+    _load_into(model, sd, path)
+    if kps is None or kps.num_joints != k:
+        kps = keypoint_set_for(k)
+    model.keypoints = kps
+    model.eval()
+    input_size = int(meta.get("input_size", spec.input_size)) if meta else spec.input_size
+    model.input_size = input_size
+    info = {
+        "arch": "super" if kind == "super" else spec_name(spec),
+        "num_joints": k,
+        "input_size": input_size,
+        "spec": spec.to_json() if kind != "super" else model.max_spec.to_json(),
+        "keypoints": kps.to_dict(),
+        "normalization": (meta or {}).get("normalization", NORMALIZATION),
+        "source": source,
+        "path": str(path),
+    }
+    if meta and meta.get("extra"):
+        info["extra"] = meta["extra"]
+    return model, info
+
+
+def checkpoint_metadata(model: nn.Module, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The self-description litepose writes next to a model's weights."""
+    from .. import __version__
+
+    kind = "super" if isinstance(model, SuperLitePose) else "litepose"
+    spec = model.max_spec if kind == "super" else model.spec
+    kps = getattr(model, "keypoints", None) or keypoint_set_for(model.num_joints)
+    meta = {
+        "format": 1,
+        "kind": kind,
+        "arch": "super" if kind == "super" else spec_name(spec),
+        "spec": spec.to_json(),
+        "num_joints": int(model.num_joints),
+        "keypoints": kps.to_dict(),
+        "input_size": int(getattr(model, "input_size", spec.input_size)),
+        "normalization": NORMALIZATION,
+        "version": __version__,
+    }
+    if extra:
+        meta["extra"] = extra
+    return meta
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file in the same folder, then rename: never a half file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def save_checkpoint(model: nn.Module, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Write a self-describing checkpoint (weights + ``litepose`` metadata), atomically.
+
+    ``extra`` must hold only plain types (it is read back with ``weights_only=True``).
+    """
+    sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return atomic_save({"litepose": checkpoint_metadata(model, extra), "state_dict": sd}, path)
