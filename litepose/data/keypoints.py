@@ -12,6 +12,7 @@ plain names (``KeypointSet.generic``).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,22 +174,25 @@ class KeypointSet:
         if not kp_names:
             raise ValueError(f"category {category.get('name')!r} has no 'keypoints' list")
         names = tuple(str(n) for n in kp_names)
-        for builtin in (COCO, CROWDPOSE):
-            if names == builtin.names:
-                return builtin
         k = len(names)
         raw = [tuple(int(v) for v in e) for e in category.get("skeleton") or []]
         flat = [v for e in raw for v in e]
-        if flat:
-            base = 0 if min(flat) == 0 else 1
-            edges = tuple((a - base, b - base) for a, b in raw)
-            bad = [e for e in raw if not all(0 <= v - base < k for v in e)]
-            if bad:
-                raise ValueError(
-                    f"category {category.get('name')!r}: skeleton edges {bad[:3]} do not fit its {k} keypoints"
-                )
-        else:
-            edges = ()
+        base = 0 if flat and min(flat) == 0 else 1
+        bad = [e for e in raw if len(e) != 2 or not all(0 <= v - base < k for v in e)]
+        for builtin in (COCO, CROWDPOSE):
+            if names == builtin.names:
+                if bad:
+                    warnings.warn(
+                        f"category {category.get('name')!r}: skeleton edges {bad[:3]} do not fit its {k} keypoints;"
+                        f" ignored, the built-in {builtin.name!r} skeleton is used",
+                        stacklevel=2,
+                    )
+                return builtin
+        if bad:
+            raise ValueError(
+                f"category {category.get('name')!r}: skeleton edges {bad[:3]} do not fit its {k} keypoints"
+            )
+        edges = tuple((a - base, b - base) for a, b in raw)
         return cls.from_dict(
             {
                 "name": name or str(category.get("name", "custom")),
