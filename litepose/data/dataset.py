@@ -1,0 +1,162 @@
+"""``KeypointDataset``: a torch Dataset of training samples over a COCO-format keypoint file.
+
+Stable API::
+
+    from litepose.data.dataset import KeypointDataset, MultiSizeBatchSampler
+    from litepose.data.transforms import TransformConfig
+
+    ds = KeypointDataset("person_keypoints_train2017.json", images=None, keypoints=None,
+                         transform=TransformConfig(input_size=256), keep_empty=False)
+    ds.annotations      # the KeypointAnnotations (litepose.data.coco) it reads
+    ds.keypoints        # KeypointSet; ds.num_joints = K
+    ds.image_ids        # the images it serves, in file order
+    sample = ds[i]      # or ds[(i, input_size)] to pick the input size of this sample
+    ds.load(i)          # the untransformed record (see below)
+
+A sample (``transform`` set) is a dict of tensors, collated by torch's default collate::
+
+    "image":    float32 (3, S, S), RGB/255 normalised with ImageNet mean/std (S = input size)
+    "heatmaps": [float32 (K, S/4, S/4), float32 (K, S/2, S/2)]   Gaussian targets, sigma 2
+    "masks":    [float32 (S/4, S/4), float32 (S/2, S/2)]          1 = counted, 0 = ignored
+    "joints":   [int64 (30, K, 2), int64 (30, K, 2)]              joint index tables
+    "image_id": int
+
+(one list entry per stride of ``TransformConfig.strides``, default (4, 2), in that order). With
+``transform=None`` a sample is ``ds.load(i)``: ``{"image": RGB uint8 (H, W, 3), "mask": bool
+(H, W), "joints": float64 (P, K, 3) image pixels, "image_id"}`` (not collatable: sizes vary).
+
+Images with no annotation at all are dropped (as the original's training set) unless
+``keep_empty``; images whose only annotations are crowds or people without keypoints stay: their
+background is a useful negative. Randomness: each sample draws a seed from torch's generator, so
+``torch.manual_seed`` and the DataLoader's per-worker seeding make runs reproducible.
+
+Supernet training samples one input size per batch: :class:`MultiSizeBatchSampler` yields
+batches of ``(index, size)`` pairs for ``DataLoader(ds, batch_sampler=...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from .coco import KeypointAnnotations, load_annotations
+from .keypoints import KeypointSet
+from .transforms import TrainTransform, TransformConfig, check_input_size
+
+__all__ = ["KeypointDataset", "MultiSizeBatchSampler"]
+
+
+class KeypointDataset(Dataset):
+    """Training samples (augmented image + targets) over a COCO-format keypoint file."""
+
+    def __init__(
+        self,
+        annotations: str | Path | KeypointAnnotations,
+        images: str | Path | None = None,
+        *,
+        keypoints: KeypointSet | dict | str | Path | None = None,
+        transform: TransformConfig | None = TransformConfig(),  # noqa: B008 (frozen dataclass)
+        keep_empty: bool = False,
+    ) -> None:
+        if isinstance(annotations, KeypointAnnotations):
+            if images is not None or keypoints is not None:
+                raise ValueError("images / keypoints are taken from the given KeypointAnnotations")
+            self.annotations = annotations
+        else:
+            self.annotations = load_annotations(annotations, images, keypoints=keypoints)
+        self.keypoints: KeypointSet = self.annotations.keypoints
+        ids = self.annotations.image_ids
+        if not keep_empty:
+            ids = [i for i in ids if self.annotations.annotations(i)]
+        self.image_ids: list[int] = ids
+        self.config = transform
+        self.transform = TrainTransform(transform, self.keypoints.flip_index) if transform is not None else None
+
+    @property
+    def num_joints(self) -> int:
+        return self.keypoints.num_joints
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def __repr__(self) -> str:
+        return f"KeypointDataset({str(self.annotations.path)!r}, images={len(self)}, joints={self.num_joints})"
+
+    def load(self, index: int) -> dict[str, Any]:
+        """The untransformed record of sample ``index`` (image, mask, joints in image pixels)."""
+        iid = self.image_ids[index]
+        ann = self.annotations
+        return {"image": ann.read_image(iid), "mask": ann.mask(iid), "joints": ann.joints(iid), "image_id": iid}
+
+    def __getitem__(self, index: int | tuple[int, int]) -> dict[str, Any]:
+        size = None
+        if isinstance(index, tuple | list):
+            index, size = int(index[0]), int(index[1])
+        rec = self.load(index)
+        if self.transform is None:
+            return rec
+        seed = int(torch.randint(0, 2**62, (1,)).item())
+        out = self.transform(rec["image"], rec["mask"], rec["joints"], np.random.default_rng(seed), input_size=size)
+        return {
+            "image": torch.from_numpy(out["image"]),
+            "heatmaps": [torch.from_numpy(h) for h in out["heatmaps"]],
+            "masks": [torch.from_numpy(m) for m in out["masks"]],
+            "joints": [torch.from_numpy(j) for j in out["joints"]],
+            "image_id": rec["image_id"],
+        }
+
+
+class MultiSizeBatchSampler(Sampler[list[tuple[int, int]]]):
+    """Batches of ``(index, input_size)`` with one random size per batch (supernet training).
+
+    Args:
+        sampler: the indices to batch (e.g. ``RandomSampler(ds)``), or a dataset length.
+        batch_size: samples per batch.
+        sizes: input sizes to choose from (e.g. ``range(256, 513, 64)``), uniformly per batch.
+        drop_last: drop the last incomplete batch.
+        seed: seeds the size choice (a fresh stream of sizes each epoch, reproducible).
+    """
+
+    def __init__(
+        self,
+        sampler: Iterable[int] | int,
+        batch_size: int,
+        sizes: Sequence[int],
+        drop_last: bool = True,
+        seed: int = 0,
+        strides: tuple[int, ...] = (4, 2),
+    ) -> None:
+        self.sampler = range(sampler) if isinstance(sampler, int) else sampler
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.sizes = [int(s) for s in sizes]
+        if not self.sizes:
+            raise ValueError("sizes is empty")
+        for s in self.sizes:
+            check_input_size(s, strides)
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        n = len(self.sampler)  # type: ignore[arg-type]
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        batch: list[int] = []
+        for i in self.sampler:
+            batch.append(int(i))
+            if len(batch) == self.batch_size:
+                yield self._sized(batch)
+                batch = []
+        if batch and not self.drop_last:
+            yield self._sized(batch)
+
+    def _sized(self, batch: list[int]) -> list[tuple[int, int]]:
+        s = self.sizes[int(torch.randint(len(self.sizes), (1,), generator=self.generator))]
+        return [(i, s) for i in batch]
