@@ -1,9 +1,9 @@
 """Cost of the LitePose training loss (forward + backward) on this machine.
 
-Compares the vectorised loss with a straightforward per-image, per-person loop over the same
-definitions (the shape of the original's older ``singleTagLoss``), written here only as a
-yardstick, at XS training size (256 px input: outputs 64 and 128) for a batch of B images with
-P people each.
+Times the whole loss, and compares its vectorised AE part with a straightforward per-image,
+per-person loop over the same definitions (the shape of the original's older
+``singleTagLoss``), written here only as a yardstick, at XS training size (256 px input:
+outputs 64 and 128) for a batch of B images with P people each.
 
 Usage: python benchmarks/loss.py [--batch B] [--people P] [--threads N] [--runs R]
 """

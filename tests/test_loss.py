@@ -173,3 +173,15 @@ def test_bad_inputs_are_named():
             [None, None],
             table,
         )
+
+
+def test_half_precision_outputs_give_float32_losses():
+    case, outputs, heatmaps, masks, joints = _load_case("seed0")
+    half = [o.detach().half().requires_grad_() for o in outputs]  # exact: the outputs are float16 values
+    out = LitePoseLoss(17)(half, heatmaps, masks, joints)
+    assert out["total"].dtype == torch.float32
+    torch.testing.assert_close(out["total"], case["results"]["total_loss"], rtol=1e-6, atol=1e-8)
+    out["total"].backward()
+    assert half[0].grad.dtype == torch.float16 and half[0].grad[:, 17:].abs().sum() > 0
+    dist = heatmap_distillation_loss(half[1][:, :17], outputs[1].detach())
+    assert dist.dtype == torch.float32 and dist.abs().sum() == 0

@@ -11,6 +11,8 @@ Conventions (the original's, see ``docs/training.md``):
 - joint table: ``(B, P, K, 2)`` integer, entry ``(k*H*W + int(y)*W + int(x), used)``: an index
   into the tag channels (``K..2K-1``) of the 1/4-resolution output viewed as ``(B, K*H*W)``.
   Unused slots are ``(0, 0)``; a person whose slots are all unused does not exist.
+
+Half-precision (AMP) outputs are up-cast: every loss is computed and returned in float32.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ from torch import Tensor, nn
 PUSH_TYPES = ("exp", "max")
 
 
+def _at_least_fp32(x: Tensor) -> Tensor:
+    """Losses are computed in float32 (or float64) even for half-precision (AMP) outputs."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def heatmap_loss(pred: Tensor, gt: Tensor, mask: Tensor | None = None) -> Tensor:
     """Masked MSE per image: mean over (K, H, W) of ``(pred - gt)^2 * mask``, shape ``(B,)``.
 
@@ -33,6 +40,7 @@ def heatmap_loss(pred: Tensor, gt: Tensor, mask: Tensor | None = None) -> Tensor
     """
     if pred.shape != gt.shape:
         raise ValueError(f"heatmap_loss: prediction {tuple(pred.shape)} and target {tuple(gt.shape)} differ")
+    pred = _at_least_fp32(pred)
     sq = (pred - gt.to(pred.dtype)) ** 2
     if mask is not None:
         if mask.shape != (pred.shape[0], *pred.shape[2:]):
@@ -61,7 +69,7 @@ def ae_loss(tags: Tensor, joints: Tensor, push_type: str = "exp") -> tuple[Tenso
     if joints.dim() != 4 or joints.shape[-1] != 2 or joints.shape[0] != tags.shape[0]:
         raise ValueError(f"ae_loss: joint table {tuple(joints.shape)} must be (B, P, K, 2) with B = {tags.shape[0]}")
     b, p, k = joints.shape[:3]
-    flat = tags.reshape(b, -1)
+    flat = _at_least_fp32(tags.reshape(b, -1))
     index = joints[..., 0].reshape(b, p * k).long()
     if index.numel() and (int(index.min()) < 0 or int(index.max()) >= flat.shape[1]):
         raise ValueError(
@@ -108,7 +116,7 @@ def heatmap_distillation_loss(
             f"distillation: student heatmaps {tuple(student.shape)} and teacher {tuple(teacher.shape)} "
             "differ in batch or joint count"
         )
-    target = teacher.detach().to(student.dtype)
+    target = _at_least_fp32(teacher.detach())
     if target.shape[2:] != student.shape[2:]:
         kw = {"align_corners": False} if mode in ("bilinear", "bicubic") else {}
         target = F.interpolate(target, size=student.shape[2:], mode=mode, **kw)
