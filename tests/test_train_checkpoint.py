@@ -199,3 +199,32 @@ def test_bad_files_are_named(tmp_path):
         restore_training_state(path, model, opt)
     with pytest.raises(CheckpointError, match="do not fit"):
         restore_training_state(path, nn.Linear(2, 2))
+
+
+def _gather_worker(rank: int, world: int, folder: str) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=world)
+    try:
+        torch.manual_seed(100 + rank)
+        np.random.seed(100 + rank)
+        random.seed(100 + rank)
+        states = gather_rng_states()
+        torch.save(_draws(), f"{folder}/draws_{rank}.pt")
+        if rank == 0:
+            model, opt, sched = _setup()
+            save_training_state(f"{folder}/state.pth", model, opt, sched, epoch=1, step=1, rng=states)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_per_rank_rng_states_under_ddp(tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_gather_worker, args=(2, str(tmp_path)), nprocs=2, join=True)
+    state = load_training_state(tmp_path / "state.pth")
+    assert isinstance(state["rng"], list) and len(state["rng"]) == 2
+    for rank in range(2):
+        model, opt, sched = _setup()
+        restore_training_state(state, model, opt, sched, rank=rank)
+        assert _draws() == torch.load(tmp_path / f"draws_{rank}.pt", weights_only=True)
