@@ -1,0 +1,186 @@
+"""Training configuration: typed sections read from YAML, with ``key=value`` overrides.
+
+A config is a tree of dataclasses (no global mutable state): ``TrainConfig.load(path,
+overrides)`` reads the YAML, applies dotted overrides such as ``train.epochs=1`` (values
+parsed as YAML), and rejects unknown keys with a message that names them. ``to_dict`` gives
+a plain dict that goes into checkpoints and ``OUT/config.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["TrainConfig", "ModelCfg", "DataCfg", "OptimCfg", "LossCfg", "SupernetCfg", "ValCfg", "parse_overrides"]
+
+
+@dataclass
+class ModelCfg:
+    arch: str = "litepose-xs"  # preset, architecture JSON, or litepose-super
+    input_size: int | None = None  # default: the architecture's
+    pretrained: str | None = None  # checkpoint; backbone loaded, head (deconv*, final*) skipped
+    sync_bn: bool = False  # SyncBatchNorm under DDP (CUDA)
+
+
+@dataclass
+class DataCfg:
+    train: str = ""  # COCO-format JSON or SynthPose folder
+    train_images: str | None = None
+    val: str | None = None
+    val_images: str | None = None
+    keypoints: str | None = None  # coco / crowdpose / YAML; default: from the annotations
+    max_people: int = 30
+    sigma: float = 2.0
+    workers: int = 2
+    rotation: float = 30.0
+    scale_min: float = 0.75
+    scale_max: float = 1.5
+    translate: float = 40.0
+    flip: float = 0.5
+
+
+@dataclass
+class OptimCfg:
+    epochs: int = 500
+    batch_size: int = 16  # per process
+    lr: float = 4e-3
+    weight_decay: float = 1e-4
+    lr_steps: list[int] = field(default_factory=lambda: [350, 480])
+    lr_factor: float = 0.1
+    seed: int = 0
+    amp: bool = True  # mixed precision on CUDA only
+    grad_clip: float | None = None
+    freeze_bn: bool = False  # keep BatchNorm in eval mode (fine-tuning, DDP equivalence checks)
+    time_limit_min: float | None = None  # stop after the epoch that crosses this wall-clock budget
+    max_steps_per_epoch: int | None = None  # cap an epoch (smoke runs)
+    device: str = "auto"
+
+
+@dataclass
+class LossCfg:
+    heatmap_factors: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    push_factor: float = 1e-3
+    pull_factor: float = 1e-3
+    push_type: str = "exp"
+    teacher: str | None = None  # checkpoint of a larger model for heatmap distillation
+    distill_factor: float = 1.0
+    teacher_input_size: int | None = None
+
+
+@dataclass
+class SupernetCfg:
+    widths: list[float] = field(default_factory=lambda: [1.0, 0.75, 0.5, 0.25])
+    sizes: list[int] = field(default_factory=lambda: [256, 320, 384, 448, 512])
+    kernels: list[int] = field(default_factory=lambda: [7])
+    sandwich: bool = False  # largest + smallest + random subnets each step (gradients accumulated)
+    arch: str | None = None  # train one fixed subnet of the supernet
+
+
+@dataclass
+class ValCfg:
+    every: int = 10  # epochs; 0 disables periodic validation
+    flip_test: bool = True
+    detection_threshold: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    model: ModelCfg = field(default_factory=ModelCfg)
+    data: DataCfg = field(default_factory=DataCfg)
+    train: OptimCfg = field(default_factory=OptimCfg)
+    loss: LossCfg = field(default_factory=LossCfg)
+    supernet: SupernetCfg = field(default_factory=SupernetCfg)
+    val: ValCfg = field(default_factory=ValCfg)
+    source: str | None = None  # the YAML this came from (for relative paths)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "config") -> TrainConfig:
+        cfg = cls()
+        for section, values in (d or {}).items():
+            if section == "source":
+                cfg.source = values
+                continue
+            if not hasattr(cfg, section) or section == "source":
+                raise ValueError(f"{where}: unknown section {section!r} (sections: {_sections()})")
+            obj = getattr(cfg, section)
+            if not isinstance(values, dict):
+                raise ValueError(f"{where}: section {section!r} must be a mapping")
+            names = {f.name for f in dataclasses.fields(obj)}
+            for k, v in values.items():
+                if k not in names:
+                    raise ValueError(f"{where}: unknown key {section}.{k} (known: {sorted(names)})")
+                setattr(obj, k, v)
+        return cfg
+
+    @classmethod
+    def load(cls, path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+        data: dict[str, Any] = {}
+        where = "config"
+        if path is not None:
+            p = Path(path)
+            if not p.is_file():
+                raise FileNotFoundError(f"config {p} does not exist")
+            try:
+                data = yaml.safe_load(p.read_text()) or {}
+            except yaml.YAMLError as e:
+                raise ValueError(f"{p}: invalid YAML: {e}") from None
+            where = str(p)
+            data["source"] = str(p.resolve())
+        for key, value in parse_overrides(overrides or []):
+            section, _, name = key.partition(".")
+            if not name:
+                raise ValueError(f"override {key!r} must look like section.key=value")
+            data.setdefault(section, {})[name] = value
+        cfg = cls.from_dict(data, where)
+        cfg.resolve_paths()
+        return cfg
+
+    def resolve_paths(self) -> None:
+        """Make data / checkpoint paths relative to the config file absolute."""
+        if not self.source:
+            return
+        base = Path(self.source).parent
+
+        def fix(p: str | None) -> str | None:
+            if not p:
+                return p
+            q = Path(p)
+            if q.is_absolute() or q.exists():
+                return p
+            cand = base / q
+            return str(cand) if cand.exists() else p
+
+        d = self.data
+        d.train, d.train_images, d.val, d.val_images = (
+            fix(d.train) or "",
+            fix(d.train_images),
+            fix(d.val),
+            fix(d.val_images),
+        )
+        self.model.pretrained = fix(self.model.pretrained)
+        self.loss.teacher = fix(self.loss.teacher)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _sections() -> list[str]:
+    return [f.name for f in dataclasses.fields(TrainConfig) if f.name != "source"]
+
+
+def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:
+    """``["train.epochs=1", "data.workers=0"]`` -> ``[("train.epochs", 1), ...]`` (YAML values)."""
+    out = []
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like section.key=value")
+        key, value = item.split("=", 1)
+        try:
+            out.append((key.strip(), yaml.safe_load(value)))
+        except yaml.YAMLError:
+            out.append((key.strip(), value))
+    return out

@@ -1,0 +1,484 @@
+"""The trainer: one loop for normal training, supernet training, fine-tuning and distillation.
+
+Single process (``litepose train``) or DDP under ``torchrun`` (``torchrun --nproc_per_node N -m
+litepose train ...``): DistributedSampler, rank-0 logging / validation / checkpoints, optional
+SyncBatchNorm, AMP on CUDA. Each epoch's randomness (shuffle order, augmentation, subnet
+sampling) depends only on ``(seed, epoch, rank)``, and a training-state checkpoint is written
+atomically after every epoch, so a resumed run continues exactly as if it had never stopped
+(a run killed mid-epoch loses at most that epoch).
+
+Outputs in the run folder: ``last.pth`` (training state; also loadable by
+``litepose.load_checkpoint``), ``best.pth`` (self-describing model with the best val AP),
+``metrics.jsonl`` (one line per epoch), ``config.yaml``, ``curves.png``, and TensorBoard events
+under ``tb/`` when tensorboard is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+from torch.utils.data import BatchSampler, DataLoader, DistributedSampler
+
+from ..data.dataset import KeypointDataset, MultiSizeBatchSampler
+from ..data.transforms import TransformConfig
+from ..models import SuperLitePose, create_model, load_checkpoint, save_checkpoint
+from ..models.checkpoint import CheckpointError, read_state_dict
+from ..models.spec import resolve_spec
+from ..models.supernet import sample_arch
+from . import distributed as D
+from .checkpoint import load_training_state, restore_training_state, save_training_state, unwrap_model
+from .config import TrainConfig
+from .loss import LitePoseLoss, heatmap_distillation_loss
+
+__all__ = ["Trainer", "resolve_dataset", "load_backbone"]
+
+HEAD_PREFIXES = ("deconv", "final")
+
+
+def resolve_dataset(path: str | Path, images: str | Path | None = None) -> tuple[Path, Path | None]:
+    """``(annotation JSON, image folder or None)`` for a COCO JSON or a SynthPose folder."""
+    p = Path(path)
+    if p.is_dir():
+        for name in ("annotations.json", "annotations/annotations.json"):
+            if (p / name).is_file():
+                return p / name, Path(images) if images else None
+        raise FileNotFoundError(f"{p}: no annotations.json inside (expected a SynthPose folder or a COCO JSON)")
+    if not p.is_file():
+        raise FileNotFoundError(f"dataset {p} does not exist")
+    return p, Path(images) if images else None
+
+
+def load_backbone(model: nn.Module, path: str | Path) -> int:
+    """Fine-tuning init, as the original: load every tensor but the head (``deconv*``, ``final*``).
+
+    Returns the number of tensors loaded; shape mismatches are a clear error.
+    """
+    sd, _ = read_state_dict(path)
+    own = model.state_dict()
+    picked = {}
+    for k, v in sd.items():
+        if k.startswith(HEAD_PREFIXES) or k not in own:
+            continue
+        if tuple(v.shape) != tuple(own[k].shape):
+            raise CheckpointError(
+                f"{path}: backbone key {k!r} expected shape {tuple(own[k].shape)}, found {tuple(v.shape)}"
+            )
+        picked[k] = v.float() if v.is_floating_point() else v
+    if not picked:
+        raise CheckpointError(f"{path}: no backbone tensor fits the model")
+    model.load_state_dict(picked, strict=False)
+    return len(picked)
+
+
+def _epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    return (seed * 1_000_003 + epoch * 7919 + rank * 104_729) % (2**31)
+
+
+def _seed_all(s: int) -> None:
+    random.seed(s)
+    np.random.seed(s)
+    torch.manual_seed(s)
+
+
+class Trainer:
+    """Train a LitePose (or its supernet) from a :class:`TrainConfig` into ``output``.
+
+    ``resume``: ``"auto"`` (continue from ``output/last.pth`` if present), ``None`` (start
+    fresh; refuses to overwrite an existing run) or a path to a training state.
+    """
+
+    def __init__(self, cfg: TrainConfig, output: str | Path, resume: str | Path | None = "auto") -> None:
+        self.cfg = cfg
+        self.out = Path(output)
+        self.resume = resume
+        self.dist = D.setup(cfg.train.device)
+        self.main = self.dist.is_main
+        self.device = self.dist.device
+        self.history: list[dict[str, Any]] = []
+
+    # -- building -------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        cfg = self.cfg
+        if not cfg.data.train:
+            raise ValueError("config: data.train is empty (a COCO-format JSON or a SynthPose folder)")
+        ann, images = resolve_dataset(cfg.data.train, cfg.data.train_images)
+        arch = cfg.model.arch
+        self.is_super = str(arch).lower() in ("litepose-super", "super", "supernet")
+        if self.is_super:
+            base_size = max(cfg.supernet.sizes)
+        else:
+            base_size = resolve_spec(arch)[1].input_size
+        self.input_size = int(cfg.model.input_size or base_size)
+        d = cfg.data
+        tcfg = TransformConfig(
+            input_size=self.input_size,
+            sigma=d.sigma,
+            max_rotation=d.rotation,
+            min_scale=d.scale_min,
+            max_scale=d.scale_max,
+            max_translate=d.translate,
+            flip_prob=d.flip,
+            max_people=d.max_people,
+        )
+        self.dataset = KeypointDataset(ann, images, keypoints=d.keypoints, transform=tcfg)
+        if len(self.dataset) == 0:
+            raise ValueError(f"{ann}: no training images with annotations")
+        k = self.dataset.num_joints
+        _seed_all(cfg.train.seed)  # the same initial weights on every rank and every run
+        model = SuperLitePose(k) if self.is_super else create_model(arch, num_joints=k)
+        model.keypoints = self.dataset.keypoints
+        if not self.is_super:
+            model.input_size = self.input_size
+        self.fixed_arch = None
+        if self.is_super and cfg.supernet.arch:
+            self.fixed_arch = model.set_arch(cfg.supernet.arch)
+        if cfg.model.pretrained:
+            n = load_backbone(model, cfg.model.pretrained)
+            self._log(f"fine-tuning: {n} backbone tensors from {cfg.model.pretrained} (head initialised fresh)")
+        model.to(self.device)
+        if self.dist.enabled and cfg.model.sync_bn:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        self.model = model
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = nn.parallel.DistributedDataParallel(
+                model, device_ids=ids, find_unused_parameters=self.is_super
+            )
+        t = cfg.train
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimizer, milestones=list(t.lr_steps), gamma=t.lr_factor
+        )
+        self.amp = bool(t.amp and self.device.type == "cuda")
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
+        lc = cfg.loss
+        self.loss = LitePoseLoss(k, lc.heatmap_factors, lc.push_factor, lc.pull_factor, lc.push_type)
+        self.teacher = None
+        if lc.teacher:
+            teacher, info = load_checkpoint(lc.teacher)
+            if info["num_joints"] != k:
+                raise ValueError(f"teacher {lc.teacher} has {info['num_joints']} joints, the data has {k}")
+            self.teacher = teacher.to(self.device).eval()
+            self.teacher_size = lc.teacher_input_size
+
+    def _loader(self, epoch: int) -> DataLoader:
+        cfg = self.cfg
+        bs = cfg.train.batch_size
+        n_rep, rank = self.dist.world_size, self.dist.rank
+        sampler = DistributedSampler(self.dataset, n_rep, rank, shuffle=True, seed=cfg.train.seed, drop_last=True)
+        sampler.set_epoch(epoch)
+        drop = len(sampler) >= bs
+        if self.is_super:
+            sizes = [self.fixed_arch.input_size] if self.fixed_arch is not None else cfg.supernet.sizes
+            batches = MultiSizeBatchSampler(sampler, bs, sizes, drop_last=drop, seed=_epoch_seed(cfg.train.seed, epoch))
+        else:
+            batches = BatchSampler(sampler, bs, drop_last=drop)
+        workers = max(0, int(cfg.data.workers))
+        gen = torch.Generator().manual_seed(_epoch_seed(cfg.train.seed, epoch, rank))
+        return DataLoader(
+            self.dataset,
+            batch_sampler=batches,
+            num_workers=workers,
+            generator=gen,
+            persistent_workers=False,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    # -- logging --------------------------------------------------------------------------------
+
+    def _log(self, msg: str) -> None:
+        if self.main:
+            print(msg, file=sys.stderr, flush=True)
+
+    def _write_metrics(self, row: dict[str, Any]) -> None:
+        self.history.append(row)
+        if not self.main:
+            return
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        if self.tb is not None:
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and k not in ("epoch",):
+                    self.tb.add_scalar(k, v, row["epoch"])
+
+    # -- one step -------------------------------------------------------------------------------
+
+    def _subnets(self, step: int) -> list[Any]:
+        """The subnets trained at this step (None = the plain network)."""
+        if not self.is_super:
+            return [None]
+        if self.fixed_arch is not None:
+            return [self.fixed_arch]
+        sc = self.cfg.supernet
+        rng = random.Random(_epoch_seed(self.cfg.train.seed, step))
+        bare = unwrap_model(self.model)
+        kw = {"widths": sc.widths, "sizes": sc.sizes, "kernels": sc.kernels}
+        archs = [sample_arch(rng, **kw)]
+        if sc.sandwich:
+            big = sample_arch(rng, **{**kw, "widths": [max(sc.widths)], "kernels": [max(sc.kernels)]})
+            small = sample_arch(rng, **{**kw, "widths": [min(sc.widths)], "kernels": [min(sc.kernels)]})
+            archs = [big, small, *archs]
+        for a in archs:
+            bare.check_arch(a)
+        return archs
+
+    def _step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
+        dev = self.device
+        images = batch["image"].to(dev, non_blocking=True)
+        heatmaps = [h.to(dev, non_blocking=True) for h in batch["heatmaps"]]
+        masks = [m.to(dev, non_blocking=True) for m in batch["masks"]]
+        joints = batch["joints"][0].to(dev, non_blocking=True)
+        t_heat = None
+        if self.teacher is not None:
+            with torch.no_grad():
+                x_t = images
+                if self.teacher_size and self.teacher_size != images.shape[-1]:
+                    x_t = nn.functional.interpolate(images, size=(self.teacher_size,) * 2, mode="bilinear")
+                t_out = self.teacher(x_t)
+            k = self.dataset.num_joints
+            t_heat = [o[:, :k] for o in t_out]
+        self.optimizer.zero_grad(set_to_none=True)
+        archs = self._subnets(step)
+        stats: dict[str, float] = {}
+        for arch in archs:
+            ctx = torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
+            with ctx:
+                outputs = self.model(images) if arch is None else self.model(images, arch)
+                res = self.loss(outputs, heatmaps, masks, joints)
+                total = res["total"]
+                if t_heat is not None:
+                    k = self.dataset.num_joints
+                    dl = sum(
+                        heatmap_distillation_loss(o[:, :k].float(), t, m).mean()
+                        for o, t, m in zip(outputs, t_heat, masks)
+                    )
+                    total = total + self.cfg.loss.distill_factor * dl
+                    stats["distill"] = stats.get("distill", 0.0) + float(dl.detach())
+            if not torch.isfinite(total):
+                raise FloatingPointError(f"loss is {float(total)} at step {step}: lower the learning rate")
+            if self.scaler is not None:
+                self.scaler.scale(total).backward()
+            else:
+                total.backward()
+            for name, v in (
+                ("loss", total),
+                ("heatmap_4", res["heatmap"][0]),
+                ("heatmap_2", res["heatmap"][1]),
+                ("push", res["push"]),
+                ("pull", res["pull"]),
+            ):
+                stats[name] = stats.get(name, 0.0) + float(v.detach())
+        clip = self.cfg.train.grad_clip
+        if self.scaler is not None:
+            if clip:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            if clip:
+                nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            self.optimizer.step()
+        return {k: v / len(archs) for k, v in stats.items()}
+
+    def _train_mode(self) -> None:
+        self.model.train()
+        if self.cfg.train.freeze_bn:
+            for m in self.model.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+
+    # -- validation -----------------------------------------------------------------------------
+
+    def validate(self) -> dict[str, float] | None:
+        """AP on the val set with the current weights (rank 0; ``None`` without val data)."""
+        cfg = self.cfg
+        if not cfg.data.val:
+            return None
+        from ..eval import evaluate
+        from ..models import extract_subnet
+        from ..predictor import Predictor
+
+        bare = unwrap_model(self.model)
+        net = bare
+        if self.is_super:
+            net = extract_subnet(bare, self.fixed_arch or bare.max_spec)
+            net.input_size = (self.fixed_arch or bare.max_spec).input_size
+        was_training = net.training
+        net.eval()
+        try:
+            ann, images = resolve_dataset(cfg.data.val, cfg.data.val_images)
+            pred = Predictor(
+                net,
+                input_size=self.input_size if not self.is_super else net.input_size,
+                flip_test=cfg.val.flip_test,
+                detection_threshold=cfg.val.detection_threshold,
+                device=str(self.device),
+            )
+            metrics = evaluate(pred, ann, images=images, progress=False)
+        finally:
+            net.train(was_training)
+        return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+
+    # -- the run --------------------------------------------------------------------------------
+
+    def fit(self) -> dict[str, Any]:
+        """Train to the configured number of epochs (or time limit); returns a summary."""
+        cfg = self.cfg
+        self._build()
+        self.tb = None
+        start_epoch, step, best = 0, 0, -1.0
+        last = self.out / "last.pth"
+        state_path = None
+        if self.resume == "auto":
+            state_path = last if last.is_file() else None
+        elif self.resume is not None:
+            state_path = Path(self.resume)
+        elif last.is_file():
+            raise ValueError(f"{self.out} already holds a run (last.pth): resume it, or choose another --output")
+        if state_path is not None:
+            state = load_training_state(state_path)
+            r = restore_training_state(
+                state, self.model, self.optimizer, self.scheduler, self.scaler, rank=self.dist.rank
+            )
+            start_epoch, step = r["epoch"], r["step"]
+            best = float(r["extra"].get("best_ap", -1.0))
+            self._log(f"resumed from {state_path}: epoch {start_epoch}, step {step}")
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            self._trim_metrics(start_epoch)
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(self.out / "tb"))
+            except Exception:  # tensorboard is optional
+                self.tb = None
+        t0 = time.time()
+        elapsed_before = self.history[-1]["minutes"] if self.history else 0.0
+        epochs = cfg.train.epochs
+        self._log(
+            f"training {'supernet' if self.is_super else cfg.model.arch} on {len(self.dataset)} images "
+            f"({self.dataset.num_joints} joints), input {self.input_size}, {self.dist.world_size} process(es) "
+            f"on {self.device}, epochs {start_epoch}->{epochs}"
+        )
+        stopped_early = False
+        for epoch in range(start_epoch, epochs):
+            _seed_all(_epoch_seed(cfg.train.seed, epoch, self.dist.rank))
+            loader = self._loader(epoch)
+            self._train_mode()
+            sums: dict[str, float] = {}
+            n = 0
+            limit = cfg.train.max_steps_per_epoch
+            total_steps = min(len(loader), limit) if limit else len(loader)
+            bar = None
+            if self.main:
+                from tqdm import tqdm
+
+                bar = tqdm(total=total_steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False, file=sys.stderr)
+            for i, batch in enumerate(loader):
+                if limit and i >= limit:
+                    break
+                stats = self._step(batch, step)
+                step += 1
+                n += 1
+                for k, v in stats.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{sums['loss'] / n:.5f}")
+            if bar is not None:
+                bar.close()
+            self.scheduler.step()
+            avg = D.all_reduce_mean(torch.tensor([sums.get(k, 0.0) / max(n, 1) for k in sorted(sums)]))
+            row: dict[str, Any] = {"epoch": epoch + 1, "step": step}
+            row.update({k: float(v) for k, v in zip(sorted(sums), avg.tolist())})
+            row["lr"] = self.optimizer.param_groups[0]["lr"]
+            minutes = elapsed_before + (time.time() - t0) / 60
+            row["minutes"] = round(minutes, 3)
+            last_epoch = epoch + 1 == epochs
+            over_time = cfg.train.time_limit_min is not None and minutes >= cfg.train.time_limit_min
+            every = cfg.val.every
+            if cfg.data.val and (last_epoch or over_time or (every and (epoch + 1) % every == 0)):
+                metrics = self.validate() if self.main else None
+                metrics = D.broadcast_object(metrics)
+                if metrics:
+                    row["ap"] = metrics.get("AP", 0.0)
+                    row["ap50"] = metrics.get("AP50", 0.0)
+                    row["minutes"] = round(elapsed_before + (time.time() - t0) / 60, 3)
+                    if row["ap"] > best:
+                        best = row["ap"]
+                        if self.main:
+                            save_checkpoint(
+                                unwrap_model(self.model), self.out / "best.pth", extra={"epoch": epoch + 1, "ap": best}
+                            )
+            self._write_metrics(row)
+            msg = f"epoch {epoch + 1}/{epochs}  loss {row.get('loss', float('nan')):.5f}  lr {row['lr']:.2e}"
+            if "ap" in row:
+                msg += f"  AP {row['ap']:.3f} (best {best:.3f})"
+            self._log(msg + f"  [{row['minutes']:.1f} min]")
+            from .checkpoint import gather_rng_states
+
+            rng = gather_rng_states()
+            if self.main:
+                save_training_state(
+                    last,
+                    self.model,
+                    self.optimizer,
+                    self.scheduler,
+                    epoch=epoch + 1,
+                    step=step,
+                    scaler=self.scaler,
+                    rng=rng,
+                    extra={"best_ap": best},
+                )
+            D.barrier()
+            if over_time and not last_epoch:
+                self._log(f"time limit of {cfg.train.time_limit_min} min reached after epoch {epoch + 1}")
+                stopped_early = True
+                break
+        summary = {
+            "output": str(self.out),
+            "epochs": self.history[-1]["epoch"] if self.history else start_epoch,
+            "steps": step,
+            "best_ap": best if best >= 0 else None,
+            "stopped_early": stopped_early,
+        }
+        if self.main:
+            if not (self.out / "best.pth").exists():
+                save_checkpoint(unwrap_model(self.model), self.out / "best.pth", extra={"epoch": summary["epochs"]})
+            from ..viz.curves import plot_training_curves
+
+            plot_training_curves(self.out / "metrics.jsonl", self.out / "curves.png")
+            if self.tb is not None:
+                self.tb.close()
+        D.barrier()
+        return summary
+
+    def _trim_metrics(self, start_epoch: int) -> None:
+        """On resume, drop metric lines of epochs that will be re-run; load the rest as history."""
+        path = self.out / "metrics.jsonl"
+        if not path.is_file():
+            return
+        rows = []
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if int(row.get("epoch", math.inf)) <= start_epoch:
+                rows.append(row)
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        self.history = rows

@@ -1,0 +1,157 @@
+"""Training: exact resume, DDP equivalence, supernet steps, fine-tuning init, configs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import shared
+
+from litepose.engine.config import TrainConfig
+from litepose.engine.trainer import Trainer, load_backbone
+from litepose.models import CheckpointError, create_model, load_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _minicoco() -> dict:
+    root = shared("data/coco_minicoco_sample")
+    return {
+        "train": str(root / "annotations/person_keypoints_train2017.json"),
+        "train_images": str(root / "images/train2017"),
+        "workers": 0,
+    }
+
+
+def _cfg(tmp_path: Path, **sections) -> Path:
+    base = {
+        "model": {"arch": "litepose-xs", "input_size": 64},
+        "data": _minicoco(),
+        "train": {"epochs": 2, "batch_size": 4, "max_steps_per_epoch": 2, "seed": 3},
+        "val": {"every": 0},
+    }
+    for k, v in sections.items():
+        base.setdefault(k, {}).update(v)
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(base))
+    return path
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["model"]
+
+
+def _assert_same(a: dict, b: dict, atol: float = 0.0) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        if a[k].is_floating_point():
+            torch.testing.assert_close(a[k], b[k], atol=atol, rtol=0, msg=k)
+        else:
+            assert torch.equal(a[k], b[k]), k
+
+
+def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path) -> None:
+    cfg_path = _cfg(tmp_path)
+    straight = Trainer(TrainConfig.load(cfg_path), tmp_path / "a", resume=None).fit()
+    assert straight["epochs"] == 2 and straight["steps"] == 4
+    # "Killed" after epoch 1, then resumed from the output folder (auto).
+    Trainer(TrainConfig.load(cfg_path, ["train.epochs=1"]), tmp_path / "b", resume=None).fit()
+    torch.manual_seed(999)  # the resumed process starts from another global RNG state
+    resumed = Trainer(TrainConfig.load(cfg_path), tmp_path / "b", resume="auto").fit()
+    assert resumed["steps"] == 4
+    _assert_same(_weights(tmp_path / "a/last.pth"), _weights(tmp_path / "b/last.pth"))
+    rows = (tmp_path / "b/metrics.jsonl").read_text().splitlines()
+    assert len(rows) == 2  # one line per epoch, none duplicated
+    assert (tmp_path / "b/curves.png").stat().st_size > 0
+    model, info = load_checkpoint(tmp_path / "b/best.pth")
+    assert info["source"] == "litepose" and info["input_size"] == 64
+
+
+def test_fresh_run_refuses_to_overwrite(tmp_path) -> None:
+    cfg_path = _cfg(tmp_path, train={"epochs": 1, "max_steps_per_epoch": 1})
+    Trainer(TrainConfig.load(cfg_path), tmp_path / "r", resume=None).fit()
+    with pytest.raises(ValueError, match="already holds a run"):
+        Trainer(TrainConfig.load(cfg_path), tmp_path / "r", resume=None).fit()
+
+
+def test_ddp_two_processes_equal_one_process_same_global_batch(tmp_path) -> None:
+    """2-process gloo DDP (torchrun) == 1 process with the same global batch (BN kept in eval)."""
+    still = {"rotation": 0, "scale_min": 1.0, "scale_max": 1.0, "translate": 0, "flip": 0.0}
+    cfg_path = _cfg(
+        tmp_path,
+        data=still,
+        train={"epochs": 1, "batch_size": 4, "freeze_bn": True, "max_steps_per_epoch": 2},
+    )
+    Trainer(TrainConfig.load(cfg_path), tmp_path / "one", resume=None).fit()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "litepose", "train", "--config", str(cfg_path), "--output", str(tmp_path / "two"),
+        "train.batch_size=2",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _assert_same(_weights(tmp_path / "one/last.pth"), _weights(tmp_path / "two/last.pth"), atol=1e-5)
+
+
+def test_supernet_trains_each_sampled_subnet(tmp_path) -> None:
+    cfg_path = _cfg(
+        tmp_path,
+        model={"arch": "litepose-super", "input_size": None},
+        supernet={"sizes": [64, 128], "kernels": [7, 5, 3], "sandwich": True},
+        train={"epochs": 1, "batch_size": 2, "max_steps_per_epoch": 3},
+    )
+    trainer = Trainer(TrainConfig.load(cfg_path), tmp_path / "s", resume=None)
+    before = {k: v.clone() for k, v in create_model("litepose-super").state_dict().items()}
+    summary = trainer.fit()
+    assert summary["steps"] == 3
+    after = _weights(tmp_path / "s/last.pth")
+    changed = [k for k in before if before[k].is_floating_point() and not torch.equal(before[k], after[k])]
+    assert any("Linear5x5" in k for k in changed) and any("Linear3x3" in k for k in changed)
+    assert any(k.startswith("final_raw.1") for k in changed)
+    sup, info = load_checkpoint(tmp_path / "s/last.pth")
+    assert info["arch"] == "super"
+
+
+def test_fixed_subnet_of_supernet(tmp_path) -> None:
+    cfg_path = _cfg(
+        tmp_path,
+        model={"arch": "litepose-super", "input_size": None},
+        supernet={"arch": "litepose-xs"},
+        train={"epochs": 1, "batch_size": 2, "max_steps_per_epoch": 1},
+    )
+    t = Trainer(TrainConfig.load(cfg_path), tmp_path / "f", resume=None)
+    t.fit()
+    assert t.fixed_arch.stem_channels == 16
+
+
+def test_finetune_loads_backbone_and_skips_head(tmp_path) -> None:
+    src, _ = load_checkpoint(shared("ref/model_XS_17.pth"))
+    model = create_model("litepose-xs", num_joints=14)
+    n = load_backbone(model, shared("ref/model_XS_17.pth"))
+    sd = model.state_dict()
+    assert n > 0 and torch.equal(sd["stage.3.9.point_conv.0.weight"], src.state_dict()["stage.3.9.point_conv.0.weight"])
+    assert not torch.equal(sd["deconv_refined.0.weight"], src.state_dict()["deconv_refined.0.weight"])
+    with pytest.raises(CheckpointError, match="backbone key"):
+        load_backbone(create_model("litepose-s"), shared("ref/model_XS_17.pth"))
+
+
+def test_config_rejects_unknown_keys_and_parses_overrides(tmp_path) -> None:
+    cfg_path = _cfg(tmp_path)
+    cfg = TrainConfig.load(cfg_path, ["train.epochs=7", "train.lr_steps=[1, 2]", "model.arch=litepose-s"])
+    assert cfg.train.epochs == 7 and cfg.train.lr_steps == [1, 2] and cfg.model.arch == "litepose-s"
+    with pytest.raises(ValueError, match="unknown key train.epoch"):
+        TrainConfig.load(cfg_path, ["train.epoch=1"])
+    with pytest.raises(ValueError, match="unknown section"):
+        TrainConfig.load(cfg_path, ["trian.epochs=1"])
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "configs").glob("*.yaml")))
+def test_shipped_configs_load(name: str) -> None:
+    cfg = TrainConfig.load(REPO / "configs" / name)
+    assert cfg.train.epochs > 0 and cfg.model.arch
