@@ -9,8 +9,8 @@ The original's recipe (HigherHRNet / LitePose ``RandomAffineTransform`` + ``Rand
   rotated by r uniform in ``[-max_rotation, max_rotation]`` degrees (default 30), is warped
   with OpenCV (bilinear, zero border) to ``input_size`` and, for the targets, to each output
   size ``input_size / stride`` (strides 4 and 2: 64 and 128 for 256);
-- with probability ``flip_prob`` (0.5) the result is mirrored: image and masks flipped, joint
-  x -> ``R - 1 - x`` at each resolution and joints permuted by the keypoint set's flip index;
+- with probability ``flip_prob`` (0.5) the result is mirrored: image and masks flipped, joints
+  permuted by the keypoint set's flip index and mirrored;
 - the mask (True = counted) is warped per output size (values > 0.5 after bilinear warping
   are kept); pixels outside the source image come out 0 (ignored), as in the original;
 - targets per output size: :func:`~litepose.data.targets.render_heatmaps` (sigma 2) and
@@ -20,6 +20,13 @@ The original's recipe (HigherHRNet / LitePose ``RandomAffineTransform`` + ``Rand
 litepose folds the flip into the affine matrix (one warp instead of warp + copy), which samples
 the same source positions. ``input_size`` can change per call (supernet training samples 256..512
 step 64); output sizes follow as ``input_size / stride``.
+
+Deliberate difference: the original mirrors joints at output resolution R as ``x -> R - 1 - x``
+while the image is mirrored at input size S as ``u -> S - 1 - u``; since ``x = u / stride`` the
+flipped targets land ``1 - 1/stride`` output pixels (3 input pixels at stride 4) left of the
+image content in every flipped sample. litepose mirrors at input size and scales
+(``x -> R - 1/stride - x``), so targets and image stay aligned; ``legacy_flip=True`` restores
+the original.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ class TransformConfig:
     flip_prob: float = 0.5
     max_people: int = 30
     legacy_table: bool = False
+    legacy_flip: bool = False
     normalize: bool = True
 
     def __post_init__(self) -> None:
@@ -159,7 +167,10 @@ class TrainTransform:
         out: dict[str, Any] = {"heatmaps": [], "masks": [], "joints": [], "joints_out": []}
         for stride in c.strides:
             res = size_in // stride
-            m = affine_matrix(*args, res, p["rotation"], p["flip"])
+            if c.legacy_flip:
+                m = affine_matrix(*args, res, p["rotation"], p["flip"])
+            else:  # the input-size geometry, scaled: targets stay aligned with the image when flipped
+                m = m_in / stride
             src = mask_u8 if mask_u8 is not None else np.full((h, w), 255, np.uint8)
             mk = cv2.warpAffine(src, m, (res, res), flags=cv2.INTER_LINEAR) > 127
             j = joints.copy()
@@ -168,13 +179,13 @@ class TrainTransform:
             out["masks"].append(mk.astype(np.float32))
             out["joints"].append(joints_table(j, res, c.max_people, c.legacy_table))
             out["joints_out"].append(j)
+        chw = np.ascontiguousarray(img.transpose(2, 0, 1))  # uint8: the cheap place to transpose
         if c.normalize:
-            x = img.astype(np.float32)
-            x *= np.float32(1 / 255)
-            x -= np.asarray(MEAN, np.float32)
-            x /= np.asarray(STD, np.float32)
-            out["image"] = np.ascontiguousarray(x.transpose(2, 0, 1))
-        else:
-            out["image"] = np.ascontiguousarray(img.transpose(2, 0, 1))
+            x = np.empty(chw.shape, np.float32)
+            for ch in range(3):  # (v / 255 - mean) / std as one multiply-add per channel plane
+                np.multiply(chw[ch], np.float32(1 / (255 * STD[ch])), out=x[ch])
+                x[ch] -= np.float32(MEAN[ch] / STD[ch])
+            chw = x
+        out["image"] = chw
         out["params"] = p
         return out
