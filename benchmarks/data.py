@@ -10,6 +10,7 @@ Usage: python benchmarks/data.py [--data JSON] [--sizes 256 448] [--epochs 20] [
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
@@ -59,19 +60,19 @@ def main() -> None:
     sizes = [cv2.imread(str(ds.annotations.image_path(i))).shape[:2] for i in ds.image_ids]
     print(f"{len(ds)} images ({np.mean([h * w for h, w in sizes]) / 1e3:.0f} kpx mean), K={ds.num_joints},")
     print("rotation +-30, scale 0.75..1.5, translation, flip 0.5, sigma 2, 30 people, outputs 1/4 + 1/2")
-    print(f"one worker = 1 thread; {args.epochs} passes per size")
+    print(f"one worker = 1 thread; {args.epochs} timed passes over the images per size (median, best)")
     for size in args.sizes:
         ds[(0, size)]  # warm-up
-        t0 = time.perf_counter()
-        n = 0
+        rates = []
         for _ in range(args.epochs):
+            t0 = time.perf_counter()
             for i in range(len(ds)):
                 ds[(i, size)]
-                n += 1
-        rate = n / (time.perf_counter() - t0)
+            rates.append(len(ds) / (time.perf_counter() - t0))
+        best, median = max(rates), statistics.median(rates)
         parts = stages(ds, size, max(2, args.epochs // 4))
         detail = ", ".join(f"{k} {v:.2f} ms" for k, v in parts.items())
-        print(f"input {size}: {rate:6.1f} images/s per worker ({1e3 / rate:.2f} ms/image: {detail})")
+        print(f"input {size}: {median:6.1f} images/s per worker (median pass; best {best:.1f}; {detail})")
         if args.workers:
             loader = torch.utils.data.DataLoader(
                 ds, batch_size=16, num_workers=args.workers, sampler=[(i % len(ds), size) for i in range(320)]
