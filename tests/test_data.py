@@ -136,6 +136,8 @@ def _coco_like(tmp_path: Path) -> dict:
         (lambda d: d["images"][0].pop("height"), "image 1 has no 'height'"),
         (lambda d: d["annotations"][1].__setitem__("segmentation", [[1, 2, 3]]), "annotation 12 has an invalid seg"),
         (lambda d: d["categories"][0].pop("keypoints"), "no category has a 'keypoints' list"),
+        (lambda d: d["annotations"][0].__setitem__("segmentation", {"counts": "x", "size": [9, 9]}), "has an RLE of"),
+        (lambda d: d["annotations"][0].__setitem__("iscrowd", 1), "crowd region without a segmentation"),
     ],
 )
 def test_malformed_json_is_rejected_naming_file_and_annotation(tmp_path, break_it, message):

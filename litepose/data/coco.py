@@ -249,7 +249,7 @@ class KeypointAnnotations:
 
 def _validate(data: dict[str, Any], where: str, category_id: Any, k: int) -> None:
     """Check the fields litepose relies on; fill ``iscrowd`` / ``num_keypoints`` defaults in place."""
-    seen: set[Any] = set()
+    seen: dict[Any, tuple[int, int]] = {}
     for n, im in enumerate(data["images"]):
         if not isinstance(im, dict):
             raise ValueError(f"{where}: images[{n}] is not an object")
@@ -261,12 +261,12 @@ def _validate(data: dict[str, Any], where: str, category_id: Any, k: int) -> Non
             raise ValueError(f"{where}: image #{n} has an invalid id {iid!r}")
         if iid in seen:
             raise ValueError(f"{where}: image id {iid} appears twice")
-        seen.add(iid)
         for key in ("width", "height"):
             v = im[key]
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 1 or v != int(v):
                 raise ValueError(f"{where}: image {iid} has an invalid {key} {v!r}")
             im[key] = int(v)
+        seen[iid] = (im["height"], im["width"])
         if not isinstance(im["file_name"], str) or not im["file_name"]:
             raise ValueError(f"{where}: image {iid} has an invalid file_name {im['file_name']!r}")
     ann_ids: set[Any] = set()
@@ -320,6 +320,10 @@ def _validate(data: dict[str, Any], where: str, category_id: Any, k: int) -> Non
         seg = a.get("segmentation")
         if seg is not None and not _seg_ok(seg):
             raise ValueError(f"{where}: {tag} has an invalid segmentation (polygons or RLE expected)")
+        if isinstance(seg, dict) and [int(v) for v in seg["size"]] != list(seen[a["image_id"]]):
+            raise ValueError(
+                f"{where}: {tag} has an RLE of size {seg['size']} on a {list(seen[a['image_id']])} (h, w) image"
+            )
         if crowd and not seg:
             raise ValueError(f"{where}: {tag} is a crowd region without a segmentation")
 
