@@ -41,6 +41,7 @@ import contextlib
 import io
 import json
 import math
+import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -135,10 +136,14 @@ class KeypointAnnotations:
             raise ValueError(f"{where}: the keypoint category has no 'id'")
         self.category_id = cat["id"]
         if keypoints is None:
-            try:
-                ks = KeypointSet.from_coco_category(cat)
-            except ValueError as e:
-                raise ValueError(f"{where}: {e}") from None
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    ks = KeypointSet.from_coco_category(cat)
+                except ValueError as e:
+                    raise ValueError(f"{where}: {e}") from None
+            for w in caught:  # re-issue naming the file
+                warnings.warn(f"{where}: {w.message}", w.category, stacklevel=2)
         else:
             ks = load_keypoint_set(keypoints)
             if len(cat["keypoints"]) != ks.num_joints:
