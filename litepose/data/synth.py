@@ -95,16 +95,21 @@ class Figure:
         if not (0.05 * width <= self.cx <= 0.95 * width):
             self.vx = -self.vx
             self.cx = min(max(self.cx, 0.05 * width), 0.95 * width)
-        top, bottom = 0.35 * height, height + 0.2 * self.h - 0.5 * self.h
-        if not (min(top, bottom) <= self.cy <= max(top, bottom)):
+        lo, hi = _pelvis_range(self.h, height)
+        if not (lo <= self.cy <= hi):
             self.vy = -self.vy
-            self.cy = min(max(self.cy, min(top, bottom)), max(top, bottom))
+            self.cy = min(max(self.cy, lo), hi)
         self.phase += self.speed
         s = math.sin(self.phase)
         b = self.base
         self.leg = [b["leg"][0] + 0.35 * s, b["leg"][1] - 0.35 * s]
         self.knee = [b["knee"][0] + 0.4 * max(0.0, s), b["knee"][1] + 0.4 * max(0.0, -s)]
         self.arm = [b["arm"][0] - 0.4 * s, b["arm"][1] + 0.4 * s]
+
+
+def _pelvis_range(h: float, height: int) -> tuple[float, float]:
+    """Pelvis heights that keep the feet between 0.92 * min(h, height) and 0.2 h below the image."""
+    return 0.92 * min(h, height) - 0.5 * h, height - 0.3 * h
 
 
 @dataclass
@@ -251,7 +256,8 @@ def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
 
 
 def _figure(rng: np.random.Generator, width: int, height: int, h: float, cx: float) -> Figure:
-    foot = rng.uniform(min(h, height) * 0.92, height + 0.2 * h)
+    lo, hi = _pelvis_range(h, height)
+    cy = float(rng.uniform(lo, hi))
     lean = float(np.clip(rng.normal(0, 0.15), -0.5, 0.5)) if rng.random() < 0.9 else float(rng.uniform(-0.9, 0.9))
     arm = [float(rng.uniform(-0.3, 2.9)) if rng.random() < 0.5 else float(rng.uniform(0.0, 0.6)) for _ in range(2)]
     elbow = [float(rng.uniform(-0.3, 2.4)) for _ in range(2)]
@@ -260,7 +266,7 @@ def _figure(rng: np.random.Generator, width: int, height: int, h: float, cx: flo
     fore = [float(v) for v in rng.uniform(0.65, 1.0, 8)]
     return Figure(
         cx=cx,
-        cy=foot - 0.5 * h,
+        cy=cy,
         h=h,
         lean=lean,
         yaw=float(rng.uniform(-1.05, 1.05)),
