@@ -375,3 +375,22 @@ def test_samples_are_reproducible_and_normalised():
     expected = (plain["image"].float() / 255 - mean[:, None, None]) / std[:, None, None]
     torch.testing.assert_close(norm["image"], expected, atol=1e-5, rtol=0)
     assert plain["image"].dtype == torch.uint8 and raw.dtype == np.uint8
+
+
+def test_a_crowd_of_40_people_makes_a_sample(tmp_path):
+    """The original's loader raised IndexError beyond 30 people; here the 30 most complete are kept."""
+    names = ["head", "left_hand", "right_hand"]
+    rng = np.random.default_rng(0)
+    people = []
+    for i in range(40):
+        x, y = 25 + 2.5 * i, 30 + (i % 5) * 15
+        v = [2, 2, 2] if i % 4 else [2, 0, 0]  # every 4th person has one labelled joint only
+        people.append([x, y, v[0], x - 4, y + 10, v[1], x + 4, y + 10, v[2]])
+    rng.shuffle(people)
+    path = _write_dataset(tmp_path, names, people)
+    cfg = TransformConfig.no_augmentation(input_size=160)
+    s = KeypointDataset(path, transform=cfg)[0]
+    table = s["joints"][0].numpy()
+    assert (table[:, :, 1].sum(1) == 3).all()  # 30 rows, all of them complete people
+    hm = s["heatmaps"][0].numpy()
+    assert (hm[0] == 1.0).sum() >= 35  # everyone's head is drawn (a few may share a pixel)
