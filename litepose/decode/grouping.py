@@ -7,7 +7,8 @@ defects. Steps, all vectorised except a loop over the joint types:
    ``nms_kernel`` x ``nms_kernel`` window (the original's max-pool NMS), the ``max_people``
    strongest per joint;
 2. grouping: joints are taken in ``grouping_order``; the first joint type with peaks founds
-   one person per peak; every later peak is assigned to a person by Hungarian matching on
+   one person per peak; every later peak is assigned to a person by minimum-cost matching
+   (:mod:`litepose.decode.assignment`, the reference's tie-breaking) on
    ``round(||tag - person's mean tag||) * 100 - score`` and accepted when the unrounded
    distance is below ``tag_threshold``, else it founds a new person;
 3. adjust: +-0.25 px toward the larger horizontal / vertical neighbour, then +0.5 px;
@@ -23,10 +24,13 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
+
+from .assignment import min_cost_assignment
 
 __all__ = ["group", "find_peaks"]
 
@@ -134,9 +138,15 @@ class _People:
 
 
 def _assign(
-    people: _People, a: int, b: int, val64: np.ndarray, n_people: int, tag_threshold: float
+    people: _People,
+    a: int,
+    b: int,
+    val64: np.ndarray,
+    n_people: int,
+    tag_threshold: float,
+    solver: Callable[[np.ndarray], list[int]] = min_cost_assignment,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Hungarian matching of candidates ``a:b`` to the first ``n_people`` people.
+    """Minimum-cost matching of candidates ``a:b`` to the first ``n_people`` people.
 
     Cost and distances in float64 as the original computes them. Returns the accepted
     (candidate row, person) pairs.
@@ -147,10 +157,13 @@ def _assign(
     diff = people.cand_tags64[a:b, None, :] - people.means[None, :n_people]
     dist = np.sqrt((diff * diff).sum(axis=2))
     cost = np.rint(dist) * 100.0 - val64[a:b, None]
-    if b - a == 1:  # the greedy first choice of the original's Munkres on ties
-        rows, cols = _ZERO, cost[0].argmin(keepdims=True)
-    else:
-        rows, cols = linear_sum_assignment(cost)
+    n = b - a
+    if n > n_people:  # as the original: square up with prohibitive columns ("new person")
+        cost = np.concatenate([cost, np.full((n, n - n_people), 1e10)], axis=1)
+    cols = np.array(solver(cost))
+    rows = np.arange(n)
+    real = cols < n_people
+    rows, cols = rows[real], cols[real]
     ok = dist[rows, cols] < tag_threshold
     return rows[ok], cols[ok]
 
@@ -200,6 +213,29 @@ def _group_fixed(
     return people
 
 
+@functools.lru_cache(maxsize=1)
+def _reference_solver() -> Callable[[np.ndarray], list[int]]:
+    """The assignment solver of the reference outputs: the ``munkres`` package (3.x, whose
+    native kernel breaks ties its own way) when installed, else :func:`min_cost_assignment`."""
+    try:
+        from munkres import Munkres
+    except ImportError:
+        warnings.warn(
+            "legacy decoding: the 'munkres' package is not installed (pip install 'litepose[legacy]'); "
+            "exact ties in the matching cost may resolve differently from the original",
+            stacklevel=3,
+        )
+        return min_cost_assignment
+
+    def solve(cost: np.ndarray) -> list[int]:
+        col = [-1] * cost.shape[0]
+        for r, c in Munkres().compute(cost):
+            col[r] = c
+        return col
+
+    return solve
+
+
 def _group_legacy(
     bounds: np.ndarray,
     order: tuple[int, ...],
@@ -214,6 +250,7 @@ def _group_legacy(
     candidates for matching (crowds fragment)."""
     people = _People(k, tags)
     keys: dict[float, int] = {}
+    solver = _reference_solver()
 
     def found(j: int, c: int) -> None:
         key = float(tags[c, 0])
@@ -232,7 +269,7 @@ def _group_legacy(
             for c in range(a, b):
                 found(j, c)
             continue
-        rows, cols = _assign(people, a, b, val64, min(people.n, max_people), tag_threshold)
+        rows, cols = _assign(people, a, b, val64, min(people.n, max_people), tag_threshold, solver)
         person = dict(zip(rows.tolist(), cols.tolist()))
         for r in range(b - a):
             i = person.get(r)

@@ -1,0 +1,85 @@
+"""Minimum-cost assignment with the original decoder's tie-breaking.
+
+The grouping cost ``round(tag distance) * 100 - score`` is full of exact ties (every row
+assigned pays the same scores, and rounded distances repeat), so *which* optimal assignment
+a solver returns decides which person gets a joint. The reference outputs were produced with
+the ``munkres`` package (3.x), a shortest-augmenting-path Hungarian method with a greedy warm
+start. This module solves the same problem with the same deterministic choices (scanning
+columns in order, first strict minimum), so decoding matches the original exactly; a
+generic solver (e.g. ``scipy.optimize.linear_sum_assignment``) picks other optima on ties.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["min_cost_assignment"]
+
+
+def min_cost_assignment(cost: np.ndarray) -> list[int]:
+    """Column assigned to each row of a finite ``cost`` (n, m) with n <= m, minimising the sum.
+
+    Warm start: each row is reduced by its minimum and takes the first still-free column at
+    that minimum. Each row left over is then inserted along a shortest augmenting path
+    (Dijkstra over reduced costs with row / column potentials), taking the first column on
+    ties. Arithmetic is float64, in the order of the reference implementation.
+    """
+    n, m = cost.shape
+    if n > m:
+        raise ValueError(f"min_cost_assignment needs rows <= columns, got {n} x {m}")
+    rows = cost.tolist()
+    u = [0.0] * n  # row potentials
+    v = [0.0] * (m + 1)  # column potentials; column m is a virtual start column
+    owner = [-1] * (m + 1)  # row holding each column
+    way = [0] * (m + 1)
+    left = []
+    for i, row in enumerate(rows):
+        low = min(row)
+        u[i] = low
+        for j, c in enumerate(row):
+            if c == low and owner[j] == -1:
+                owner[j] = i
+                break
+        else:
+            left.append(i)
+    inf = math.inf
+    for i in left:
+        owner[m] = i
+        j0 = m
+        minv = [inf] * (m + 1)
+        used = [False] * (m + 1)
+        while True:
+            used[j0] = True
+            i0 = owner[j0]
+            ui = u[i0]
+            row = rows[i0]
+            for j in range(m):
+                if not used[j]:
+                    cur = row[j] - ui - v[j]
+                    if cur < minv[j]:
+                        minv[j] = cur
+                        way[j] = j0
+            delta, j1 = inf, -1
+            for j in range(m):
+                if not used[j] and minv[j] < delta:
+                    delta, j1 = minv[j], j
+            for j in range(m + 1):
+                if used[j]:
+                    u[owner[j]] += delta
+                    v[j] -= delta
+                elif minv[j] != inf:
+                    minv[j] -= delta
+            j0 = j1
+            if owner[j0] == -1:
+                break
+        while j0 != m:  # flip the augmenting path
+            j1 = way[j0]
+            owner[j0] = owner[j1]
+            j0 = j1
+    col = [-1] * n
+    for j in range(m):
+        if owner[j] >= 0:
+            col[owner[j]] = j
+    return col

@@ -1,0 +1,209 @@
+"""The test-time chain around the grouping decoder, as the original computes it.
+
+1. :func:`resize_geometry` / :func:`resize_image`: keep the aspect ratio, short side to the
+   model's input size (times the test scale), long side rounded up to a multiple of 64; the
+   image is centred (the long side is padded symmetrically with black).
+2. :func:`normalize`: RGB / 255, then ImageNet mean / std.
+3. :func:`merge_outputs`: the network's outputs (1/4 resolution: K heatmaps + K tags,
+   1/2 resolution: K heatmaps) are upsampled (bilinear, ``align_corners=False``) to the largest
+   output and their heatmaps averaged; with flip test, the flipped outputs are flipped back and
+   their joints permuted by the flip index; then heatmaps and tags are upsampled to the resized
+   input size. Tags are therefore upsampled twice (1/4 -> 1/2 -> input), as in the original.
+4. :func:`aggregate`: heatmaps averaged over flips and scales; tags (from scale 1.0) stacked,
+   one channel per flip.
+5. :func:`to_image`: inverse of the resize, applied to x and y only.
+
+Floating-point operations follow the original's order so that results match it closely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "MEAN",
+    "STD",
+    "ResizeGeometry",
+    "resize_geometry",
+    "resize_image",
+    "normalize",
+    "merge_outputs",
+    "aggregate",
+    "to_image",
+]
+
+#: Input normalisation (ImageNet statistics on RGB / 255).
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ResizeGeometry:
+    """Where an image lands in the network input.
+
+    ``size`` = (width, height) of the resized input; ``center`` = image centre in pixels (as
+    integers, the original's rounding); ``src_size`` = (width, height) of the image region that
+    maps onto ``size`` (the original's ``scale * 200``).
+    """
+
+    size: tuple[int, int]
+    center: tuple[float, float]
+    src_size: tuple[float, float]
+
+    def matrix(self, out_size: tuple[int, int] | None = None, inverse: bool = False) -> np.ndarray:
+        """2x3 affine matrix image -> ``out_size`` (default ``size``), or its inverse.
+
+        Built like the original (three float32 point pairs through ``cv2.getAffineTransform``)
+        so that the warped input is bit-identical.
+        """
+        dst_w, dst_h = out_size or self.size
+        src_w = self.src_size[0]
+        c = np.array(self.center, np.float32)
+        src = np.zeros((3, 2), np.float32)
+        dst = np.zeros((3, 2), np.float32)
+        src[0] = c
+        src[1] = c + np.array([0.0, src_w * -0.5], np.float32)
+        dst[0] = [dst_w * 0.5, dst_h * 0.5]
+        dst[1] = dst[0] + np.array([0.0, dst_w * -0.5], np.float32)
+        for pts in (src, dst):  # third point: the second turned 90 degrees about the first
+            d = pts[0] - pts[1]
+            pts[2] = pts[1] + np.array([-d[1], d[0]], np.float32)
+        return cv2.getAffineTransform(dst, src) if inverse else cv2.getAffineTransform(src, dst)
+
+
+def resize_geometry(
+    height: int, width: int, input_size: int, scale: float = 1.0, min_scale: float = 1.0
+) -> ResizeGeometry:
+    """Input geometry of an image for one test scale (the original's rounding, exactly)."""
+    center = (float(int(width / 2.0 + 0.5)), float(int(height / 2.0 + 0.5)))
+    min_input = int((min_scale * input_size + 63) // 64 * 64)
+    if width < height:
+        w_res = int(min_input * scale / min_scale)
+        h_res = int(int((min_input / width * height + 63) // 64 * 64) * scale / min_scale)
+        scale_w = width / 200.0
+        scale_h = h_res / w_res * width / 200.0
+    else:
+        h_res = int(min_input * scale / min_scale)
+        w_res = int(int((min_input / height * width + 63) // 64 * 64) * scale / min_scale)
+        scale_h = height / 200.0
+        scale_w = w_res / h_res * height / 200.0
+    return ResizeGeometry((w_res, h_res), center, (scale_w * 200.0, scale_h * 200.0))
+
+
+def resize_image(image: np.ndarray, geometry: ResizeGeometry) -> np.ndarray:
+    """Warp ``image`` (H, W, 3) into the network input of ``geometry`` (bilinear, black border)."""
+    return cv2.warpAffine(image, geometry.matrix(), geometry.size)
+
+
+def normalize(images: Sequence[np.ndarray] | np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(N, H, W, 3) uint8 RGB -> (N, 3, H, W) float32 normalised tensor on ``device``."""
+    x = torch.from_numpy(np.ascontiguousarray(np.stack(list(images)) if not isinstance(images, np.ndarray) else images))
+    x = x.to(device).permute(0, 3, 1, 2).float().div(255)
+    mean = torch.as_tensor(MEAN, dtype=torch.float32, device=x.device)[:, None, None]
+    std = torch.as_tensor(STD, dtype=torch.float32, device=x.device)[:, None, None]
+    return x.sub_(mean).div_(std)
+
+
+def _up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def _stage_average(outputs: Sequence[torch.Tensor], k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Heatmaps averaged over the network's outputs (each upsampled to the last one's size) and
+    the tags of the first output that has them."""
+    size = tuple(outputs[-1].shape[2:])
+    hm_sum: torch.Tensor | int = 0
+    tags = None
+    for i, out in enumerate(outputs):
+        if i != len(outputs) - 1:
+            out = _up(out, size)
+        hm_sum = hm_sum + out[:, :k]
+        if tags is None and out.shape[1] > k:
+            tags = out[:, k:]
+    if tags is None:
+        raise ValueError("the network outputs carry no tag channels (expected 2K channels in one output)")
+    return hm_sum / len(outputs), tags
+
+
+def merge_outputs(
+    outputs: Sequence[torch.Tensor],
+    num_joints: int,
+    size: tuple[int, int],
+    flipped: Sequence[torch.Tensor] | None = None,
+    flip_index: Sequence[int] | None = None,
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """One scale's outputs -> (heatmaps per flip, tags per flip), each (N, K, H, W) at ``size``
+    = (height, width) of the resized input. ``flipped`` are the outputs for the mirrored input."""
+    k = num_joints
+    hm, tag = _stage_average(outputs, k)
+    heatmaps, tags = [hm], [tag]
+    if flipped is not None:
+        if flip_index is None:
+            raise ValueError("flip test needs the keypoint set's flip index")
+        fi = list(flip_index)
+        big = tuple(flipped[-1].shape[2:])
+        back = [torch.flip(o if i == len(flipped) - 1 else _up(o, big), [3]) for i, o in enumerate(flipped)]
+        hm_f = 0
+        for o in back:
+            hm_f = hm_f + o[:, :k][:, fi]
+        heatmaps.append(hm_f / len(back))
+        tags.append(next(o[:, k:] for o in back if o.shape[1] > k)[:, fi])
+    # one interpolation call for all maps (per-channel identical to separate calls)
+    n = len(heatmaps)
+    up = _up(torch.cat(heatmaps + tags, dim=1), size)
+    parts = list(up.split(k, dim=1))
+    return parts[:n], parts[n:]
+
+
+def aggregate(
+    per_scale: Sequence[tuple[float, list[torch.Tensor], list[torch.Tensor]]],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Combine scales: ``[(scale, heatmaps per flip, tags per flip), ...]`` (in the original's
+    order, largest scale first) -> heatmaps (N, K, H, W) and tags (N, K, H, W, L).
+
+    Heatmaps: mean over flips, summed over scales, divided by the number of scales. Tags: those
+    of scale 1.0 (or of the only scale), one channel per flip.
+    """
+    final = None
+    tag_list: list[torch.Tensor] = []
+    for s, heatmaps, tags in per_scale:
+        if s == 1 or len(per_scale) == 1:
+            tag_list.extend(tags)
+        avg = (heatmaps[0] + heatmaps[1]) / 2.0 if len(heatmaps) == 2 else heatmaps[0]
+        final = avg if final is None else final + avg
+    if final is None or not tag_list:
+        raise ValueError("multi-scale test needs scale 1.0 among the scales (tags come from it)")
+    final = final / float(len(per_scale))
+    return final, _stack_last(tag_list)
+
+
+def _stack_last(maps: list[torch.Tensor]) -> torch.Tensor:
+    """Stack (N, K, H, W) maps into (N, K, H, W, L). When they are consecutive channel blocks of
+    one tensor (as :func:`merge_outputs` makes them) this is a view, not a copy."""
+    t0 = maps[0]
+    step = t0.shape[1] * t0.stride(1)
+    consecutive = all(
+        m.shape == t0.shape
+        and m.stride() == t0.stride()
+        and m.data_ptr() == t0.data_ptr() + i * step * t0.element_size()
+        for i, m in enumerate(maps)
+    )
+    if consecutive:
+        return t0.as_strided((*t0.shape, len(maps)), (*t0.stride(), step))
+    return torch.stack(maps, dim=2).permute(0, 1, 3, 4, 2)
+
+
+def to_image(keypoints: np.ndarray, geometry: ResizeGeometry, map_size: tuple[int, int]) -> np.ndarray:
+    """Map (..., 3) keypoints from map pixels (``map_size`` = (width, height)) to image pixels;
+    only x and y change."""
+    m = geometry.matrix(map_size, inverse=True)
+    out = np.array(keypoints, dtype=np.float32, copy=True)
+    xy = keypoints[..., :2].astype(np.float64)
+    out[..., :2] = xy @ m[:, :2].T + m[:, 2]
+    return out
