@@ -1,0 +1,245 @@
+"""``Predictor``: RGB images in, people out (keypoints in image pixels).
+
+The original's test-time chain (:mod:`litepose.decode.testtime`) around the fast grouping
+decoder (:func:`litepose.decode.group`), with per-stage timings::
+
+    from litepose import Predictor
+    predictor = Predictor("litepose-xs-coco.pth")
+    people = predictor(image_rgb)          # [{"keypoints": (K, 3), "score": s, "box": (x1, y1, x2, y2)}]
+    batches = predictor.predict_batch(frames)
+    predictor.timings.per_image()          # {"preprocess": ms, "network": ms, "decode": ms}
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data.keypoints import KeypointSet, get_keypoint_set, keypoint_set_for
+from .decode import testtime as tt
+from .decode.grouping import group
+from .media import to_rgb_uint8
+
+__all__ = ["Predictor", "Timings", "people_boxes"]
+
+STAGES = ("preprocess", "network", "decode")
+
+
+@dataclass
+class Timings:
+    """Milliseconds spent per stage, summed over ``images`` images."""
+
+    preprocess: float = 0.0
+    network: float = 0.0
+    decode: float = 0.0
+    images: int = 0
+    last: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage_ms: dict[str, float], images: int) -> None:
+        for s in STAGES:
+            setattr(self, s, getattr(self, s) + stage_ms[s])
+        self.images += images
+        self.last = {s: stage_ms[s] / max(images, 1) for s in STAGES}
+
+    def per_image(self) -> dict[str, float]:
+        """Mean milliseconds per image for each stage, and their total."""
+        n = max(self.images, 1)
+        out = {s: getattr(self, s) / n for s in STAGES}
+        out["total"] = sum(out.values())
+        return out
+
+
+def people_boxes(keypoints: np.ndarray) -> np.ndarray:
+    """(P, K, 3) keypoints -> (P, 4) boxes (x1, y1, x2, y2) around the joints with score > 0."""
+    if len(keypoints) == 0:
+        return np.zeros((0, 4), np.float32)
+    found = keypoints[:, :, 2] > 0
+    found[~found.any(axis=1)] = True  # a person with no scored joint: box over all of them
+    x = np.where(found, keypoints[:, :, 0], np.nan)
+    y = np.where(found, keypoints[:, :, 1], np.nan)
+    return np.stack([np.nanmin(x, 1), np.nanmin(y, 1), np.nanmax(x, 1), np.nanmax(y, 1)], axis=1).astype(np.float32)
+
+
+def _resolve_keypoints(keypoints: KeypointSet | str | dict | None, model: nn.Module, k: int) -> KeypointSet:
+    if keypoints is None:
+        ks = getattr(model, "keypoints", None) or keypoint_set_for(k)
+    elif isinstance(keypoints, KeypointSet):
+        ks = keypoints
+    elif isinstance(keypoints, str):
+        ks = get_keypoint_set(keypoints)
+    elif isinstance(keypoints, dict):
+        ks = KeypointSet.from_dict(keypoints)
+    else:
+        raise TypeError(f"keypoints must be a KeypointSet, a name or a dict, got {type(keypoints).__name__}")
+    if ks.num_joints != k:
+        raise ValueError(f"keypoint set {ks.name!r} has {ks.num_joints} joints but the model predicts {k}")
+    return ks
+
+
+class Predictor:
+    """Multi-person pose estimation on RGB images with a LitePose model.
+
+    Args:
+        model_or_checkpoint: a model (``LitePose``) or the path of a checkpoint
+            (litepose's own or the original's releases, see :func:`litepose.load_checkpoint`).
+        input_size: short side of the network input (default: the model's, else 256).
+        flip_test: also run the mirrored image and merge (the original's default).
+        scales: test scales (multi-scale needs 1.0 among them; tags come from it).
+        detection_threshold / tag_threshold / max_people: decoder settings (:func:`litepose.decode.group`).
+        legacy: decode exactly as the original, defects included (to reproduce published numbers).
+        keypoints: keypoint metadata override (KeypointSet, built-in name or dict); default:
+            the checkpoint's, else the built-in set for the number of joints.
+        device: torch device for the network.
+    """
+
+    def __init__(
+        self,
+        model_or_checkpoint: nn.Module | str | Path,
+        *,
+        input_size: int | None = None,
+        flip_test: bool = True,
+        scales: Sequence[float] = (1.0,),
+        detection_threshold: float = 0.1,
+        tag_threshold: float = 1.0,
+        max_people: int = 30,
+        legacy: bool = False,
+        keypoints: KeypointSet | str | dict | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if isinstance(model_or_checkpoint, (str, Path)):
+            from .models import load_checkpoint
+
+            model, _info = load_checkpoint(model_or_checkpoint)
+        elif isinstance(model_or_checkpoint, nn.Module):
+            model = model_or_checkpoint
+        else:
+            raise TypeError(f"expected a model or a checkpoint path, got {type(model_or_checkpoint).__name__}")
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        k = getattr(model, "num_joints", None)
+        if k is None:
+            raise ValueError("the model has no 'num_joints' attribute; build it with litepose.create_model")
+        self.num_joints = int(k)
+        self.keypoints = _resolve_keypoints(keypoints, model, self.num_joints)
+        self.input_size = int(input_size or getattr(model, "input_size", None) or 256)
+        if self.input_size < 16:
+            raise ValueError(f"input_size must be at least 16, got {self.input_size}")
+        scales = tuple(float(s) for s in scales)
+        if not scales or any(s <= 0 for s in scales):
+            raise ValueError(f"scales must be positive numbers, got {scales}")
+        if len(scales) > 1 and 1.0 not in scales:
+            raise ValueError(f"multi-scale test needs 1.0 among the scales (tags come from it), got {scales}")
+        self.scales = tuple(sorted(scales, reverse=True))
+        self.flip_test = bool(flip_test)
+        self.decoder_settings: dict[str, Any] = {
+            "detection_threshold": float(detection_threshold),
+            "tag_threshold": float(tag_threshold),
+            "max_people": int(max_people),
+            "legacy": bool(legacy),
+            "grouping_order": self.keypoints.grouping_order,
+        }
+        self.timings = Timings()
+
+    # -- public ------------------------------------------------------------------------------------
+
+    def __call__(self, image: np.ndarray) -> list[dict[str, Any]]:
+        """People in one RGB image (H, W, 3) uint8 (grayscale / RGBA / 16-bit are converted)."""
+        return self.predict_batch([image])[0]
+
+    def predict_batch(self, images: Sequence[np.ndarray]) -> list[list[dict[str, Any]]]:
+        """People in each image; images of the same size go through the network together."""
+        imgs = [to_rgb_uint8(im) for im in images]
+        results: list[list[dict[str, Any]] | None] = [None] * len(imgs)
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, im in enumerate(imgs):
+            by_shape.setdefault(im.shape, []).append(i)
+        for idx in by_shape.values():
+            for i, people in zip(idx, self._run([imgs[i] for i in idx])):
+                results[i] = people
+        return results  # type: ignore[return-value]
+
+    def maps(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, tt.ResizeGeometry]:
+        """The decoder's inputs for one image: heatmaps (K, H, W), tags (K, H, W, L) at the
+        resized input size, and the resize geometry (for :func:`litepose.decode.testtime.to_image`)."""
+        xs, geoms, base = self._preprocess([to_rgb_uint8(image)])
+        hm, tags = self._merge(self._network(xs), base)
+        return hm[0].cpu().numpy(), tags[0].cpu().numpy(), geoms[-1]
+
+    # -- stages ------------------------------------------------------------------------------------
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _preprocess(
+        self, imgs: list[np.ndarray]
+    ) -> tuple[list[torch.Tensor], list[tt.ResizeGeometry], tt.ResizeGeometry]:
+        """Network inputs per scale, their geometries, and the geometry of scale 1.0 (the size
+        every scale's maps are brought to)."""
+        h, w = imgs[0].shape[:2]
+        min_scale = min(self.scales)
+        base = tt.resize_geometry(h, w, self.input_size, 1.0, min_scale)
+        xs, geoms = [], []
+        for s in self.scales:
+            g = tt.resize_geometry(h, w, self.input_size, s, min_scale)
+            xs.append(tt.normalize(np.stack([tt.resize_image(im, g) for im in imgs]), self.device))
+            geoms.append(g)
+        return xs, geoms, base
+
+    @torch.inference_mode()
+    def _network(self, xs: list[torch.Tensor]) -> list[tuple[list[torch.Tensor], list[torch.Tensor] | None]]:
+        outs = []
+        for x in xs:
+            if self.flip_test:  # one batch: per-sample results are identical to two calls
+                both = self.model(torch.cat([x, torch.flip(x, [3])]))
+                n = len(x)
+                outs.append(([o[:n] for o in both], [o[n:] for o in both]))
+            else:
+                outs.append((list(self.model(x)), None))
+        return outs
+
+    @torch.inference_mode()
+    def _merge(
+        self, outs: list[tuple[list[torch.Tensor], list[torch.Tensor] | None]], base: tt.ResizeGeometry
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        size = (base.size[1], base.size[0])
+        per_scale = []
+        for s, (out, flipped) in zip(self.scales, outs):
+            hms, tags = tt.merge_outputs(out, self.num_joints, size, flipped, self.keypoints.flip_index)
+            per_scale.append((s, hms, tags))
+        return tt.aggregate(per_scale)
+
+    def _run(self, imgs: list[np.ndarray]) -> list[list[dict[str, Any]]]:
+        t0 = time.perf_counter()
+        xs, geoms, base = self._preprocess(imgs)
+        self._sync()
+        t1 = time.perf_counter()
+        outs = self._network(xs)
+        self._sync()
+        t2 = time.perf_counter()
+        hm, tags = self._merge(outs, base)
+        hm_np, tags_np = hm.cpu().numpy(), tags.cpu().numpy()
+        results = []
+        geometry = geoms[-1]  # the original back-projects with the smallest scale's geometry
+        for i in range(len(imgs)):
+            kpts, scores = group(hm_np[i], tags_np[i], **self.decoder_settings)
+            kpts = tt.to_image(kpts, geometry, base.size)
+            boxes = people_boxes(kpts)
+            results.append(
+                [
+                    {"keypoints": kpts[p], "score": float(scores[p]), "box": tuple(float(v) for v in boxes[p])}
+                    for p in range(len(kpts))
+                ]
+            )
+        t3 = time.perf_counter()
+        self.timings.add(
+            {"preprocess": (t1 - t0) * 1e3, "network": (t2 - t1) * 1e3, "decode": (t3 - t2) * 1e3}, len(imgs)
+        )
+        return results
