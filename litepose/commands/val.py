@@ -42,9 +42,12 @@ def run(args: argparse.Namespace) -> int:
     elif args.results:
         source = args.results
     else:
+        import torch
+
         from ..predictor import Predictor
 
-        source = Predictor(args.weights, device=args.device, flip=not args.no_flip, input_size=args.input_size)
+        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        source = Predictor(args.weights, input_size=args.input_size, flip_test=not args.no_flip, device=device)
     metrics = evaluate(source, ann, args.protocol, output=args.output)
     print(json.dumps(metrics, indent=1) if args.json else format_metrics(metrics))
     if args.output:
