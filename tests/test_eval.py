@@ -140,6 +140,24 @@ def test_custom_keypoints_use_their_sigmas(tmp_path):
     assert evaluate(gt_as_results(ann), ann)["AP"] == 1.0
 
 
+def test_string_ids_are_renumbered_for_the_evaluator(tmp_path):
+    """COCO-format files may use string ids; the scores equal those of the same file with int ids."""
+    path = shared(COCO_FILES["coco_sample"])
+    gt = json.loads(path.read_text())
+    results = _perturbed(path, seed=2)
+    named = copy.deepcopy(gt)
+    for im in named["images"]:
+        im["id"] = f"img{im['id']:012d}"  # same sorted order as the ints
+    for a in named["annotations"]:
+        a["image_id"] = f"img{a['image_id']:012d}"
+        a["id"] = f"ann{a['id']}"
+    (tmp_path / "named.json").write_text(json.dumps(named))
+    named_results = [dict(r, image_id=f"img{r['image_id']:012d}") for r in results]
+    m = evaluate(named_results, tmp_path / "named.json", output=tmp_path)
+    ref = evaluate(results, path)
+    assert [m[k] for k in METRIC_KEYS["coco"]] == [ref[k] for k in METRIC_KEYS["coco"]]
+
+
 # -- CrowdPose protocol ----------------------------------------------------------------------------
 
 

@@ -162,12 +162,12 @@ def evaluate(
         raw = list(results_or_predictor)
     results = _check_results(raw, ann, where)
 
-    gt = _evaluator_gt(ann)
+    gt, matched = _evaluator_inputs(ann, results)
     sigmas = [float(s) for s in ann.keypoints.sigmas]
     if protocol == "coco":
-        stats, evaluator = _coco_stats(gt, results, sigmas)
+        stats, evaluator = _coco_stats(gt, matched, sigmas)
     else:
-        stats, evaluator = _crowdpose_stats(gt, results, sigmas)
+        stats, evaluator = _crowdpose_stats(gt, matched, sigmas)
     metrics: dict[str, Any] = {"protocol": protocol}
     metrics.update({k: float(v) for k, v in zip(METRIC_KEYS[protocol], stats)})
     metrics.update(
@@ -261,23 +261,37 @@ def _check_results(raw: list[Any], ann: KeypointAnnotations, where: str) -> list
     return out
 
 
-def _evaluator_gt(ann: KeypointAnnotations) -> dict[str, Any]:
-    """A minimal, strictly typed copy of the ground truth for the evaluators.
+def _id_map(ids: list[Any]) -> dict[Any, int] | None:
+    """None when every id is a non-negative int (used as is, so ties break as in pycocotools);
+    otherwise (string ids, which the evaluators refuse) ids -> 1..N in sorted order."""
+    if all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
+        return None
+    return {i: n for n, i in enumerate(sorted(ids, key=str), start=1)}
+
+
+def _evaluator_inputs(
+    ann: KeypointAnnotations, results: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A minimal, strictly typed copy of the ground truth for the evaluators, and the results to match.
 
     Only the keypoint category; missing ``area`` = 0.53 * box (CrowdPose toolkit); missing
-    ``bbox`` from the labelled joints; ``crowdIndex`` kept.
+    ``bbox`` from the segmentation or the labelled joints; ``crowdIndex`` kept; ids the
+    evaluators cannot take (strings) renumbered in both.
     """
+    image_map = _id_map(ann.image_ids)
+    anns = [a for a in ann.dataset["annotations"] if a["category_id"] == ann.category_id]
+    ann_map = _id_map([a["id"] for a in anns])
+    cat = ann.category_id if _id_map([ann.category_id]) is None else 1
     images = []
     for im in ann.dataset["images"]:
-        e = {"id": im["id"], "file_name": str(im["file_name"]), "width": int(im["width"]), "height": int(im["height"])}
+        iid = im["id"] if image_map is None else image_map[im["id"]]
+        e = {"id": iid, "file_name": str(im["file_name"]), "width": int(im["width"]), "height": int(im["height"])}
         if "crowdIndex" in im:
             e["crowdIndex"] = float(im["crowdIndex"])
         images.append(e)
     k = ann.num_joints
     annotations = []
-    for a in ann.dataset["annotations"]:
-        if a["category_id"] != ann.category_id:
-            continue
+    for a in anns:
         kps = a.get("keypoints") or [0] * (3 * k)  # validated numbers (ints are fine for the evaluators)
         bbox = a.get("bbox")
         if bbox is None:
@@ -287,9 +301,9 @@ def _evaluator_gt(ann: KeypointAnnotations) -> dict[str, Any]:
             area = BOX_AREA_FACTOR * float(bbox[2]) * float(bbox[3])
         annotations.append(
             {
-                "id": a["id"],
-                "image_id": a["image_id"],
-                "category_id": a["category_id"],
+                "id": a["id"] if ann_map is None else ann_map[a["id"]],
+                "image_id": a["image_id"] if image_map is None else image_map[a["image_id"]],
+                "category_id": cat,
                 "iscrowd": int(a["iscrowd"]),
                 "keypoints": kps,
                 "num_keypoints": a["num_keypoints"],
@@ -297,14 +311,14 @@ def _evaluator_gt(ann: KeypointAnnotations) -> dict[str, Any]:
                 "area": area,
             }
         )
-    category = {
-        "id": ann.category_id,
-        "name": "person",
-        "supercategory": "person",
-        "keypoints": list(ann.keypoints.names),
-        "skeleton": [],
-    }
-    return {"images": images, "annotations": annotations, "categories": [category]}
+    category = {"id": cat, "name": "person", "supercategory": "person", "keypoints": list(ann.keypoints.names),
+                "skeleton": []}  # fmt: skip
+    if image_map is not None or cat != ann.category_id:
+        results = [
+            dict(r, image_id=r["image_id"] if image_map is None else image_map[r["image_id"]], category_id=cat)
+            for r in results
+        ]
+    return {"images": images, "annotations": annotations, "categories": [category]}, results
 
 
 def _bbox_of(a: dict[str, Any], kps: list[float], ann: KeypointAnnotations) -> list[float]:
