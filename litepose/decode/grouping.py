@@ -336,19 +336,128 @@ def _squared_tag_distance(tj: np.ndarray, m: np.ndarray) -> np.ndarray:
     return s
 
 
-def _refine(det: np.ndarray, tags: np.ndarray, kpts: np.ndarray, chunk: int = 8) -> None:
-    """Fill missing joints (score 0) in place: argmax of heatmap - round(tag distance to the
-    person's mean tag), kept when the heatmap value there is positive.
+def _search_dense(dj: np.ndarray, tj: np.ndarray, means: np.ndarray, chunk: int = 8) -> np.ndarray:
+    """First argmax (flat index) of ``dj - round(||tj - m||)`` for each mean tag ``m``.
 
     Exact without rounding every distance: ``r = round(distance)`` is at least ``r_min``
     everywhere. Let ``v0`` be the best heatmap value among pixels at ``r_min`` (found from the
     squared distances against an exact float32 bound, no square root). Every other pixel scores
     at most ``max - r``, so only pixels with ``r <= r_min + floor(max - v0)`` can win; usually
-    that is ``r_min`` alone and the answer is already known. Ties go to the first pixel in
-    raster order, as the original's argmax.
+    that is ``r_min`` alone and the answer is already known.
     """
+    hw = dj.size
+    d = dj.reshape(-1)
+    dmax = float(d.max())
+    neg_inf = np.float32(-np.inf)
+    out = np.empty(len(means), np.int64)
+    for c0 in range(0, len(means), chunk):
+        m = means[c0 : c0 + chunk]
+        s = _squared_tag_distance(tj, m).reshape(len(m), hw)
+        r_min = np.rint(np.sqrt(s.min(axis=1))).astype(np.int64)
+        b0 = np.array([_rounded_sqrt_bound(int(r)) for r in r_min], np.float32)
+        masked = np.where(s <= b0[:, None], d, neg_inf)
+        best = masked.argmax(axis=1)
+        v0 = masked[np.arange(len(m)), best]
+        # (a small margin: float32 scores of nearly equal values may round to a tie)
+        for q in np.flatnonzero(np.floor(dmax - v0.astype(np.float64) + 1e-4) >= 1):
+            # a pixel farther in tag space may still win: score every pixel close enough
+            reach = int(r_min[q] + np.floor(dmax - float(v0[q]) + 1e-4))
+            cand = np.flatnonzero(s[q] <= _rounded_sqrt_bound(reach))
+            f = d[cand] - np.rint(np.sqrt(s[q, cand]))
+            best[q] = cand[f.argmax()]
+        out[c0 : c0 + len(m)] = best
+    return out
+
+
+_TILE = 16
+_PROBE_TILES = 8
+
+
+@functools.lru_cache(maxsize=16)
+def _tile_pixels(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """(tiles, TILE*TILE) rows and columns of the pixels of each tile, row-major in the tile."""
+    t = _TILE
+    ty, tx = np.mgrid[0 : h // t, 0 : w // t]
+    py, px = np.mgrid[0:t, 0:t]
+    ys = (ty.reshape(-1, 1) * t + py.reshape(1, -1)).astype(np.int64)
+    xs = (tx.reshape(-1, 1) * t + px.reshape(1, -1)).astype(np.int64)
+    return ys, xs
+
+
+def _tile_reduce(a: np.ndarray, op: np.ufunc) -> np.ndarray:
+    h, w = a.shape
+    t = _TILE
+    r = op.reduce(a.reshape(h // t, t, w), axis=1)
+    return op.reduce(r.reshape(h // t, w // t, t), axis=2).reshape(-1)
+
+
+def _score_tiles(
+    dj: np.ndarray, tj: np.ndarray, means: np.ndarray, person: np.ndarray, tile: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best score and its first pixel (flat index) in each (person, tile) pair, computed exactly
+    as the original computes every pixel."""
+    ys, xs = _tile_pixels(*dj.shape)
+    y, x = ys[tile], xs[tile]  # (pairs, T*T)
+    t = tj[y, x]  # (pairs, T*T, L) gathered from any layout
+    m = means[person]
+    s = t[:, :, 0] - m[:, 0, None]
+    s *= s
+    for c in range(1, t.shape[2]):
+        d = t[:, :, c] - m[:, c, None]
+        d *= d
+        s += d
+    np.sqrt(s, out=s)
+    np.rint(s, out=s)
+    f = dj[y, x] - s
+    at = f.argmax(axis=1)  # first in the tile's row-major order = first in raster order
+    rows = np.arange(len(tile))
+    return f[rows, at], y[rows, at] * dj.shape[1] + x[rows, at]
+
+
+def _search_tiled(dj: np.ndarray, tj: np.ndarray, means: np.ndarray) -> np.ndarray | None:
+    """:func:`_search_dense` for many people, scoring only the tiles that can hold the answer.
+
+    Per 16x16 tile: the largest heatmap value and the range of each tag channel give an upper
+    bound of the score (heatmap max - round(smallest possible tag distance), the distance taken
+    slightly short so float32 rounding cannot break the bound). The best tile's actual best score
+    is a lower bound of the answer; only tiles whose upper bound reaches it are scored. Returns
+    None when the map does not divide into tiles or too many tiles remain.
+    """
+    h, w = dj.shape
+    if h % _TILE or w % _TILE:
+        return None
+    n, l_ = means.shape
+    dmax = _tile_reduce(dj, np.maximum)
+    gap2 = np.zeros((n, dmax.size))
+    for c in range(l_):
+        ch = tj[:, :, c]
+        lo = _tile_reduce(ch, np.minimum).astype(np.float64)
+        hi = _tile_reduce(ch, np.maximum).astype(np.float64)
+        mc = means[:, c, None].astype(np.float64)
+        g = np.maximum(np.maximum(lo[None] - mc, mc - hi[None]), 0.0)
+        gap2 += g * g
+    lb = np.sqrt(gap2) * (1.0 - 1e-5) - 1e-5
+    # in float32 like the scores themselves: rounding is monotone, so the bound still holds
+    ub = dmax[None] - np.rint(np.maximum(lb, 0.0)).astype(np.float32)
+    people = np.arange(n)
+    k = min(_PROBE_TILES, ub.shape[1])
+    probe = np.argpartition(-ub, k - 1, axis=1)[:, :k]  # the k most promising tiles per person
+    f, _ = _score_tiles(dj, tj, means, np.repeat(people, k), probe.reshape(-1))
+    v_lb = f.reshape(n, k).max(axis=1)
+    pr, tl = np.nonzero(ub >= v_lb[:, None])
+    if len(pr) > 0.35 * ub.size:
+        return None
+    f, idx = _score_tiles(dj, tj, means, pr, tl)
+    order = np.lexsort((idx, -f, pr))  # per person: best score, then first pixel
+    starts = np.searchsorted(pr[order], people)
+    return idx[order[starts]]
+
+
+def _refine(det: np.ndarray, tags: np.ndarray, kpts: np.ndarray) -> None:
+    """Fill missing joints (score 0) in place: the first argmax of
+    ``heatmap - round(distance of the tag to the person's mean tag)``, kept where the heatmap
+    value there is positive (the original's refine; ties go to the first pixel in raster order)."""
     _p, k_, _ = kpts.shape
-    hw = det.shape[1] * det.shape[2]
     w = det.shape[2]
     present = kpts[:, :, 2] > 0
     if present.all():
@@ -360,39 +469,27 @@ def _refine(det: np.ndarray, tags: np.ndarray, kpts: np.ndarray, chunk: int = 8)
     sums = np.zeros((len(kpts), tags.shape[3]), np.float32)
     np.add.at(sums, pp, t)
     means = sums / present.sum(1).astype(np.float32)[:, None]
-    neg_inf = np.float32(-np.inf)
     for j in range(k_):
-        who = np.flatnonzero(~present[:, j])
-        if who.size == 0:
+        ids = np.flatnonzero(~present[:, j])
+        if ids.size == 0:
             continue
-        dj = det[j].reshape(-1)
-        dmax = float(dj.max())
+        dj = det[j]
         tj = tags[j]
         if tj.strides[2] != tj.itemsize and tj.strides[1] != tj.itemsize:
             tj = np.ascontiguousarray(tj)
-        for c0 in range(0, who.size, chunk):
-            ids = who[c0 : c0 + chunk]
-            s = _squared_tag_distance(tj, means[ids]).reshape(len(ids), hw)
-            r_min = np.rint(np.sqrt(s.min(axis=1))).astype(np.int64)
-            b0 = np.array([_rounded_sqrt_bound(int(r)) for r in r_min], np.float32)
-            masked = np.where(s <= b0[:, None], dj, neg_inf)
-            best = masked.argmax(axis=1)
-            v0 = masked[np.arange(len(ids)), best]
-            for q in np.flatnonzero(np.floor(dmax - v0.astype(np.float64)) >= 1):
-                # rare: a pixel farther in tag space may still win; score all candidates
-                cand = np.flatnonzero(s[q] <= _rounded_sqrt_bound(int(r_min[q] + np.floor(dmax - float(v0[q])))))
-                f = dj[cand] - np.rint(np.sqrt(s[q, cand]))
-                best[q] = cand[f.argmax()]
-            v = dj[best]
-            good = v > 0
-            if not good.any():
-                continue
-            ids, best, v = ids[good], best[good], v[good]
-            by, bx = best // w, best % w
-            ox, oy = _quarter_offsets(det, np.full(len(ids), j), by, bx)
-            kpts[ids, j, 0] = bx + 0.5 + ox
-            kpts[ids, j, 1] = by + 0.5 + oy
-            kpts[ids, j, 2] = v
+        best = _search_tiled(dj, tj, means[ids]) if ids.size >= 3 else None
+        if best is None:
+            best = _search_dense(dj, tj, means[ids])
+        v = dj.reshape(-1)[best]
+        good = v > 0
+        if not good.any():
+            continue
+        ids, best, v = ids[good], best[good], v[good]
+        by, bx = best // w, best % w
+        ox, oy = _quarter_offsets(det, np.full(len(ids), j), by, bx)
+        kpts[ids, j, 0] = bx + 0.5 + ox
+        kpts[ids, j, 1] = by + 0.5 + oy
+        kpts[ids, j, 2] = v
 
 
 def group(
