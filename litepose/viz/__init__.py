@@ -1,0 +1,93 @@
+"""Skeleton overlays: one colour per person, limbs from the keypoint set's skeleton.
+
+``draw_people(image_rgb, people, keypoints)`` returns a new RGB image. ``people`` is what
+:class:`litepose.Predictor` returns (dicts with ``keypoints`` (K, 3), optional ``score`` /
+``box``) or a (P, K, 3) array, e.g. ground truth with visibility as the third column.
+"""
+
+from __future__ import annotations
+
+import colorsys
+from collections.abc import Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..data.keypoints import KeypointSet
+
+__all__ = ["draw_people", "person_color"]
+
+
+def person_color(i: int) -> tuple[int, int, int]:
+    """A distinct, saturated RGB colour for person ``i`` (golden-ratio hue steps)."""
+    h = (i * 0.618033988749895) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(h, 0.85, 1.0)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def _as_keypoints(people: Sequence[Any] | np.ndarray) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
+    if isinstance(people, np.ndarray):
+        if people.ndim != 3 or people.shape[2] < 3:
+            raise ValueError(f"people array must be (P, K, 3), got shape {people.shape}")
+        return [np.asarray(p, np.float32) for p in people], [{} for _ in people]
+    kps, extra = [], []
+    for p in people:
+        if isinstance(p, dict):
+            kps.append(np.asarray(p["keypoints"], np.float32))
+            extra.append(p)
+        else:
+            kps.append(np.asarray(p, np.float32))
+            extra.append({})
+    return kps, extra
+
+
+def draw_people(
+    image_rgb: np.ndarray,
+    people: Sequence[Any] | np.ndarray,
+    keypoints: KeypointSet,
+    kpt_threshold: float = 0.1,
+    *,
+    draw_boxes: bool = False,
+    draw_scores: bool = False,
+    thickness: int | None = None,
+) -> np.ndarray:
+    """Draw each person's skeleton on a copy of ``image_rgb`` (H, W, 3) uint8.
+
+    A joint is drawn when its score (third column) exceeds ``kpt_threshold``; a limb when both
+    its joints are. Limbs take the person's colour, joints a dot in the keypoint set's colour
+    (left / right / centre) ringed with the person's colour. Line widths follow the image size.
+    """
+    img = np.ascontiguousarray(image_rgb, dtype=np.uint8).copy()
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"image must be (H, W, 3) RGB, got shape {img.shape}")
+    kps, extra = _as_keypoints(people)
+    k = keypoints.num_joints
+    t = thickness or max(1, int(round(max(img.shape[:2]) / 320)))
+    radius = t + 2
+    for i, (kp, ex) in enumerate(zip(kps, extra)):
+        if kp.shape[0] != k:
+            raise ValueError(f"person {i} has {kp.shape[0]} keypoints, the keypoint set {keypoints.name!r} has {k}")
+        color = person_color(i)
+        ok = np.isfinite(kp[:, :2]).all(axis=1) & (kp[:, 2] > kpt_threshold)
+        pts = np.round(np.nan_to_num(kp[:, :2])).astype(np.int64)
+        for a, b in keypoints.skeleton:
+            if ok[a] and ok[b]:
+                cv2.line(img, tuple(map(int, pts[a])), tuple(map(int, pts[b])), color, t, cv2.LINE_AA)
+        for j in np.flatnonzero(ok):
+            c = tuple(int(v) for v in keypoints.keypoint_colors[j])
+            cv2.circle(img, tuple(map(int, pts[j])), radius, color, -1, cv2.LINE_AA)
+            cv2.circle(img, tuple(map(int, pts[j])), max(radius - t, 1), c, -1, cv2.LINE_AA)
+        if (draw_boxes or draw_scores) and ok.any():
+            box = ex.get("box")
+            if box is None:
+                sel = kp[ok]
+                box = (sel[:, 0].min(), sel[:, 1].min(), sel[:, 0].max(), sel[:, 1].max())
+            x1, y1, x2, y2 = (int(round(float(v))) for v in box)
+            if draw_boxes:
+                cv2.rectangle(img, (x1, y1), (x2, y2), color, t)
+            if draw_scores and "score" in ex:
+                cv2.putText(
+                    img, f"{ex['score']:.2f}", (x1, max(y1 - 3, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * t, color, t
+                )
+    return img
