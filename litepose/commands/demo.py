@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.time()
     data = out / "data"
     splits = {}
-    for split, n, seed in (("train", n_train, 1), ("val", n_val, 2)):
+    for split, n, seed in (("train", n_train, 0), ("val", n_val, 1)):
         folder = data / split
         if not _has_synthpose(folder, n):
             print(f"[1/4] SynthPose {split}: {n} images (seed {seed}) -> {folder}")

@@ -63,12 +63,18 @@ def load_annotations(
     """Load and validate a COCO-format keypoint file.
 
     Args:
-        path: the JSON file.
+        path: the JSON file, or a SynthPose folder (``annotations.json`` + ``images/``).
         images: folder the ``file_name`` entries are relative to (found automatically if None).
         keypoints: the keypoint set (anything :func:`~litepose.data.description.load_keypoint_set`
             takes); default: read from the file's keypoint category. Its size must match the file.
     """
     path = Path(path)
+    if path.is_dir():  # a SynthPose folder: annotations.json beside images/
+        if not (path / "annotations.json").is_file():
+            raise FileNotFoundError(
+                f"{path} is a folder without annotations.json (a SynthPose folder holds annotations.json and images/)"
+            )
+        path = path / "annotations.json"
     if not path.is_file():
         raise FileNotFoundError(f"annotation file {path} does not exist")
     try:

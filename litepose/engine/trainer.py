@@ -41,22 +41,9 @@ from .checkpoint import load_training_state, restore_training_state, save_traini
 from .config import TrainConfig
 from .loss import LitePoseLoss, heatmap_distillation_loss
 
-__all__ = ["Trainer", "resolve_dataset", "load_backbone"]
+__all__ = ["Trainer", "load_backbone"]
 
 HEAD_PREFIXES = ("deconv", "final")
-
-
-def resolve_dataset(path: str | Path, images: str | Path | None = None) -> tuple[Path, Path | None]:
-    """``(annotation JSON, image folder or None)`` for a COCO JSON or a SynthPose folder."""
-    p = Path(path)
-    if p.is_dir():
-        for name in ("annotations.json", "annotations/annotations.json"):
-            if (p / name).is_file():
-                return p / name, Path(images) if images else None
-        raise FileNotFoundError(f"{p}: no annotations.json inside (expected a SynthPose folder or a COCO JSON)")
-    if not p.is_file():
-        raise FileNotFoundError(f"dataset {p} does not exist")
-    return p, Path(images) if images else None
 
 
 def load_backbone(model: nn.Module, path: str | Path) -> int:
@@ -113,7 +100,6 @@ class Trainer:
         cfg = self.cfg
         if not cfg.data.train:
             raise ValueError("config: data.train is empty (a COCO-format JSON or a SynthPose folder)")
-        ann, images = resolve_dataset(cfg.data.train, cfg.data.train_images)
         arch = cfg.model.arch
         self.is_super = str(arch).lower() in ("litepose-super", "super", "supernet")
         if self.is_super:
@@ -132,9 +118,9 @@ class Trainer:
             flip_prob=d.flip,
             max_people=d.max_people,
         )
-        self.dataset = KeypointDataset(ann, images, keypoints=d.keypoints, transform=tcfg)
+        self.dataset = KeypointDataset(d.train, d.train_images, keypoints=d.keypoints, transform=tcfg)
         if len(self.dataset) == 0:
-            raise ValueError(f"{ann}: no training images with annotations")
+            raise ValueError(f"{d.train}: no training images with annotations")
         k = self.dataset.num_joints
         _seed_all(cfg.train.seed)  # the same initial weights on every rank and every run
         model = SuperLitePose(k) if self.is_super else create_model(arch, num_joints=k)
@@ -320,7 +306,6 @@ class Trainer:
         was_training = net.training
         net.eval()
         try:
-            ann, images = resolve_dataset(cfg.data.val, cfg.data.val_images)
             pred = Predictor(
                 net,
                 input_size=self.input_size if not self.is_super else net.input_size,
@@ -328,7 +313,7 @@ class Trainer:
                 detection_threshold=cfg.val.detection_threshold,
                 device=str(self.device),
             )
-            metrics = evaluate(pred, ann, images=images, progress=False)
+            metrics = evaluate(pred, cfg.data.val, images=cfg.data.val_images, progress=False)
         finally:
             net.train(was_training)
         return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}

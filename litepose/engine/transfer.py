@@ -61,12 +61,10 @@ def calibration_batches(
     """Training-distribution image batches (the training augmentation) at ``input_size``."""
     from ..data.dataset import KeypointDataset
     from ..data.transforms import TransformConfig
-    from .trainer import resolve_dataset
 
-    ann, img_dir = resolve_dataset(data, images)
-    ds = KeypointDataset(ann, img_dir, transform=TransformConfig(input_size=input_size))
+    ds = KeypointDataset(data, images, transform=TransformConfig(input_size=input_size))
     if len(ds) == 0:
-        raise ValueError(f"{ann}: no images to recalibrate BatchNorm with")
+        raise ValueError(f"{data}: no images to recalibrate BatchNorm with")
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(ds), generator=g).tolist()
     n = min(num_images, len(ds)) if num_images > 0 else len(ds)

@@ -66,17 +66,7 @@ def load_eval_data(data: str | Path | KeypointAnnotations, images: str | Path | 
     or an already loaded :class:`~litepose.data.coco.KeypointAnnotations`."""
     if isinstance(data, KeypointAnnotations):
         return data
-    path = Path(data)
-    if path.is_dir():
-        ann = path / "annotations.json"
-        if not ann.is_file():
-            raise FileNotFoundError(
-                f"{path} is a folder without annotations.json (a SynthPose folder holds annotations.json and images/)"
-            )
-        if images is None and (path / "images").is_dir():
-            images = path / "images"
-        path = ann
-    return load_annotations(path, images)
+    return load_annotations(data, images)
 
 
 def default_protocol(ann: KeypointAnnotations) -> str:
