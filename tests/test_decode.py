@@ -1,0 +1,189 @@
+"""The grouping decoder: parity with the original on the shared cases, its two defects fixed
+(and reproduced with legacy=True), the assignment solver and the exact refine search."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import shared
+
+from litepose.decode import group
+from litepose.decode import grouping as G
+from litepose.decode import testtime as tt
+from litepose.decode.assignment import min_cost_assignment
+from litepose.decode.synthetic import grid_centers, synthetic_maps
+
+CASE_FILES = ["decode_cases.pt", "decode_cases_1.pt", "decode_cases_2.pt", "decode_cases_4.pt"]
+
+
+def _same_people(kpts, scores, ref, ref_scores, xy_tol=1e-3, score_tol=1e-5) -> None:
+    """Same people in any order: x, y within xy_tol, joint and person scores within score_tol."""
+    assert len(kpts) == len(ref), f"{len(kpts)} people decoded, the original found {len(ref)}"
+    unused = list(range(len(ref)))
+    for i in range(len(kpts)):
+        for j in unused:
+            if (
+                np.abs(kpts[i, :, :2] - ref[j, :, :2]).max() <= xy_tol
+                and np.abs(kpts[i, :, 2] - ref[j, :, 2]).max() <= score_tol
+                and abs(scores[i] - ref_scores[j]) <= score_tol
+            ):
+                unused.remove(j)
+                break
+        else:
+            raise AssertionError(f"decoded person {i} matches no person of the original")
+
+
+@pytest.fixture(scope="module")
+def cases() -> list[dict]:
+    out = []
+    for f in CASE_FILES:
+        out.extend(torch.load(shared(f"ref/{f}"), weights_only=True)["cases"])
+    return out
+
+
+def test_all_shared_cases_listed(cases):
+    meta = json.loads(shared("ref/decode_cases.json").read_text())
+    assert sorted(c["name"] for c in cases) == sorted(c["name"] for c in meta["cases"])
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_parity_with_original_on_every_case(cases, legacy):
+    for c in cases:
+        kpts, scores = group(c["det"], c["tag"], legacy=legacy)  # tensors with batch dim
+        assert kpts.dtype == np.float32 and kpts.shape[1:] == (17, 3)
+        ref = c["grouped"].numpy()[:, :, :3]
+        try:
+            _same_people(kpts, scores, ref, c["scores"].numpy())
+        except AssertionError as e:
+            raise AssertionError(f"case {c['name']}: {e}") from None
+
+
+def test_peaks_equal_original_topk(cases):
+    """NMS + top-k: the candidates above threshold are the original's, value for value."""
+    for c in cases:
+        det = c["det"][0].numpy()
+        joint, y, x, val = G.find_peaks(det, 0.1, 30, 5)
+        vk, lk = c["topk_val_k"][0].numpy(), c["topk_loc_k"][0].numpy()
+        for j in range(17):
+            keep = vk[j] > 0.1
+            ref = sorted(zip(vk[j][keep].tolist(), lk[j][keep, 0].tolist(), lk[j][keep, 1].tolist()))
+            mine = sorted(zip(val[joint == j].tolist(), x[joint == j].tolist(), y[joint == j].tolist()))
+            assert mine == ref, f"case {c['name']} joint {j}"
+
+
+def _match_truth(kpts: np.ndarray, truth: np.ndarray, tol: float = 0.3) -> list[int]:
+    """For each decoded person the index of the true person whose visible joints it hits."""
+    hits = []
+    for p in kpts:
+        d = np.abs(p[None, :, :2] - truth[:, :, :2]).max(axis=2)  # (P_true, K)
+        ok = (d <= tol) | (truth[:, :, 2] == 0)
+        full = np.flatnonzero(ok.all(axis=1))
+        hits.append(int(full[0]) if len(full) else -1)
+    return hits
+
+
+def test_crowd_of_35_is_not_fragmented():
+    m = synthetic_maps(35, 256, 384, centers=grid_centers(5, 7, 256, 384), person_height=(36, 44), noise=0.02, seed=3)
+    kpts, scores = group(m.heatmaps, m.tags, max_people=40)
+    assert len(kpts) == 35
+    assert sorted(_match_truth(kpts, m.joints)) == list(range(35))
+    assert np.all(np.diff(scores) <= 0), "people come highest score first"
+    # the original's defect: beyond max_people only the first 30 people are matched
+    legacy, _ = group(m.heatmaps, m.tags, max_people=30, legacy=True)
+    assert len(legacy) > 35
+    capped, capped_scores = group(m.heatmaps, m.tags, max_people=30)
+    assert len(capped) == 30 and all(h >= 0 for h in _match_truth(capped, m.joints))
+
+
+def test_equal_founding_tags_do_not_merge_people():
+    """Two people with exactly the same first tag channel (the original's person key), told
+    apart by the second channel."""
+    m = synthetic_maps(
+        2, 128, 128, centers=np.array([[35.0, 64.0], [93.0, 64.0]]), person_tags=[0.0, 0.0], tag_noise=0.0, seed=4
+    )
+    tags = m.tags.copy()
+    tags[:, :, 64:, 1] += 3.0  # the right person's second channel
+    kpts, _ = group(m.heatmaps, tags)
+    assert len(kpts) == 2 and sorted(_match_truth(kpts, m.joints)) == [0, 1]
+    legacy, _ = group(m.heatmaps, tags, legacy=True)
+    assert -1 in _match_truth(legacy, m.joints), "the original merges them"
+
+
+def test_missing_joints_are_refined():
+    m = synthetic_maps(3, 128, 160, missing_per_person=2, seed=5, person_height=(40, 50))
+    kpts, _ = group(m.heatmaps, m.tags)
+    no_refine, _ = group(m.heatmaps, m.tags, refine=False)
+    assert len(kpts) == 3
+    assert (no_refine[:, :, 2] == 0).sum() == 6 and (kpts[:, :, 2] > 0).all()
+    assert sorted(_match_truth(no_refine, m.joints)) == [0, 1, 2]
+
+
+def test_inputs_and_errors():
+    m = synthetic_maps(2, 64, 96, tag_dims=1, seed=6, person_height=(24, 30))
+    a, sa = group(m.heatmaps, m.tags[..., 0])  # (K, H, W) tags = L 1
+    b, sb = group(torch.from_numpy(m.heatmaps)[None], torch.from_numpy(m.tags)[None])
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(sa, sb)
+    empty, s = group(np.zeros((17, 32, 32), np.float32), np.zeros((17, 32, 32, 2), np.float32))
+    assert empty.shape == (0, 17, 3) and s.shape == (0,)
+    with pytest.raises(ValueError, match="tags must be"):
+        group(m.heatmaps, m.tags[:, :10])
+    with pytest.raises(ValueError, match="heatmaps must be"):
+        group(m.heatmaps[0], m.tags)
+    with pytest.raises(ValueError, match="grouping_order"):
+        group(m.heatmaps, m.tags, grouping_order=[0, 1])
+    with pytest.raises(ValueError, match="odd"):
+        group(m.heatmaps, m.tags, nms_kernel=4)
+
+
+def test_assignment_is_optimal_and_breaks_ties_in_column_order():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, m = int(rng.integers(1, 5)), int(rng.integers(1, 6))
+        n = min(n, m)
+        cost = np.round(rng.uniform(0, 2, (n, m))) * 100 - rng.uniform(0, 1, (n, 1))
+        col = min_cost_assignment(cost)
+        assert len(set(col)) == n
+        best = min(sum(cost[i, p[i]] for i in range(n)) for p in itertools.permutations(range(m), n))
+        assert sum(cost[i, col[i]] for i in range(n)) == pytest.approx(best)
+    assert min_cost_assignment(np.ones((2, 3))) == [0, 1]
+    with pytest.raises(ValueError):
+        min_cost_assignment(np.ones((3, 2)))
+
+
+def test_refine_search_is_exact():
+    """The pruned searches return the first argmax of heatmap - round(tag distance)."""
+    rng = np.random.default_rng(1)
+    for trial in range(6):
+        h, w = 64, 96
+        coarse = rng.normal(0, 1, (h // 4, w // 4, 2)).astype(np.float32)
+        tj = np.repeat(np.repeat(coarse, 4, 0), 4, 1)  # smooth tags, like upsampled outputs
+        tj += rng.normal(0, 0.05, tj.shape).astype(np.float32)
+        dj = rng.uniform(-1.2, 1.2 if trial % 2 else 0.4, (h, w)).astype(np.float32)
+        dj[rng.integers(h), rng.integers(w)] = dj.max()  # a tie
+        means = rng.normal(0, 1, (5, 2)).astype(np.float32)
+        s = ((tj[None] - means[:, None, None, :]) ** 2).sum(-1)
+        naive = (dj[None] - np.rint(np.sqrt(s))).reshape(5, -1).argmax(1)
+        np.testing.assert_array_equal(G._search_dense(dj, tj, means), naive)
+        tiled = G._search_tiled(dj, tj, means)
+        if tiled is not None:
+            np.testing.assert_array_equal(tiled, naive)
+
+
+def test_resize_geometry_matches_the_original():
+    g = tt.resize_geometry(480, 640, 256)
+    assert g.size == (384, 256) and g.center == (320.0, 240.0) and g.src_size == pytest.approx((720.0, 480.0))
+    # portrait: the short side (width) -> 256; the long side int((384.3 + 63) // 64 * 64) = 384,
+    # the original's "round up" (which can fall just short of the exact aspect, as here)
+    assert tt.resize_geometry(641, 427, 256).size == (256, 384)
+    assert tt.resize_geometry(480, 640, 256, 2.0, 1.0).size == (768, 512)
+    pts = np.array([[[10.0, 20.0, 1.0], [600.0, 400.0, 0.5]]], np.float32)
+    fwd = g.matrix()
+    mapped = pts.copy()
+    mapped[..., :2] = pts[..., :2] @ fwd[:, :2].T + fwd[:, 2]
+    back = tt.to_image(mapped, g, g.size)
+    np.testing.assert_allclose(back, pts, atol=1e-3)
