@@ -336,36 +336,49 @@ def _squared_tag_distance(tj: np.ndarray, m: np.ndarray) -> np.ndarray:
     return s
 
 
-def _search_dense(dj: np.ndarray, tj: np.ndarray, means: np.ndarray, chunk: int = 8) -> np.ndarray:
+def _search_dense(dj: np.ndarray, tj: np.ndarray, means: np.ndarray) -> np.ndarray:
     """First argmax (flat index) of ``dj - round(||tj - m||)`` for each mean tag ``m``.
 
     Exact without rounding every distance: ``r = round(distance)`` is at least ``r_min``
-    everywhere. Let ``v0`` be the best heatmap value among pixels at ``r_min`` (found from the
-    squared distances against an exact float32 bound, no square root). Every other pixel scores
-    at most ``max - r``, so only pixels with ``r <= r_min + floor(max - v0)`` can win; usually
-    that is ``r_min`` alone and the answer is already known.
+    everywhere. The best heatmap value ``v0`` among pixels at ``r_min`` (found from the
+    squared distances against an exact float32 bound, no square root) scores ``v0 - r_min``;
+    any other pixel scores at most ``max - r``, so only pixels with
+    ``r <= r_min + floor(max - v0)`` can win. Usually that is ``r_min`` alone (heatmap values
+    span less than 1) and the answer is already known.
     """
-    hw = dj.size
+    h, w, l_ = tj.shape
     d = dj.reshape(-1)
     dmax = float(d.max())
-    neg_inf = np.float32(-np.inf)
+    if tj.strides[1] == tj.itemsize * l_ and len(means) > 1:  # channel-last: one planar copy
+        planes = list(np.ascontiguousarray(np.moveaxis(tj, 2, 0)))
+    else:
+        planes = [tj[:, :, c] for c in range(l_)]
+    s = np.empty((h, w), np.float32)
+    tmp = np.empty((h, w), np.float32)
+    flat = s.reshape(-1)
     out = np.empty(len(means), np.int64)
-    for c0 in range(0, len(means), chunk):
-        m = means[c0 : c0 + chunk]
-        s = _squared_tag_distance(tj, m).reshape(len(m), hw)
-        r_min = np.rint(np.sqrt(s.min(axis=1))).astype(np.int64)
-        b0 = np.array([_rounded_sqrt_bound(int(r)) for r in r_min], np.float32)
-        masked = np.where(s <= b0[:, None], d, neg_inf)
-        best = masked.argmax(axis=1)
-        v0 = masked[np.arange(len(m)), best]
+    for i, m in enumerate(means):
+        np.subtract(planes[0], m[0], out=s)
+        np.multiply(s, s, out=s)
+        for c in range(1, l_):  # the original's float32 operations, in its order
+            np.subtract(planes[c], m[c], out=tmp)
+            np.multiply(tmp, tmp, out=tmp)
+            np.add(s, tmp, out=s)
+        r_min = 0
+        idx = np.flatnonzero(flat <= _rounded_sqrt_bound(0))
+        if idx.size == 0:
+            r_min = int(np.rint(np.sqrt(flat.min())))
+            idx = np.flatnonzero(flat <= _rounded_sqrt_bound(r_min))
+        v = d[idx]
+        k = int(v.argmax())
+        best, v0 = int(idx[k]), float(v[k])
         # (a small margin: float32 scores of nearly equal values may round to a tie)
-        for q in np.flatnonzero(np.floor(dmax - v0.astype(np.float64) + 1e-4) >= 1):
-            # a pixel farther in tag space may still win: score every pixel close enough
-            reach = int(r_min[q] + np.floor(dmax - float(v0[q]) + 1e-4))
-            cand = np.flatnonzero(s[q] <= _rounded_sqrt_bound(reach))
-            f = d[cand] - np.rint(np.sqrt(s[q, cand]))
-            best[q] = cand[f.argmax()]
-        out[c0 : c0 + len(m)] = best
+        extra = int(np.floor(dmax - v0 + 1e-4))
+        if extra >= 1:  # a pixel farther in tag space may still win: score all close enough
+            cand = np.flatnonzero(flat <= _rounded_sqrt_bound(r_min + extra))
+            f = d[cand] - np.rint(np.sqrt(flat[cand]))
+            best = int(cand[f.argmax()])
+        out[i] = best
     return out
 
 
@@ -445,7 +458,7 @@ def _search_tiled(dj: np.ndarray, tj: np.ndarray, means: np.ndarray) -> np.ndarr
     f, _ = _score_tiles(dj, tj, means, np.repeat(people, k), probe.reshape(-1))
     v_lb = f.reshape(n, k).max(axis=1)
     pr, tl = np.nonzero(ub >= v_lb[:, None])
-    if len(pr) > 0.35 * ub.size:
+    if len(pr) > 0.08 * ub.size:  # gathering pixels costs several times streaming over them
         return None
     f, idx = _score_tiles(dj, tj, means, pr, tl)
     order = np.lexsort((idx, -f, pr))  # per person: best score, then first pixel
@@ -477,7 +490,8 @@ def _refine(det: np.ndarray, tags: np.ndarray, kpts: np.ndarray) -> None:
         tj = tags[j]
         if tj.strides[2] != tj.itemsize and tj.strides[1] != tj.itemsize:
             tj = np.ascontiguousarray(tj)
-        best = _search_tiled(dj, tj, means[ids]) if ids.size >= 3 else None
+        tiled = ids.size >= 3 and dj.size >= 256 * 256
+        best = _search_tiled(dj, tj, means[ids]) if tiled else None
         if best is None:
             best = _search_dense(dj, tj, means[ids])
         v = dj.reshape(-1)[best]
