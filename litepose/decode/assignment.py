@@ -29,6 +29,14 @@ def min_cost_assignment(cost: np.ndarray) -> list[int]:
     n, m = cost.shape
     if n > m:
         raise ValueError(f"min_cost_assignment needs rows <= columns, got {n} x {m}")
+    if m > 24:
+        return _min_cost_assignment_np(np.asarray(cost, np.float64))
+    return _min_cost_assignment_py(cost)
+
+
+def _min_cost_assignment_py(cost: np.ndarray) -> list[int]:
+    """:func:`min_cost_assignment` in plain Python floats (fastest for small matrices)."""
+    n, m = cost.shape
     rows = cost.tolist()
     u = [0.0] * n  # row potentials
     v = [0.0] * (m + 1)  # column potentials; column m is a virtual start column
@@ -82,4 +90,59 @@ def min_cost_assignment(cost: np.ndarray) -> list[int]:
     for j in range(m):
         if owner[j] >= 0:
             col[owner[j]] = j
+    return col
+
+
+def _min_cost_assignment_np(cost: np.ndarray) -> list[int]:
+    """:func:`min_cost_assignment` with the loops over columns vectorised (wide matrices).
+
+    Same operations on the same float64 values in the same order per element, and the same
+    first-minimum choices, hence the same result.
+    """
+    n, m = cost.shape
+    inf = np.inf
+    u = np.zeros(n)
+    v = np.zeros(m + 1)
+    owner = np.full(m + 1, -1, np.int64)
+    way = np.zeros(m + 1, np.int64)
+    low = cost.min(axis=1)
+    u[:] = low
+    left = []
+    for i in range(n):
+        free = np.flatnonzero((cost[i] == low[i]) & (owner[:m] == -1))
+        if free.size:
+            owner[free[0]] = i
+        else:
+            left.append(i)
+    for i in left:
+        owner[m] = i
+        j0 = m
+        minv = np.full(m + 1, inf)
+        used = np.zeros(m + 1, bool)
+        while True:
+            used[j0] = True
+            i0 = owner[j0]
+            cur = cost[i0] - u[i0] - v[:m]
+            upd = ~used[:m] & (cur < minv[:m])
+            minv[:m][upd] = cur[upd]
+            way[:m][upd] = j0
+            masked = np.where(used[:m], inf, minv[:m])
+            j1 = int(masked.argmin())
+            delta = masked[j1]
+            done = np.flatnonzero(used)
+            u[owner[done]] += delta
+            v[done] -= delta
+            rest = ~used & (minv != inf)
+            minv[rest] -= delta
+            j0 = j1
+            if owner[j0] == -1:
+                break
+        while j0 != m:
+            j1 = way[j0]
+            owner[j0] = owner[j1]
+            j0 = j1
+    col = [-1] * n
+    for j in range(m):
+        if owner[j] >= 0:
+            col[owner[j]] = int(j)
     return col
