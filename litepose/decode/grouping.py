@@ -86,9 +86,10 @@ def find_peaks(
     """
     _k, h, w = heatmaps.shape
     flat = heatmaps.reshape(-1)
-    idx = np.flatnonzero(flat > threshold)
-    if idx.size > _DENSE_NMS_FRACTION * flat.size:  # most pixels qualify: a max filter is cheaper
-        idx = idx[flat[idx] >= _window_max(heatmaps, nms_kernel).reshape(-1)[idx]]
+    above = flat > threshold
+    if np.count_nonzero(above) > _DENSE_NMS_FRACTION * flat.size:  # a max filter is cheaper
+        above &= flat >= _window_max(heatmaps, nms_kernel).reshape(-1)
+    idx = np.flatnonzero(above)
     val = flat[idx]
     hw = h * w
     rem = idx % hw
