@@ -87,7 +87,8 @@ def find_peaks(
     _k, h, w = heatmaps.shape
     flat = heatmaps.reshape(-1)
     above = flat > threshold
-    if np.count_nonzero(above) > _DENSE_NMS_FRACTION * flat.size:  # a max filter is cheaper
+    if np.count_nonzero(above[::61]) > _DENSE_NMS_FRACTION * len(above[::61]):  # (a sample) many pass:
+        # a max filter is cheaper than checking each of them
         above &= flat >= _window_max(heatmaps, nms_kernel).reshape(-1)
     idx = np.flatnonzero(above)
     val = flat[idx]
@@ -373,21 +374,31 @@ def _search_dense(dj: np.ndarray, tj: np.ndarray, means: np.ndarray) -> np.ndarr
     h, w, l_ = tj.shape
     d = dj.reshape(-1)
     dmax = float(d.max())
-    if tj.strides[1] == tj.itemsize * l_ and len(means) > 1:  # channel-last: one planar copy
-        planes = list(np.ascontiguousarray(np.moveaxis(tj, 2, 0)))
+    interleaved = l_ > 1 and tj.strides[1] == tj.itemsize * l_ and tj.strides[0] == tj.strides[1] * w
+    if interleaved and len(means) > 1:  # channel-last, several people: one planar copy
+        planes, interleaved = list(np.ascontiguousarray(np.moveaxis(tj, 2, 0))), False
     else:
         planes = [tj[:, :, c] for c in range(l_)]
     s = np.empty((h, w), np.float32)
-    tmp = np.empty((h, w), np.float32)
+    tmp = np.empty((h, w) if not interleaved else (h, w * l_), np.float32)
     flat = s.reshape(-1)
     out = np.empty(len(means), np.int64)
     for i, m in enumerate(means):
-        np.subtract(planes[0], m[0], out=s)
-        np.multiply(s, s, out=s)
-        for c in range(1, l_):  # the original's float32 operations, in its order
-            np.subtract(planes[c], m[c], out=tmp)
+        # the original's float32 operations, in its order: sum over c of (t_c - m_c)^2
+        if interleaved:  # (H, W*L) - (W*L,): long contiguous loops, then the channel sum
+            np.subtract(tj.reshape(h, w * l_), np.tile(m, w), out=tmp)
             np.multiply(tmp, tmp, out=tmp)
-            np.add(s, tmp, out=s)
+            t3 = tmp.reshape(h, w, l_)
+            np.add(t3[:, :, 0], t3[:, :, 1], out=s)
+            for c in range(2, l_):
+                np.add(s, t3[:, :, c], out=s)
+        else:
+            np.subtract(planes[0], m[0], out=s)
+            np.multiply(s, s, out=s)
+            for c in range(1, l_):
+                np.subtract(planes[c], m[c], out=tmp)
+                np.multiply(tmp, tmp, out=tmp)
+                np.add(s, tmp, out=s)
         r_min = 0
         idx = np.flatnonzero(flat <= _rounded_sqrt_bound(0))
         if idx.size == 0:
