@@ -96,16 +96,25 @@ def find_peaks(
     rem = idx % hw
     y = rem // w
     x = rem - y * w
-    ny, nx, fy, fx = _window_offsets(nms_kernel)
-    # The 4 direct neighbours reject most pixels cheaply; the rest of the window in one go.
-    for dy, dx in ((ny, nx), (fy, fx)):
-        if idx.size == 0 or dy.size == 0:
+    # Same-row, then same-column neighbours reject most pixels cheaply (each on the survivors
+    # of the previous test); the rest of the window in one go.
+    for axis, step in ((1, 1), (1, -1), (0, 1), (0, -1)):
+        if idx.size == 0:
             break
-        yy = np.minimum(np.maximum(y[:, None] + dy, 0), h - 1)
-        xx = np.minimum(np.maximum(x[:, None] + dx, 0), w - 1)
-        nb = flat[(idx - rem)[:, None] + yy * w + xx]
-        ok = (val[:, None] >= nb).all(axis=1)
+        if axis == 1:
+            inside = (x + step >= 0) & (x + step < w)
+            nb = flat[np.where(inside, idx + step, idx)]
+        else:
+            inside = (y + step >= 0) & (y + step < h)
+            nb = flat[np.where(inside, idx + step * w, idx)]
+        ok = val >= nb
         idx, val, y, x, rem = idx[ok], val[ok], y[ok], x[ok], rem[ok]
+    _ny, _nx, fy, fx = _window_offsets(nms_kernel)
+    if idx.size and fy.size:
+        yy = np.minimum(np.maximum(y[:, None] + fy, 0), h - 1)
+        xx = np.minimum(np.maximum(x[:, None] + fx, 0), w - 1)
+        ok = (val[:, None] >= flat[(idx - rem)[:, None] + yy * w + xx]).all(axis=1)
+        idx, val, y, x = idx[ok], val[ok], y[ok], x[ok]
     joint = idx // hw
     order = np.lexsort((idx, -val, joint))
     joint, y, x, val = joint[order], y[order], x[order], val[order]
