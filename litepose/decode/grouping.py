@@ -165,10 +165,12 @@ class _People:
         self.means[ids] = t[:, : self.l] / t[:, self.l :]
 
     def set_single(self, i: int, joint: int, c: int, restart: bool) -> None:
-        """Legacy bookkeeping for one joint: append its tag, or restart the tag list."""
+        """Give joint ``joint`` (candidate ``c``) to person ``i``: append its tag to the
+        person's, or (the legacy merge) restart the person's tag list with it."""
         self.member[i, joint] = c
-        self.tsum[i] = self.cand_tags[c] if restart else self.tsum[i] + self.cand_tags[c]
-        self.means[i] = self.tsum[i, : self.l] / self.tsum[i, self.l]
+        t = self.cand_tags[c] if restart else self.tsum[i] + self.cand_tags[c]
+        self.tsum[i] = t
+        self.means[i] = t[: self.l] / t[self.l]
 
 
 def _assign(
@@ -238,6 +240,12 @@ def _group_fixed(
             people.add(j, slice(a, b))
             continue
         rows, cols = _assign(people, a, b, val64, people.n, tag_threshold)
+        if b - a == 1:  # the common case, without fancy indexing
+            if len(rows):
+                people.set_single(int(cols[0]), j, a, restart=False)
+            else:
+                people.add(j, slice(a, b))
+            continue
         if len(rows):
             people.extend(cols, j, rows + a)
         if len(rows) < b - a:
