@@ -32,9 +32,9 @@ def min_cost_assignment(cost: np.ndarray) -> list[int]:
     if n == 0:
         return []
     low = cost.min(axis=1)
-    first = (cost == low[:, None]).argmax(axis=1)
-    if len(np.unique(first)) == n:  # every row's first cheapest column is its own: the warm
-        return first.tolist()  # start matches every row and nothing is left to augment
+    first = (cost == low[:, None]).argmax(axis=1).tolist()
+    if len(set(first)) == n:  # every row's first cheapest column is its own: the warm start
+        return first  # matches every row and nothing is left to augment
     if m > 24:
         return _min_cost_assignment_np(np.asarray(cost, np.float64))
     return _min_cost_assignment_py(cost)
