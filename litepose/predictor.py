@@ -122,6 +122,8 @@ class Predictor:
         else:
             raise TypeError(f"expected a model or a checkpoint path, got {type(model_or_checkpoint).__name__}")
         self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} requested but CUDA is not available here")
         self.model = model.to(self.device).eval()
         k = getattr(model, "num_joints", None)
         if k is None:

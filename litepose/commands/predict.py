@@ -252,7 +252,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             reader = VideoReader(video)
         except MediaError as e:
-            skipped.append((str(video), str(e).removeprefix(f"{video}: ")))
+            label = f"webcam {video}" if isinstance(video, int) else str(video)
+            skipped.append((label, str(e).removeprefix(f"{label}: ")))
             continue
         mp4 = _unique(out, name, ".mp4", used)
         jsonl = mp4.with_suffix(".jsonl")
