@@ -378,6 +378,10 @@ def _squared_tag_distance(tj: np.ndarray, m: np.ndarray) -> np.ndarray:
     return s
 
 
+_SHARED_MIN_PEOPLE = 4
+_TOP_PIXELS = 2048
+
+
 def _search_dense(dj: np.ndarray, tj: np.ndarray, means: np.ndarray) -> np.ndarray:
     """First argmax (flat index) of ``dj - round(||tj - m||)`` for each mean tag ``m``.
 
@@ -390,6 +394,29 @@ def _search_dense(dj: np.ndarray, tj: np.ndarray, means: np.ndarray) -> np.ndarr
     """
     h, w, l_ = tj.shape
     d = dj.reshape(-1)
+    out = np.full(len(means), -1, np.int64)
+    if len(means) >= _SHARED_MIN_PEOPLE and d.size > 4 * _TOP_PIXELS:
+        # Many people miss this joint: score them all on the pixels with the highest heatmap
+        # values (>= t) first. A score never exceeds the heatmap value, so a best score >= t
+        # there cannot be matched by any other pixel.
+        kth = d.size - _TOP_PIXELS
+        t = np.partition(d, kth)[kth]
+        cand = np.flatnonzero(d >= t)  # ascending: first argmax = first in raster order
+        tc = tj.reshape(h * w, l_)[cand]  # a view for channel-last and planar-backed maps
+        sq = tc[None, :, 0] - means[:, 0, None]
+        sq *= sq
+        for c in range(1, l_):
+            dc = tc[None, :, c] - means[:, c, None]
+            dc *= dc
+            sq += dc
+        f = d[cand][None] - np.rint(np.sqrt(sq))
+        k = f.argmax(axis=1)
+        ok = f[np.arange(len(means)), k] >= t
+        out[ok] = cand[k[ok]]
+        if ok.all():
+            return out
+    todo = np.flatnonzero(out < 0)
+    means = means[todo]
     dmax = float(d.max())
     interleaved = l_ > 1 and tj.strides[1] == tj.itemsize * l_ and tj.strides[0] == tj.strides[1] * w
     if interleaved and len(means) > 1:  # channel-last, several people: one planar copy
@@ -399,8 +426,7 @@ def _search_dense(dj: np.ndarray, tj: np.ndarray, means: np.ndarray) -> np.ndarr
     s = np.empty((h, w), np.float32)
     tmp = np.empty((h, w) if not interleaved else (h, w * l_), np.float32)
     flat = s.reshape(-1)
-    out = np.empty(len(means), np.int64)
-    for i, m in enumerate(means):
+    for i, m in zip(todo, means):
         # the original's float32 operations, in its order: sum over c of (t_c - m_c)^2
         if interleaved:  # (H, W*L) - (W*L,): long contiguous loops, then the channel sum
             np.subtract(tj.reshape(h, w * l_), np.tile(m, w), out=tmp)
@@ -434,90 +460,6 @@ def _search_dense(dj: np.ndarray, tj: np.ndarray, means: np.ndarray) -> np.ndarr
     return out
 
 
-_TILE = 16
-_PROBE_TILES = 8
-
-
-@functools.lru_cache(maxsize=16)
-def _tile_pixels(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """(tiles, TILE*TILE) rows and columns of the pixels of each tile, row-major in the tile."""
-    t = _TILE
-    ty, tx = np.mgrid[0 : h // t, 0 : w // t]
-    py, px = np.mgrid[0:t, 0:t]
-    ys = (ty.reshape(-1, 1) * t + py.reshape(1, -1)).astype(np.int64)
-    xs = (tx.reshape(-1, 1) * t + px.reshape(1, -1)).astype(np.int64)
-    return ys, xs
-
-
-def _tile_reduce(a: np.ndarray, op: np.ufunc) -> np.ndarray:
-    h, w = a.shape
-    t = _TILE
-    r = op.reduce(a.reshape(h // t, t, w), axis=1)
-    return op.reduce(r.reshape(h // t, w // t, t), axis=2).reshape(-1)
-
-
-def _score_tiles(
-    dj: np.ndarray, tj: np.ndarray, means: np.ndarray, person: np.ndarray, tile: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Best score and its first pixel (flat index) in each (person, tile) pair, computed exactly
-    as the original computes every pixel."""
-    ys, xs = _tile_pixels(*dj.shape)
-    y, x = ys[tile], xs[tile]  # (pairs, T*T)
-    t = tj[y, x]  # (pairs, T*T, L) gathered from any layout
-    m = means[person]
-    s = t[:, :, 0] - m[:, 0, None]
-    s *= s
-    for c in range(1, t.shape[2]):
-        d = t[:, :, c] - m[:, c, None]
-        d *= d
-        s += d
-    np.sqrt(s, out=s)
-    np.rint(s, out=s)
-    f = dj[y, x] - s
-    at = f.argmax(axis=1)  # first in the tile's row-major order = first in raster order
-    rows = np.arange(len(tile))
-    return f[rows, at], y[rows, at] * dj.shape[1] + x[rows, at]
-
-
-def _search_tiled(dj: np.ndarray, tj: np.ndarray, means: np.ndarray) -> np.ndarray | None:
-    """:func:`_search_dense` for many people, scoring only the tiles that can hold the answer.
-
-    Per 16x16 tile: the largest heatmap value and the range of each tag channel give an upper
-    bound of the score (heatmap max - round(smallest possible tag distance), the distance taken
-    slightly short so float32 rounding cannot break the bound). The best tile's actual best score
-    is a lower bound of the answer; only tiles whose upper bound reaches it are scored. Returns
-    None when the map does not divide into tiles or too many tiles remain.
-    """
-    h, w = dj.shape
-    if h % _TILE or w % _TILE:
-        return None
-    n, l_ = means.shape
-    dmax = _tile_reduce(dj, np.maximum)
-    gap2 = np.zeros((n, dmax.size))
-    for c in range(l_):
-        ch = tj[:, :, c]
-        lo = _tile_reduce(ch, np.minimum).astype(np.float64)
-        hi = _tile_reduce(ch, np.maximum).astype(np.float64)
-        mc = means[:, c, None].astype(np.float64)
-        g = np.maximum(np.maximum(lo[None] - mc, mc - hi[None]), 0.0)
-        gap2 += g * g
-    lb = np.sqrt(gap2) * (1.0 - 1e-5) - 1e-5
-    # in float32 like the scores themselves: rounding is monotone, so the bound still holds
-    ub = dmax[None] - np.rint(np.maximum(lb, 0.0)).astype(np.float32)
-    people = np.arange(n)
-    k = min(_PROBE_TILES, ub.shape[1])
-    probe = np.argpartition(-ub, k - 1, axis=1)[:, :k]  # the k most promising tiles per person
-    f, _ = _score_tiles(dj, tj, means, np.repeat(people, k), probe.reshape(-1))
-    v_lb = f.reshape(n, k).max(axis=1)
-    pr, tl = np.nonzero(ub >= v_lb[:, None])
-    if len(pr) > 0.08 * ub.size:  # gathering pixels costs several times streaming over them
-        return None
-    f, idx = _score_tiles(dj, tj, means, pr, tl)
-    order = np.lexsort((idx, -f, pr))  # per person: best score, then first pixel
-    starts = np.searchsorted(pr[order], people)
-    return idx[order[starts]]
-
-
 def _refine(det: np.ndarray, tags: np.ndarray, kpts: np.ndarray) -> None:
     """Fill missing joints (score 0) in place: the first argmax of
     ``heatmap - round(distance of the tag to the person's mean tag)``, kept where the heatmap
@@ -542,10 +484,7 @@ def _refine(det: np.ndarray, tags: np.ndarray, kpts: np.ndarray) -> None:
         tj = tags[j]
         if tj.strides[2] != tj.itemsize and tj.strides[1] != tj.itemsize:
             tj = np.ascontiguousarray(tj)
-        tiled = ids.size >= 3 and dj.size >= 256 * 256
-        best = _search_tiled(dj, tj, means[ids]) if tiled else None
-        if best is None:
-            best = _search_dense(dj, tj, means[ids])
+        best = _search_dense(dj, tj, means[ids])
         v = dj.reshape(-1)[best]
         good = v > 0
         if not good.any():
