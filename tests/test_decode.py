@@ -156,21 +156,26 @@ def test_assignment_is_optimal_and_breaks_ties_in_column_order():
 
 
 def test_refine_search_is_exact():
-    """The pruned searches return the first argmax of heatmap - round(tag distance)."""
+    """The pruned searches return the first argmax of heatmap - round(tag distance): small
+    maps (dense path), large maps (top-pixels stage), and large maps whose strongest pixels
+    carry far-away tags (the top stage cannot decide, the dense path must)."""
     rng = np.random.default_rng(1)
-    for trial in range(6):
-        h, w = 128, 192  # large enough for the shared top-pixels stage
+    for trial in range(9):
+        h, w = (64, 96) if trial % 3 == 0 else (192, 256)
         coarse = rng.normal(0, 1, (h // 4, w // 4, 2)).astype(np.float32)
         tj = np.repeat(np.repeat(coarse, 4, 0), 4, 1)  # smooth tags, like upsampled outputs
         tj += rng.normal(0, 0.05, tj.shape).astype(np.float32)
         dj = rng.uniform(-1.2, 1.2 if trial % 2 else 0.4, (h, w)).astype(np.float32)
         dj[rng.integers(h), rng.integers(w)] = dj.max()  # a tie
+        if trial % 3 == 2:
+            tj[dj > np.quantile(dj, 0.9)] += 10.0
         means = rng.normal(0, 1, (6, 2)).astype(np.float32)
         s = ((tj[None] - means[:, None, None, :]) ** 2).sum(-1)
         naive = (dj[None] - np.rint(np.sqrt(s))).reshape(6, -1).argmax(1)
         np.testing.assert_array_equal(G._search_dense(dj, tj, means), naive)
-        for i in range(len(means)):  # one person at a time takes the other path
-            assert G._search_dense(dj, tj, means[i : i + 1])[0] == naive[i]
+        planar = np.moveaxis(np.ascontiguousarray(np.moveaxis(tj, 2, 0)), 0, 2)
+        for i in range(len(means)):  # one person at a time, planar-backed tags
+            assert G._search_dense(dj, planar, means[i : i + 1])[0] == naive[i]
 
 
 def test_resize_geometry_matches_the_original():
