@@ -378,8 +378,7 @@ def _squared_tag_distance(tj: np.ndarray, m: np.ndarray) -> np.ndarray:
     return s
 
 
-_SHARED_MIN_PEOPLE = 4
-_TOP_PIXELS = 2048
+_TOP_FRACTION = 0.02
 
 
 def _search_dense(dj: np.ndarray, tj: np.ndarray, means: np.ndarray) -> np.ndarray:
@@ -395,13 +394,13 @@ def _search_dense(dj: np.ndarray, tj: np.ndarray, means: np.ndarray) -> np.ndarr
     h, w, l_ = tj.shape
     d = dj.reshape(-1)
     out = np.full(len(means), -1, np.int64)
-    if d.size > 16 * _TOP_PIXELS:
+    sample = np.sort(d[:: max(1, d.size // 1024)])
+    t = sample[int(len(sample) * (1.0 - _TOP_FRACTION))]
+    cand = np.flatnonzero(d >= t)  # ascending: first argmax = first in raster order
+    if cand.size <= 5 * _TOP_FRACTION * d.size:  # (not a plateau)
         # Score everyone on the pixels with the highest heatmap values (>= t, about the top
         # 2%, t taken from a sample) first. A score never exceeds the heatmap value, so a best
         # score >= t there cannot be matched by any other pixel.
-        sample = np.sort(d[:: d.size // 1024])
-        t = sample[int(len(sample) * (1.0 - _TOP_PIXELS / d.size))]
-        cand = np.flatnonzero(d >= t)  # ascending: first argmax = first in raster order
         tc = [tj[:, :, c].reshape(-1)[cand] for c in range(l_)]  # one plane at a time: fast
         sq = tc[0][None] - means[:, 0, None]
         sq *= sq
