@@ -191,3 +191,18 @@ def test_resize_geometry_matches_the_original():
     mapped[..., :2] = pts[..., :2] @ fwd[:, :2].T + fwd[:, 2]
     back = tt.to_image(mapped, g, g.size)
     np.testing.assert_allclose(back, pts, atol=1e-3)
+
+
+def test_legacy_without_munkres_warns_and_decodes(monkeypatch, cases):
+    """Without the optional 'munkres' package legacy mode still decodes (with our solver)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "munkres", None)  # makes 'import munkres' fail
+    G._reference_solver.cache_clear()
+    try:
+        c = next(c for c in cases if c["name"] == "p5_L2")
+        with pytest.warns(UserWarning, match="munkres"):
+            kpts, scores = group(c["det"], c["tag"], legacy=True)
+        _same_people(kpts, scores, c["grouped"].numpy()[:, :, :3], c["scores"].numpy())
+    finally:
+        G._reference_solver.cache_clear()
