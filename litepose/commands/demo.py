@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..data.synth import make_synthpose
     from ..engine.config import TrainConfig
+    from ..engine.distributed import pick_device
     from ..engine.trainer import Trainer
 
     n_train, n_val, minutes, size, epochs, every = PROFILES["quick" if args.quick else "default"]
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from ..predictor import Predictor
 
     model, info = load_checkpoint(run_dir / "best.pth")
-    predictor = Predictor(model, input_size=size, flip_test=True, device=cfg.train.device)
+    predictor = Predictor(model, input_size=size, flip_test=True, device=str(pick_device(cfg.train.device)))
     metrics = evaluate(predictor, splits["val"], output=out, progress=True)
 
     print("[4/4] drawing val predictions")

@@ -8,12 +8,14 @@ released state_dicts load unchanged. ``forward`` returns the two raw output maps
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 from .spec import ArchSpec, expanded_width
 
-__all__ = ["LitePose", "InvertedBottleneck", "SepConv", "conv_bn_act", "INPUT_MULTIPLE"]
+__all__ = ["LitePose", "InvertedBottleneck", "SepConv", "conv_bn_act", "build_layers", "INPUT_MULTIPLE"]
 
 #: Input sides must be multiples of this (the backbone downsamples by 16).
 INPUT_MULTIPLE = 16
@@ -64,6 +66,51 @@ def _deconv(cin: int, cout: int) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, output_padding=0, bias=False)
 
 
+BlockFactory = Callable[[int, int, int, int, float], nn.Module]
+
+
+def build_layers(net: nn.Module, spec: ArchSpec, num_joints: int, block: BlockFactory) -> None:
+    """Create LitePose's layers on ``net`` with the original's module names.
+
+    ``block(cin, cout, stride, kernel, expansion)`` makes one backbone block; the standalone
+    network and the supernet differ only there. Sets ``net.channels`` = (stem, stage 1..4).
+    """
+    stem = spec.stem_channels
+    net.first = nn.Sequential(
+        conv_bn_act(3, 32, 3, 2),
+        conv_bn_act(32, 32, 3, 1, groups=32),
+        nn.Conv2d(32, stem, 1, 1, 0, bias=False),
+        nn.BatchNorm2d(stem),
+    )
+    channels = [stem]
+    stages = []
+    cin = stem
+    for st in spec.stages:
+        blocks = []
+        for i, (t, k) in enumerate(st.blocks):
+            blocks.append(block(cin, st.channels, st.stride if i == 0 else 1, k, t))
+            cin = st.channels
+        stages.append(nn.Sequential(*blocks))
+        channels.append(st.channels)
+    net.stage = nn.ModuleList(stages)
+    net.channels = tuple(channels)
+    # Fusion deconv head: step i fuses the previous head feature with backbone feature -(i+2).
+    refined, raw, bnrelu = [], [], []
+    prev = channels[-1]
+    for i, f in enumerate(spec.deconv):
+        refined.append(_deconv(prev, f))
+        raw.append(_deconv(channels[-i - 2], f))
+        bnrelu.append(nn.Sequential(nn.BatchNorm2d(f), nn.ReLU(inplace=True)))
+        prev = f
+    net.deconv_refined = nn.ModuleList(refined)
+    net.deconv_raw = nn.ModuleList(raw)
+    net.deconv_bnrelu = nn.ModuleList(bnrelu)
+    # Outputs after deconv steps 2 (1/4 res: heatmaps + tags) and 3 (1/2 res: heatmaps).
+    out_ch = (2 * num_joints, num_joints)
+    net.final_refined = nn.ModuleList([SepConv(spec.deconv[i + 1], out_ch[i]) for i in range(2)])
+    net.final_raw = nn.ModuleList([SepConv(channels[-i - 4], out_ch[i]) for i in range(2)])
+
+
 class LitePose(nn.Module):
     """LitePose built from an :class:`ArchSpec` and a number of joints.
 
@@ -83,41 +130,7 @@ class LitePose(nn.Module):
         self.input_size = spec.input_size
         self.keypoints = None
 
-        stem = spec.stem_channels
-        self.first = nn.Sequential(
-            conv_bn_act(3, 32, 3, 2),
-            conv_bn_act(32, 32, 3, 1, groups=32),
-            nn.Conv2d(32, stem, 1, 1, 0, bias=False),
-            nn.BatchNorm2d(stem),
-        )
-        channels = [stem]
-        stages = []
-        cin = stem
-        for st in spec.stages:
-            blocks = []
-            for i, (t, k) in enumerate(st.blocks):
-                blocks.append(InvertedBottleneck(cin, st.channels, st.stride if i == 0 else 1, k, t))
-                cin = st.channels
-            stages.append(nn.Sequential(*blocks))
-            channels.append(st.channels)
-        self.stage = nn.ModuleList(stages)
-        self.channels = tuple(channels)  # stem, stage 1..4
-
-        # Fusion deconv head: step i fuses the previous head feature with backbone feature -(i+2).
-        refined, raw, bnrelu = [], [], []
-        prev = channels[-1]
-        for i, f in enumerate(spec.deconv):
-            refined.append(_deconv(prev, f))
-            raw.append(_deconv(channels[-i - 2], f))
-            bnrelu.append(nn.Sequential(nn.BatchNorm2d(f), nn.ReLU(inplace=True)))
-            prev = f
-        self.deconv_refined = nn.ModuleList(refined)
-        self.deconv_raw = nn.ModuleList(raw)
-        self.deconv_bnrelu = nn.ModuleList(bnrelu)
-        # Outputs after deconv steps 2 (1/4 res: heatmaps + tags) and 3 (1/2 res: heatmaps).
-        out_ch = (2 * num_joints, num_joints)
-        self.final_refined = nn.ModuleList([SepConv(spec.deconv[i + 1], out_ch[i]) for i in range(2)])
-        self.final_raw = nn.ModuleList([SepConv(channels[-i - 4], out_ch[i]) for i in range(2)])
+        build_layers(self, spec, num_joints, InvertedBottleneck)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         check_input(x)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .litepose import LitePose, SepConv, check_input, conv_bn_act
+from .litepose import LitePose, SepConv, build_layers, check_input, conv_bn_act
 from .spec import (
     SUPERNET_KERNELS,
     SUPERNET_SIZES,
@@ -120,38 +120,8 @@ class SuperLitePose(nn.Module):
         self.arch = "super"
         self.input_size = max_spec.input_size
         self.keypoints = None
-        stem = max_spec.stem_channels
-        self.first = nn.Sequential(
-            conv_bn_act(3, 32, 3, 2),
-            conv_bn_act(32, 32, 3, 1, groups=32),
-            nn.Conv2d(32, stem, 1, 1, 0, bias=False),
-            nn.BatchNorm2d(stem),
-        )
-        channels = [stem]
-        stages = []
-        cin = stem
-        for st in max_spec.stages:
-            blocks = []
-            for i in range(st.num_blocks):
-                blocks.append(SuperInvertedBottleneck(cin, st.channels, st.stride if i == 0 else 1))
-                cin = st.channels
-            stages.append(nn.Sequential(*blocks))
-            channels.append(st.channels)
-        self.stage = nn.ModuleList(stages)
-        self.channels = tuple(channels)
-        refined, raw, bnrelu = [], [], []
-        prev = channels[-1]
-        for i, f in enumerate(max_spec.deconv):
-            refined.append(nn.ConvTranspose2d(prev, f, 4, 2, 1, 0, bias=False))
-            raw.append(nn.ConvTranspose2d(channels[-i - 2], f, 4, 2, 1, 0, bias=False))
-            bnrelu.append(nn.Sequential(nn.BatchNorm2d(f), nn.ReLU(inplace=True)))
-            prev = f
-        self.deconv_refined = nn.ModuleList(refined)
-        self.deconv_raw = nn.ModuleList(raw)
-        self.deconv_bnrelu = nn.ModuleList(bnrelu)
-        out_ch = (2 * num_joints, num_joints)
-        self.final_refined = nn.ModuleList([SepConv(max_spec.deconv[i + 1], out_ch[i]) for i in range(2)])
-        self.final_raw = nn.ModuleList([SepConv(channels[-i - 4], out_ch[i]) for i in range(2)])
+        # Every block is built at the largest kernel and expansion; subnets slice them.
+        build_layers(self, max_spec, num_joints, lambda cin, cout, s, k, t: SuperInvertedBottleneck(cin, cout, s))
         self.active: ArchSpec = max_spec
 
     # -- subnet selection -------------------------------------------------------------------------
