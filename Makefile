@@ -14,7 +14,7 @@ install: $(PY)
 	$(PY) -m pip install -q -e ".[dev]"
 
 demo: install
-	$(VENV)/bin/litepose profile
+	$(VENV)/bin/litepose demo --output runs/demo
 
 test: install
 	$(PY) -m pytest -q tests
