@@ -33,6 +33,9 @@ class DataCfg:
     val: str | None = None
     val_images: str | None = None
     keypoints: str | None = None  # coco / crowdpose / YAML; default: from the annotations
+    # Generate SynthPose into data.train / data.val when they do not exist yet, e.g.
+    # {train_images: 3000, val_images: 500, train_seed: 0, val_seed: 1}; None: never generate.
+    synthpose: dict[str, int] | None = None
     max_people: int = 30
     sigma: float = 2.0
     workers: int = 2
@@ -47,6 +50,7 @@ class DataCfg:
 class OptimCfg:
     epochs: int = 500
     batch_size: int = 16  # per process
+    optimizer: str = "adam"  # "adam" (the original: L2 weight decay) or "adamw" (decoupled weight decay)
     lr: float = 4e-3
     weight_decay: float = 1e-4
     lr_steps: list[int] = field(default_factory=lambda: [350, 480])

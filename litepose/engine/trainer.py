@@ -108,6 +108,7 @@ class Trainer:
             base_size = resolve_spec(arch)[1].input_size
         self.input_size = int(cfg.model.input_size or base_size)
         d = cfg.data
+        self._ensure_synthpose()
         tcfg = TransformConfig(
             input_size=self.input_size,
             sigma=d.sigma,
@@ -144,7 +145,10 @@ class Trainer:
                 model, device_ids=ids, find_unused_parameters=self.is_super
             )
         t = cfg.train
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+        if t.optimizer not in optimizers:
+            raise ValueError(f"config: train.optimizer {t.optimizer!r} is not one of {sorted(optimizers)}")
+        self.optimizer = optimizers[t.optimizer](self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, milestones=list(t.lr_steps), gamma=t.lr_factor
         )
@@ -159,6 +163,26 @@ class Trainer:
                 raise ValueError(f"teacher {lc.teacher} has {info['num_joints']} joints, the data has {k}")
             self.teacher = teacher.to(self.device).eval()
             self.teacher_size = lc.teacher_input_size
+
+    def _ensure_synthpose(self) -> None:
+        """Generate the SynthPose splits that ``data.synthpose`` asks for and that are missing (rank 0)."""
+        d = self.cfg.data
+        if not d.synthpose:
+            return
+        known = {"train_images", "val_images", "train_seed", "val_seed"}
+        unknown = set(d.synthpose) - known
+        if unknown:
+            raise ValueError(f"config: unknown key(s) {sorted(unknown)} in data.synthpose (known: {sorted(known)})")
+        if self.main:
+            from ..data.synth import make_synthpose
+
+            for split, path in (("train", d.train), ("val", d.val)):
+                n = d.synthpose.get(f"{split}_images")
+                if path and n and not (Path(path) / "annotations.json").is_file():
+                    seed = int(d.synthpose.get(f"{split}_seed", 0 if split == "train" else 1))
+                    self._log(f"generating SynthPose {split}: {n} images, seed {seed} -> {path}")
+                    make_synthpose(path, int(n), seed=seed)
+        D.barrier()
 
     def _loader(self, epoch: int) -> DataLoader:
         cfg = self.cfg
