@@ -63,11 +63,13 @@ def run(args: argparse.Namespace) -> int:
             "train": {
                 "epochs": epochs,
                 "batch_size": 16,
+                "optimizer": "adamw",  # the original's Adam + L2 kills the tags here (docs/training.md)
                 "lr_steps": [],
                 "time_limit_min": minutes,
                 "seed": args.seed,
                 "device": args.device,
             },
+            "loss": {"push_factor": 0.01, "pull_factor": 0.01},  # as configs/synthpose_xs.yaml
             "val": {"every": every, "flip_test": False},
         }
     )
