@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 import warnings
 from functools import cached_property
@@ -49,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from .description import keypoint_category, load_keypoint_set
+from .jsonio import read_json
 from .keypoints import KeypointSet
 
 __all__ = ["KeypointAnnotations", "load_annotations", "read_image", "find_image_root"]
@@ -75,14 +75,7 @@ def load_annotations(
                 f"{path} is a folder without annotations.json (a SynthPose folder holds annotations.json and images/)"
             )
         path = path / "annotations.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"annotation file {path} does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a text JSON file") from None
+    data = read_json(path, "annotation file")
     return KeypointAnnotations(data, path, images=images, keypoints=keypoints)
 
 

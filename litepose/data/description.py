@@ -23,10 +23,10 @@ Unknown keys are refused (they are usually typos) with a message naming the file
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from .jsonio import read_json
 from .keypoints import KeypointSet, get_keypoint_set
 
 __all__ = ["load_keypoint_set", "keypoint_set_from_yaml", "keypoint_set_from_coco", "keypoint_category"]
@@ -95,12 +95,7 @@ def keypoint_set_from_coco(data: dict[str, Any] | str | Path, *, name: str | Non
     if not isinstance(data, dict):
         where = str(data)
         path = Path(data)
-        if not path.is_file():
-            raise FileNotFoundError(f"annotation file {path} does not exist")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from None
+        data = read_json(path, "annotation file")
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a COCO-format object")
     cat = keypoint_category(data, where)

@@ -298,41 +298,6 @@ def _figures(rng: np.random.Generator, width: int, height: int) -> list[Figure]:
     return out
 
 
-def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """A textured background: smooth colour field, tiles or stripes, plus grain and distractor shapes."""
-    import cv2
-
-    kind = int(rng.integers(3))
-    if kind == 0:
-        gh, gw = (int(v) for v in rng.integers(2, 9, 2))
-        small = rng.integers(0, 256, (gh, gw, 3), dtype=np.uint8)
-        img = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
-    elif kind == 1:
-        gh, gw = (int(v) for v in rng.integers(3, 16, 2))
-        small = rng.integers(0, 256, (gh, gw, 3), dtype=np.uint8)
-        img = cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
-    else:
-        img = np.empty((height, width, 3), np.uint8)
-        img[:] = _colour(rng)
-        ang = rng.uniform(0, math.pi)
-        dx, dy = math.cos(ang), math.sin(ang)
-        col = _colour(rng)
-        step = rng.uniform(6, 30)
-        diag = width + height
-        for k in range(int(2 * diag / step)):
-            off = -diag + k * step
-            cx, cy = width / 2 + off * -dy, height / 2 + off * dx
-            p1 = _pt(cx - dx * diag, cy - dy * diag)
-            p2 = _pt(cx + dx * diag, cy + dy * diag)
-            cv2.line(img, p1, p2, col, max(1, int(step * rng.uniform(0.2, 0.5))), cv2.LINE_8, SHIFT)
-    grain = rng.integers(0, 48, (height // 4 + 1, width // 4 + 1, 1), dtype=np.uint8)
-    grain = cv2.resize(grain, (width, height), interpolation=cv2.INTER_LINEAR)
-    img = cv2.subtract(cv2.add(img, grain[..., None].repeat(3, 2)), 24)
-    for _ in range(int(rng.integers(4, 15))):
-        _shape(rng, img, None, width, height, _colour(rng), 0)
-    return img
-
-
 def _shape(rng: np.random.Generator, targets: list[tuple[np.ndarray, Any]], width: int, height: int) -> None:
     """A random distractor (rectangle, circle, ellipse, limb-like stick or polygon) drawn into each target."""
     import cv2

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..data.coco import KeypointAnnotations, load_annotations
+from ..data.jsonio import read_json
 
 __all__ = [
     "evaluate",
@@ -98,12 +99,7 @@ def gt_as_results(data: str | Path | KeypointAnnotations, images: str | Path | N
 def load_results(path: str | Path) -> list[dict[str, Any]]:
     """Read a COCO results JSON (a list of result dicts)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"results file {path} does not exist")
-    try:
-        results = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    results = read_json(path, "results file")
     if not isinstance(results, list):
         raise ValueError(f"{path}: expected a list of COCO result dicts, got {type(results).__name__}")
     return results
