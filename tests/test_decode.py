@@ -206,3 +206,51 @@ def test_legacy_without_munkres_warns_and_decodes(monkeypatch, cases):
         _same_people(kpts, scores, c["grouped"].numpy()[:, :, :3], c["scores"].numpy())
     finally:
         G._reference_solver.cache_clear()
+
+
+def _naive_peaks(det: np.ndarray, threshold: float, top: int, kernel: int):
+    """The original's NMS: a pixel is kept when it equals the max of its window (edges: the
+    window inside the map), then the strongest ``top`` per joint above the threshold."""
+    r = kernel // 2
+    pad = np.pad(det, ((0, 0), (r, r), (r, r)), constant_values=-np.inf)
+    h, w = det.shape[1:]
+    win = np.stack([pad[:, dy : dy + h, dx : dx + w] for dy in range(kernel) for dx in range(kernel)])
+    keep = (det == win.max(axis=0)) & (det > threshold)
+    out = []
+    for j in range(len(det)):
+        ys, xs = np.nonzero(keep[j])
+        v = det[j, ys, xs]
+        order = np.lexsort((ys * w + xs, -v))[:top]
+        out += [(j, int(ys[i]), int(xs[i]), float(v[i])) for i in order]
+    return out
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 5, 7])
+def test_peaks_equal_a_naive_max_pool(kernel):
+    """Sparse maps (the word scan), denser ones (the pixel scan), untrained-network maps (the
+    max-filter path), plateaus (ties) and sizes that are not multiples of 8."""
+    rng = np.random.default_rng(kernel)
+    for trial in range(6):
+        k, h, w = 3, 37 + trial * 11, 53 + trial * 7
+        if trial < 2:
+            det = synthetic_maps(3, h, w, num_joints=k, noise=0.05, seed=trial).heatmaps
+        elif trial < 4:
+            det = rng.uniform(0, 1, (k, h, w)).astype(np.float32)  # most pixels above threshold
+        else:
+            det = np.round(rng.uniform(0, 0.3, (k, h, w)), 1).astype(np.float32)  # plateaus
+        joint, y, x, val = G.find_peaks(det, 0.1, 20, kernel)
+        mine = list(zip(joint.tolist(), y.tolist(), x.tolist(), val.tolist()))
+        assert mine == _naive_peaks(det, 0.1, 20, kernel), f"trial {trial}"
+
+
+def test_python_and_array_matching_agree(cases, monkeypatch):
+    """Small matchings run on Python floats, large ones on arrays: the same people either way."""
+    crowd = synthetic_maps(12, 128, 160, missing_per_person=2, seed=5)
+    inputs = [(c["det"], c["tag"]) for c in cases] + [(crowd.heatmaps, crowd.tags)]
+    results = {}
+    for small in (0, 10**9):
+        monkeypatch.setattr(G, "_SMALL", small)
+        results[small] = [group(d, t) for d, t in inputs] + [group(d, t, legacy=True) for d, t in inputs]
+    for (ka, sa), (kb, sb) in zip(results[0], results[10**9]):
+        np.testing.assert_array_equal(ka, kb)
+        np.testing.assert_array_equal(sa, sb)

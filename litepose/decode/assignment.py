@@ -18,32 +18,33 @@ import numpy as np
 __all__ = ["min_cost_assignment"]
 
 
-def min_cost_assignment(cost: np.ndarray) -> list[int]:
+def min_cost_assignment(cost: np.ndarray | list[list[float]]) -> list[int]:
     """Column assigned to each row of a finite ``cost`` (n, m) with n <= m, minimising the sum.
 
+    ``cost`` is an array or a list of rows (plain lists are cheaper for small problems).
     Warm start: each row is reduced by its minimum and takes the first still-free column at
     that minimum. Each row left over is then inserted along a shortest augmenting path
     (Dijkstra over reduced costs with row / column potentials), taking the first column on
     ties. Arithmetic is float64, in the order of the reference implementation.
     """
-    n, m = cost.shape
+    rows = cost.tolist() if isinstance(cost, np.ndarray) else cost
+    n = len(rows)
+    m = len(rows[0]) if n else (cost.shape[1] if isinstance(cost, np.ndarray) else 0)
     if n > m:
         raise ValueError(f"min_cost_assignment needs rows <= columns, got {n} x {m}")
     if n == 0:
         return []
-    low = cost.min(axis=1)
-    first = (cost == low[:, None]).argmax(axis=1).tolist()
+    first = [row.index(min(row)) for row in rows]
     if len(set(first)) == n:  # every row's first cheapest column is its own: the warm start
         return first  # matches every row and nothing is left to augment
     if m > 24:
         return _min_cost_assignment_np(np.asarray(cost, np.float64))
-    return _min_cost_assignment_py(cost)
+    return _min_cost_assignment_py(rows)
 
 
-def _min_cost_assignment_py(cost: np.ndarray) -> list[int]:
+def _min_cost_assignment_py(rows: list[list[float]]) -> list[int]:
     """:func:`min_cost_assignment` in plain Python floats (fastest for small matrices)."""
-    n, m = cost.shape
-    rows = cost.tolist()
+    n, m = len(rows), len(rows[0])
     u = [0.0] * n  # row potentials
     v = [0.0] * (m + 1)  # column potentials; column m is a virtual start column
     owner = [-1] * (m + 1)  # row holding each column

@@ -87,176 +87,172 @@ def find_peaks(
     _k, h, w = heatmaps.shape
     flat = heatmaps.reshape(-1)
     above = flat > threshold
-    if np.count_nonzero(above[::61]) > _DENSE_NMS_FRACTION * len(above[::61]):  # (a sample) many pass:
-        # a max filter is cheaper than checking each of them
+    # Pixels above the threshold, found through 8-pixel words of the mask when few words are
+    # non-zero: scanning those is much cheaper than scanning every pixel.
+    n8 = flat.size - flat.size % 8
+    words = np.flatnonzero(above[:n8].view(np.uint64) != 0)
+    if words.size > _DENSE_NMS_FRACTION * (n8 // 8) and np.count_nonzero(above) > _DENSE_NMS_FRACTION * flat.size:
+        # many pass (an untrained network): a max filter is cheaper than checking each of them
         above &= flat >= _window_max(heatmaps, nms_kernel).reshape(-1)
-    idx = np.flatnonzero(above)
+        idx = np.flatnonzero(above)
+    elif words.size * 32 > n8 // 8:
+        idx = np.flatnonzero(above)
+    else:
+        fi = np.flatnonzero(above[:n8].reshape(-1, 8)[words])
+        idx = words[fi >> 3] * 8 + (fi & 7)
+        if n8 < flat.size:
+            idx = np.concatenate([idx, np.flatnonzero(above[n8:]) + n8])
     val = flat[idx]
     hw = h * w
-    rem = idx % hw
-    y = rem // w
-    x = rem - y * w
-    # Same-row, then same-column neighbours reject most pixels cheaply (each on the survivors
-    # of the previous test); the rest of the window in one go.
-    for axis, step in ((1, 1), (1, -1), (0, 1), (0, -1)):
-        if idx.size == 0:
-            break
-        if axis == 1:
-            inside = (x + step >= 0) & (x + step < w)
-            nb = flat[np.where(inside, idx + step, idx)]
-        else:
-            inside = (y + step >= 0) & (y + step < h)
-            nb = flat[np.where(inside, idx + step * w, idx)]
-        ok = val >= nb
-        idx, val, y, x, rem = idx[ok], val[ok], y[ok], x[ok], rem[ok]
-    _ny, _nx, fy, fx = _window_offsets(nms_kernel)
-    if idx.size and fy.size:
-        yy = np.minimum(np.maximum(y[:, None] + fy, 0), h - 1)
-        xx = np.minimum(np.maximum(x[:, None] + fx, 0), w - 1)
-        ok = (val[:, None] >= flat[(idx - rem)[:, None] + yy * w + xx]).all(axis=1)
-        idx, val, y, x = idx[ok], val[ok], y[ok], x[ok]
+    if nms_kernel > 1 and idx.size:
+        # Same-row neighbours reject most pixels cheaply, then same-column ones (each on the
+        # survivors of the previous test); the rest of the window in one go.
+        x = idx % w
+        ok = (val >= flat.take(idx + 1, mode="clip")) | (x == w - 1)
+        ok &= (val >= flat.take(idx - 1, mode="clip")) | (x == 0)
+        idx, val = idx[ok], val[ok]
+        rem = idx % hw
+        ok = (val >= flat.take(idx + w, mode="clip")) | (rem >= hw - w)
+        ok &= (val >= flat.take(idx - w, mode="clip")) | (rem < w)
+        idx, val, rem = idx[ok], val[ok], rem[ok]
+        _ny, _nx, fy, fx = _window_offsets(nms_kernel)
+        if idx.size and fy.size:
+            y = rem // w
+            x = rem - y * w
+            yy = np.minimum(np.maximum(y[:, None] + fy, 0), h - 1)
+            xx = np.minimum(np.maximum(x[:, None] + fx, 0), w - 1)
+            ok = (val[:, None] >= flat[(idx - rem)[:, None] + yy * w + xx]).all(axis=1)
+            idx, val = idx[ok], val[ok]
     joint = idx // hw
     order = np.lexsort((idx, -val, joint))
-    joint, y, x, val = joint[order], y[order], x[order], val[order]
+    idx, val, joint = idx[order], val[order], joint[order]
     if joint.size:
         starts = np.searchsorted(joint, joint, side="left")
         keep = (np.arange(joint.size) - starts) < max_per_joint
-        joint, y, x, val = joint[keep], y[keep], x[keep], val[keep]
+        idx, val, joint = idx[keep], val[keep], joint[keep]
+    rem = idx - joint * hw
+    y = rem // w
+    x = rem - y * w
     return joint, y, x, val
 
 
 class _People:
-    """People found so far: the candidate index of each of their joints (-1: none) and the
-    running float32 sum of their joints' tags with their count in the last column (the
-    original's mean tag, same arithmetic)."""
+    """People found so far, in plain Python lists (cheaper than arrays at these sizes): the
+    candidate index of each of their joints (-1: none), the float32 running sum of their
+    joints' tags with its count, and the resulting mean tag (the original's ``np.mean`` of the
+    tag list: the same float32 operations, in the same order)."""
 
-    def __init__(self, num_joints: int, tags: np.ndarray) -> None:
-        self.k, self.n, self.l = num_joints, 0, tags.shape[1]
-        self.cand_tags = np.concatenate([tags, np.ones((len(tags), 1), np.float32)], axis=1)
-        self.cand_tags64 = tags.astype(np.float64)
-        self.member = np.full((32, num_joints), -1, np.int64)
-        self.tsum = np.zeros((32, self.l + 1), np.float32)
-        self.means = np.zeros((32, self.l), np.float64)
+    __slots__ = ("k", "tags", "tags64", "member", "tsum", "count", "means")
 
-    def _grow(self, need: int) -> None:
-        cap = max(2 * len(self.means), need)
-        for name in ("member", "tsum", "means"):
-            old = getattr(self, name)
-            new = np.full((cap, *old.shape[1:]), -1 if name == "member" else 0, old.dtype)
-            new[: self.n] = old[: self.n]
-            setattr(self, name, new)
+    def __init__(self, num_joints: int, cand_tags: np.ndarray) -> None:
+        self.k = num_joints
+        self.tags: list[list[float]] = cand_tags.tolist()  # exact float32 values
+        self.tags64 = cand_tags.astype(np.float64)
+        self.member: list[list[int]] = []
+        self.tsum: list[list[np.float32]] = []
+        self.count: list[int] = []
+        self.means: list[list[float]] = []
 
-    def add(self, joint: int, cand: np.ndarray | slice) -> None:
-        """Found one person per candidate in ``cand`` (indices or a slice)."""
-        m = len(self.cand_tags64[cand])
-        if self.n + m > len(self.means):
-            self._grow(self.n + m)
-        s = slice(self.n, self.n + m)
-        self.member[s, joint] = np.arange(cand.start, cand.stop) if isinstance(cand, slice) else cand
-        self.tsum[s] = self.cand_tags[cand]
-        self.means[s] = self.cand_tags64[cand]
-        self.n += m
+    def found(self, joint: int, c: int) -> None:
+        """A new person whose first joint is ``joint`` (candidate ``c``)."""
+        m = [-1] * self.k
+        m[joint] = c
+        t = self.tags[c]
+        self.member.append(m)
+        self.tsum.append([np.float32(v) for v in t])
+        self.count.append(1)
+        self.means.append(t)
 
-    def extend(self, ids: np.ndarray, joint: int, cand: np.ndarray) -> None:
-        """Give joint ``joint`` (candidates ``cand``) to distinct people ``ids``."""
-        self.member[ids, joint] = cand
-        t = self.tsum[ids] + self.cand_tags[cand]
-        self.tsum[ids] = t
-        self.means[ids] = t[:, : self.l] / t[:, self.l :]
-
-    def set_single(self, i: int, joint: int, c: int, restart: bool) -> None:
+    def join(self, i: int, joint: int, c: int, restart: bool = False) -> None:
         """Give joint ``joint`` (candidate ``c``) to person ``i``: append its tag to the
         person's, or (the legacy merge) restart the person's tag list with it."""
-        self.member[i, joint] = c
-        t = self.cand_tags[c] if restart else self.tsum[i] + self.cand_tags[c]
-        self.tsum[i] = t
-        self.means[i] = t[: self.l] / t[self.l]
+        self.member[i][joint] = c
+        t = self.tags[c]
+        if restart:
+            s, n = [np.float32(v) for v in t], 1
+        else:
+            s, n = [a + b for a, b in zip(self.tsum[i], t)], self.count[i] + 1  # float32 sums
+        self.tsum[i], self.count[i] = s, n
+        self.means[i] = [float(v / n) for v in s]  # float32 division, as np.mean
 
 
-def _assign(
+_SMALL = 48  # candidates x people up to which the costs are computed in Python floats
+
+
+def _match(
     people: _People,
     a: int,
     b: int,
-    val64: np.ndarray,
+    vals: list[float],
     n_people: int,
     tag_threshold: float,
-    solver: Callable[[np.ndarray], list[int]] = min_cost_assignment,
-) -> tuple[np.ndarray, np.ndarray]:
+    solver: Callable[[Any], list[int]] = min_cost_assignment,
+) -> list[tuple[int, int]]:
     """Minimum-cost matching of candidates ``a:b`` to the first ``n_people`` people.
 
-    Cost and distances in float64 as the original computes them. Returns the accepted
-    (candidate row, person) pairs.
+    Cost ``round(distance) * 100 - score`` and distances in float64 as the original computes
+    them (the same IEEE operations in Python floats for small problems). Returns the accepted
+    (candidate, person) pairs: matched to a real person at a distance below the threshold.
     """
-    if b - a == 1 and n_people <= 8:
-        means = people.means[:n_people].tolist()
-        return _assign_one(people.cand_tags64[a].tolist(), float(val64[a]), means, tag_threshold)
-    diff = people.cand_tags64[a:b, None, :] - people.means[None, :n_people]
-    dist = np.sqrt((diff * diff).sum(axis=2))
-    cost = np.rint(dist) * 100.0 - val64[a:b, None]
     n = b - a
-    if n > n_people:  # as the original: square up with prohibitive columns ("new person")
-        cost = np.concatenate([cost, np.full((n, n - n_people), 1e10)], axis=1)
-    cols = np.array(solver(cost))
-    rows = np.arange(n)
-    real = cols < n_people
-    rows, cols = rows[real], cols[real]
-    ok = dist[rows, cols] < tag_threshold
-    return rows[ok], cols[ok]
-
-
-def _assign_one(
-    tag: list[float], val: float, means: list[list[float]], tag_threshold: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_assign` for one candidate and few people in plain Python floats (same IEEE
-    float64 operations as the array version, a fraction of its call overhead)."""
-    best, best_cost, best_dist = 0, math.inf, math.inf
-    for p, m in enumerate(means):
-        sq = 0.0
-        for t, mu in zip(tag, m):
-            d = t - mu
-            sq += d * d
-        dist = math.sqrt(sq)
-        cost = round(dist) * 100.0 - val
-        if cost < best_cost:
-            best, best_cost, best_dist = p, cost, dist
-    if best_dist < tag_threshold:
-        return _ZERO, np.array([best])
-    return _EMPTY, _EMPTY
-
-
-_ZERO = np.zeros(1, np.int64)
-_EMPTY = np.zeros(0, np.int64)
+    if n * n_people <= _SMALL:
+        means = people.means[:n_people]
+        dists, costs = [], []
+        for c in range(a, b):
+            t, v = people.tags[c], vals[c]
+            drow = []
+            for m in means:
+                sq = 0.0
+                for x, mu in zip(t, m):
+                    d = x - mu
+                    sq += d * d
+                drow.append(math.sqrt(sq))
+            dists.append(drow)
+            costs.append([round(d) * 100.0 - v for d in drow])
+        if n == 1:  # one row: its first cheapest column
+            row = costs[0]
+            i = row.index(min(row))
+            return [(a, i)] if dists[0][i] < tag_threshold else []
+        if n > n_people:  # as the original: square up with prohibitive columns ("new person")
+            pad = [1e10] * (n - n_people)
+            costs = [row + pad for row in costs]
+        cols = solver(costs)
+    else:
+        diff = people.tags64[a:b, None, :] - np.array(people.means[:n_people])[None]
+        dist = np.sqrt((diff * diff).sum(axis=2))
+        cost = np.rint(dist) * 100.0 - np.array(vals[a:b])[:, None]
+        if n > n_people:
+            cost = np.concatenate([cost, np.full((n, n - n_people), 1e10)], axis=1)
+        cols = solver(cost)
+        dists = dist.tolist()
+    return [(a + r, i) for r, i in enumerate(cols) if i < n_people and dists[r][i] < tag_threshold]
 
 
 def _group_fixed(
-    bounds: np.ndarray, order: tuple[int, ...], k: int, tags: np.ndarray, val64: np.ndarray, tag_threshold: float
+    bounds: list[int], order: tuple[int, ...], k: int, tags: np.ndarray, vals: list[float], tag_threshold: float
 ) -> _People:
     people = _People(k, tags)
     for j in order:
-        a, b = int(bounds[j]), int(bounds[j + 1])
+        a, b = bounds[j], bounds[j + 1]
         if a == b:
             continue
-        if people.n == 0:
-            people.add(j, slice(a, b))
+        if not people.member:
+            for c in range(a, b):
+                people.found(j, c)
             continue
-        rows, cols = _assign(people, a, b, val64, people.n, tag_threshold)
-        if b - a == 1:  # the common case, without fancy indexing
-            if len(rows):
-                people.set_single(int(cols[0]), j, a, restart=False)
-            else:
-                people.add(j, slice(a, b))
-            continue
-        if len(rows):
-            people.extend(cols, j, rows + a)
-        if len(rows) < b - a:
-            new = np.ones(b - a, bool)
-            new[rows] = False
-            people.add(j, np.flatnonzero(new) + a)
+        pairs = _match(people, a, b, vals, len(people.member), tag_threshold)
+        for c, i in pairs:
+            people.join(i, j, c)
+        if len(pairs) < b - a:
+            taken = {c for c, _ in pairs}
+            for c in range(a, b):
+                if c not in taken:
+                    people.found(j, c)
     return people
 
 
 @functools.lru_cache(maxsize=1)
-def _reference_solver() -> Callable[[np.ndarray], list[int]]:
+def _reference_solver() -> Callable[[Any], list[int]]:
     """The assignment solver of the reference outputs: the ``munkres`` package (3.x, whose
     native kernel breaks ties its own way) when installed, else :func:`min_cost_assignment`."""
     try:
@@ -269,7 +265,8 @@ def _reference_solver() -> Callable[[np.ndarray], list[int]]:
         )
         return min_cost_assignment
 
-    def solve(cost: np.ndarray) -> list[int]:
+    def solve(cost: Any) -> list[int]:
+        cost = np.asarray(cost, np.float64)
         col = [-1] * cost.shape[0]
         for r, c in Munkres().compute(cost):
             col[r] = c
@@ -279,11 +276,11 @@ def _reference_solver() -> Callable[[np.ndarray], list[int]]:
 
 
 def _group_legacy(
-    bounds: np.ndarray,
+    bounds: list[int],
     order: tuple[int, ...],
     k: int,
     tags: np.ndarray,
-    val64: np.ndarray,
+    vals: list[float],
     tag_threshold: float,
     max_people: int,
 ) -> _People:
@@ -295,30 +292,29 @@ def _group_legacy(
     solver = _reference_solver()
 
     def found(j: int, c: int) -> None:
-        key = float(tags[c, 0])
+        key = people.tags[c][0]
         i = keys.get(key)
         if i is None:
-            keys[key] = people.n
-            people.add(j, slice(c, c + 1))
+            keys[key] = len(people.member)
+            people.found(j, c)
         else:  # the defect: overwrite that person's joint and restart its tag list
-            people.set_single(i, j, c, restart=True)
+            people.join(i, j, c, restart=True)
 
     for j in order:
-        a, b = int(bounds[j]), int(bounds[j + 1])
+        a, b = bounds[j], bounds[j + 1]
         if a == b:
             continue
-        if people.n == 0:
+        if not people.member:
             for c in range(a, b):
                 found(j, c)
             continue
-        rows, cols = _assign(people, a, b, val64, min(people.n, max_people), tag_threshold, solver)
-        person = dict(zip(rows.tolist(), cols.tolist()))
-        for r in range(b - a):
-            i = person.get(r)
+        person = dict(_match(people, a, b, vals, min(len(people.member), max_people), tag_threshold, solver))
+        for c in range(a, b):
+            i = person.get(c)
             if i is None:
-                found(j, a + r)
+                found(j, c)
             else:
-                people.set_single(i, j, a + r, restart=False)
+                people.join(i, j, c)
     return people
 
 
@@ -381,15 +377,28 @@ def _squared_tag_distance(tj: np.ndarray, m: np.ndarray) -> np.ndarray:
 _TOP_FRACTION = 0.02
 
 
+def _run_starts(a: np.ndarray) -> np.ndarray:
+    """Start index of each run of equal values in a non-empty 1-d array."""
+    starts = np.flatnonzero(a[1:] != a[:-1])
+    starts += 1
+    return np.concatenate([_ZERO, starts])
+
+
+_ZERO = np.zeros(1, np.int64)
+_CHUNK = 1 << 17  # people x pixels scored at once by the dense search
+
+
 def _search_dense(dj: np.ndarray, tj: np.ndarray, means: np.ndarray) -> np.ndarray:
     """First argmax (flat index) of ``dj - round(||tj - m||)`` for each mean tag ``m``.
 
-    Exact without rounding every distance: ``r = round(distance)`` is at least ``r_min``
-    everywhere. The best heatmap value ``v0`` among pixels at ``r_min`` (found from the
-    squared distances against an exact float32 bound, no square root) scores ``v0 - r_min``;
-    any other pixel scores at most ``max - r``, so only pixels with
-    ``r <= r_min + floor(max - v0)`` can win. Usually that is ``r_min`` alone (heatmap values
-    span less than 1) and the answer is already known.
+    Exact without rounding every distance. First, everyone is scored on the pixels with the
+    highest heatmap values (about the top 2%, threshold ``t`` from a sample): a score never
+    exceeds the heatmap value, so a best score ``>= t`` there cannot be beaten elsewhere.
+    Otherwise ``r = round(distance)`` is at least ``r_min`` everywhere; the best heatmap value
+    ``v0`` among pixels at ``r_min`` (found from the squared distances against an exact float32
+    bound, no square root) scores ``v0 - r_min``, and any other pixel scores at most
+    ``max - r``, so only pixels with ``r <= r_min + floor(max - v0)`` can win. Usually that is
+    ``r_min`` alone (heatmap values span less than 1) and the answer is already known.
     """
     h, w, l_ = tj.shape
     d = dj.reshape(-1)
@@ -398,14 +407,10 @@ def _search_dense(dj: np.ndarray, tj: np.ndarray, means: np.ndarray) -> np.ndarr
     t = sample[int(len(sample) * (1.0 - _TOP_FRACTION))]
     cand = np.flatnonzero(d >= t)  # ascending: first argmax = first in raster order
     if cand.size <= 5 * _TOP_FRACTION * d.size:  # (not a plateau)
-        # Score everyone on the pixels with the highest heatmap values (>= t, about the top
-        # 2%, t taken from a sample) first. A score never exceeds the heatmap value, so a best
-        # score >= t there cannot be matched by any other pixel.
-        tc = [tj[:, :, c].reshape(-1)[cand] for c in range(l_)]  # one plane at a time: fast
-        sq = tc[0][None] - means[:, 0, None]
+        sq = tj[:, :, 0].reshape(-1)[cand][None] - means[:, 0, None]  # one plane at a time: fast
         sq *= sq
         for c in range(1, l_):
-            dc = tc[c][None] - means[:, c, None]
+            dc = tj[:, :, c].reshape(-1)[cand][None] - means[:, c, None]
             dc *= dc
             sq += dc
         f = d[cand][None] - np.rint(np.sqrt(sq))
@@ -415,47 +420,40 @@ def _search_dense(dj: np.ndarray, tj: np.ndarray, means: np.ndarray) -> np.ndarr
         if ok.all():
             return out
     todo = np.flatnonzero(out < 0)
-    means = means[todo]
+    if l_ > 1 and len(todo) > 1 and tj.strides[2] == tj.itemsize:  # channel-last: one planar copy
+        tj = np.moveaxis(np.ascontiguousarray(np.moveaxis(tj, 2, 0)), 0, 2)
     dmax = float(d.max())
-    interleaved = l_ > 1 and tj.strides[1] == tj.itemsize * l_ and tj.strides[0] == tj.strides[1] * w
-    if interleaved and len(means) > 1:  # channel-last, several people: one planar copy
-        planes, interleaved = list(np.ascontiguousarray(np.moveaxis(tj, 2, 0))), False
-    else:
-        planes = [tj[:, :, c] for c in range(l_)]
-    s = np.empty((h, w), np.float32)
-    tmp = np.empty((h, w) if not interleaved else (h, w * l_), np.float32)
-    flat = s.reshape(-1)
-    for i, m in zip(todo, means):
-        # the original's float32 operations, in its order: sum over c of (t_c - m_c)^2
-        if interleaved:  # (H, W*L) - (W*L,): long contiguous loops, then the channel sum
-            np.subtract(tj.reshape(h, w * l_), np.tile(m, w), out=tmp)
-            np.multiply(tmp, tmp, out=tmp)
-            t3 = tmp.reshape(h, w, l_)
-            np.add(t3[:, :, 0], t3[:, :, 1], out=s)
-            for c in range(2, l_):
-                np.add(s, t3[:, :, c], out=s)
-        else:
-            np.subtract(planes[0], m[0], out=s)
-            np.multiply(s, s, out=s)
-            for c in range(1, l_):
-                np.subtract(planes[c], m[c], out=tmp)
-                np.multiply(tmp, tmp, out=tmp)
-                np.add(s, tmp, out=s)
-        r_min = 0
-        idx = np.flatnonzero(flat <= _rounded_sqrt_bound(0))
-        if idx.size == 0:
-            r_min = int(np.rint(np.sqrt(flat.min())))
-            idx = np.flatnonzero(flat <= _rounded_sqrt_bound(r_min))
-        v = d[idx]
-        k = int(v.argmax())
-        best, v0 = int(idx[k]), float(v[k])
-        # (a small margin: float32 scores of nearly equal values may round to a tie)
-        extra = int(np.floor(dmax - v0 + 1e-4))
-        if extra >= 1:  # a pixel farther in tag space may still win: score all close enough
-            cand = np.flatnonzero(flat <= _rounded_sqrt_bound(r_min + extra))
-            f = d[cand] - np.rint(np.sqrt(flat[cand]))
-            best = int(cand[f.argmax()])
-        out[i] = best
+    hw = d.size
+    step = max(1, _CHUNK // hw)
+    for lo in range(0, len(todo), step):
+        ids = todo[lo : lo + step]
+        s = _squared_tag_distance(tj, means[ids]).reshape(len(ids), hw)  # (n, H*W) float32
+        # the best value among the pixels at r = 0, for everyone at once (usually all of them)
+        hit = np.flatnonzero(s <= _rounded_sqrt_bound(0))
+        best = {}
+        if hit.size:  # per person (hits are sorted by person): the first pixel of highest value
+            who = hit // hw
+            pix = hit - who * hw
+            starts = _run_starts(who)
+            dv = d[pix]
+            top = np.repeat(np.maximum.reduceat(dv, starts), np.diff(starts, append=len(dv)))
+            eq = np.flatnonzero(dv == top)
+            first = eq[_run_starts(who[eq])]
+            best = dict(zip(who[first].tolist(), pix[first].tolist()))
+        for row, i in enumerate(ids.tolist()):
+            si = s[row]
+            r_min = 0
+            b = best.get(row)
+            if b is None:  # nobody within 0.5: the nearest tag distance, rounded
+                r_min = int(np.rint(np.sqrt(si.min())))
+                c = np.flatnonzero(si <= _rounded_sqrt_bound(r_min))
+                b = int(c[d[c].argmax()])
+            # (a small margin: float32 scores of nearly equal values may round to a tie)
+            extra = int(np.floor(dmax - float(d[b]) + 1e-4))
+            if extra >= 1:  # a pixel farther in tag space may still win: score all close enough
+                c = np.flatnonzero(si <= _rounded_sqrt_bound(r_min + extra))
+                b = int(c[(d[c] - np.rint(np.sqrt(si[c]))).argmax()])
+            out[i] = b
     return out
 
 
@@ -463,11 +461,10 @@ def _refine(det: np.ndarray, tags: np.ndarray, kpts: np.ndarray) -> None:
     """Fill missing joints (score 0) in place: the first argmax of
     ``heatmap - round(distance of the tag to the person's mean tag)``, kept where the heatmap
     value there is positive (the original's refine; ties go to the first pixel in raster order)."""
-    _p, k_, _ = kpts.shape
-    w = det.shape[2]
     present = kpts[:, :, 2] > 0
     if present.all():
         return
+    w = det.shape[2]
     pp, kk = np.nonzero(present)
     xi = kpts[pp, kk, 0].astype(np.int32)
     yi = kpts[pp, kk, 1].astype(np.int32)
@@ -475,25 +472,24 @@ def _refine(det: np.ndarray, tags: np.ndarray, kpts: np.ndarray) -> None:
     sums = np.zeros((len(kpts), tags.shape[3]), np.float32)
     np.add.at(sums, pp, t)
     means = sums / present.sum(1).astype(np.float32)[:, None]
-    for j in range(k_):
-        ids = np.flatnonzero(~present[:, j])
-        if ids.size == 0:
-            continue
-        dj = det[j]
+    mj, mp = np.nonzero(~present.T)  # missing (joint, person), by joint
+    starts = _run_starts(mj).tolist() + [len(mj)]
+    found = []
+    for a, b in zip(starts[:-1], starts[1:]):
+        j = int(mj[a])
         tj = tags[j]
         if tj.strides[2] != tj.itemsize and tj.strides[1] != tj.itemsize:
             tj = np.ascontiguousarray(tj)
-        best = _search_dense(dj, tj, means[ids])
-        v = dj.reshape(-1)[best]
-        good = v > 0
-        if not good.any():
-            continue
-        ids, best, v = ids[good], best[good], v[good]
-        by, bx = best // w, best % w
-        ox, oy = _quarter_offsets(det, np.full(len(ids), j), by, bx)
-        kpts[ids, j, 0] = bx + 0.5 + ox
-        kpts[ids, j, 1] = by + 0.5 + oy
-        kpts[ids, j, 2] = v
+        found.append(_search_dense(det[j], tj, means[mp[a:b]]))
+    best = np.concatenate(found)
+    v = det.reshape(len(det), -1)[mj, best]
+    good = v > 0
+    mj, mp, best, v = mj[good], mp[good], best[good], v[good]
+    by, bx = best // w, best % w
+    ox, oy = _quarter_offsets(det, mj, by, bx)
+    kpts[mp, mj, 0] = bx + 0.5 + ox
+    kpts[mp, mj, 1] = by + 0.5 + oy
+    kpts[mp, mj, 2] = v
 
 
 def group(
@@ -558,15 +554,15 @@ def group(
 
     joint, y, x, val = find_peaks(det, detection_threshold, max_people, nms_kernel)
     cand_tags = np.ascontiguousarray(tag[joint, y, x])  # any strides of `tag`, no copy of the map
-    bounds = np.searchsorted(joint, np.arange(k_ + 1))
-    val64 = val.astype(np.float64)
+    bounds = np.searchsorted(joint, np.arange(k_ + 1)).tolist()
+    vals = val.astype(np.float64).tolist()
     if legacy:
-        people = _group_legacy(bounds, order, k_, cand_tags, val64, tag_threshold, max_people)
+        people = _group_legacy(bounds, order, k_, cand_tags, vals, tag_threshold, max_people)
     else:
-        people = _group_fixed(bounds, order, k_, cand_tags, val64, tag_threshold)
+        people = _group_fixed(bounds, order, k_, cand_tags, vals, tag_threshold)
 
-    n = people.n
-    member = people.member[:n]
+    n = len(people.member)
+    member = np.array(people.member, np.int64).reshape(n, k_)
     has = member >= 0
     c = np.where(has, member, 0)
     kpts = np.zeros((n, k_, 3), np.float32)
