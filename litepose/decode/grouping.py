@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.keypoints import keypoint_set_for
 from .assignment import min_cost_assignment
 
 __all__ = ["group", "find_peaks"]
@@ -55,6 +56,11 @@ def _window_offsets(kernel: int) -> tuple[np.ndarray, ...]:
 
 
 _DENSE_NMS_FRACTION = 0.08
+
+
+@functools.lru_cache(maxsize=16)
+def _default_order(num_joints: int) -> tuple[int, ...]:
+    return tuple(keypoint_set_for(num_joints).grouping_order)
 
 
 def _window_max(a: np.ndarray, kernel: int) -> np.ndarray:
@@ -176,7 +182,7 @@ class _People:
         self.means[i] = [float(v / n) for v in s]  # float32 division, as np.mean
 
 
-_SMALL = 48  # candidates x people up to which the costs are computed in Python floats
+_SMALL = 16  # candidates x people up to which the costs are computed in Python floats
 
 
 def _match(
@@ -544,9 +550,7 @@ def group(
     det = np.ascontiguousarray(det)
     k_ = det.shape[0]
     if grouping_order is None:
-        from ..data.keypoints import keypoint_set_for
-
-        order = tuple(keypoint_set_for(k_).grouping_order)
+        order = _default_order(k_)
     else:
         order = tuple(int(i) for i in grouping_order)
         if sorted(order) != list(range(k_)):
@@ -562,19 +566,20 @@ def group(
         people = _group_fixed(bounds, order, k_, cand_tags, vals, tag_threshold)
 
     n = len(people.member)
-    member = np.array(people.member, np.int64).reshape(n, k_)
-    has = member >= 0
-    c = np.where(has, member, 0)
     kpts = np.zeros((n, k_, 3), np.float32)
     if n:
-        xi, yi = np.where(has, x[c], 0), np.where(has, y[c], 0)
-        kpts[:, :, 0], kpts[:, :, 1], kpts[:, :, 2] = xi, yi, np.where(has, val[c], 0)
+        member = np.array(people.member, np.int64)
+        pp, kk = np.nonzero(member >= 0)
+        c = member[pp, kk]
+        yc, xc = y[c], x[c]
+        kpts[pp, kk, 2] = val[c]
         if adjust:
-            pp, kk = np.nonzero(has)
-            ox, oy = _quarter_offsets(det, kk, yi[pp, kk], xi[pp, kk])
-            kpts[pp, kk, 0] += 0.5 + ox
-            kpts[pp, kk, 1] += 0.5 + oy
-    scores = kpts[:, :, 2].mean(axis=1) if n else np.zeros(0, np.float32)
+            ox, oy = _quarter_offsets(det, kk, yc, xc)
+            kpts[pp, kk, 0] = xc + (0.5 + ox)
+            kpts[pp, kk, 1] = yc + (0.5 + oy)
+        else:
+            kpts[pp, kk, 0], kpts[pp, kk, 1] = xc, yc
+    scores = kpts[:, :, 2].mean(axis=1)
     if not legacy and n:
         keep = np.argsort(-scores, kind="stable")[:max_people]
         kpts, scores = kpts[keep], scores[keep]
