@@ -228,14 +228,15 @@ def _naive_peaks(det: np.ndarray, threshold: float, top: int, kernel: int):
 @pytest.mark.parametrize("kernel", [1, 3, 5, 7])
 def test_peaks_equal_a_naive_max_pool(kernel):
     """Sparse maps (the word scan), denser ones (the pixel scan), untrained-network maps (the
-    max-filter path), plateaus (ties) and sizes that are not multiples of 8."""
+    max-filter path, and thousands of peaks: the strongest tested first), plateaus (ties) and
+    sizes that are not multiples of 8."""
     rng = np.random.default_rng(kernel)
-    for trial in range(6):
-        k, h, w = 3, 37 + trial * 11, 53 + trial * 7
+    for trial in range(7):
+        k, h, w = (3, 37 + trial * 11, 53 + trial * 7) if trial < 6 else (2, 190, 230)
         if trial < 2:
             det = synthetic_maps(3, h, w, num_joints=k, noise=0.05, seed=trial).heatmaps
-        elif trial < 4:
-            det = rng.uniform(0, 1, (k, h, w)).astype(np.float32)  # most pixels above threshold
+        elif trial < 4 or trial == 6:  # most pixels above threshold; the last: many peaks
+            det = rng.uniform(0, 1, (k, h, w)).astype(np.float32)
         else:
             det = np.round(rng.uniform(0, 0.3, (k, h, w)), 1).astype(np.float32)  # plateaus
         joint, y, x, val = G.find_peaks(det, 0.1, 20, kernel)
@@ -254,3 +255,19 @@ def test_python_and_array_matching_agree(cases, monkeypatch):
     for (ka, sa), (kb, sb) in zip(results[0], results[10**9]):
         np.testing.assert_array_equal(ka, kb)
         np.testing.assert_array_equal(sa, sb)
+
+
+def test_many_peaks_strongest_first_still_exact(monkeypatch):
+    """With many candidates the window test starts with the strongest few per joint. A rising
+    ridge (each step beaten by the next two pixels on) leaves only its top among them, so the
+    rest of the joint must be tested too, down to the weaker isolated peaks."""
+    monkeypatch.setattr(G, "_MANY", 10)
+    det = np.zeros((2, 40, 260), np.float32)
+    det[0, 20, 0:240:2] = np.linspace(0.5, 0.9, 120)  # the ridge: every even pixel a row maximum
+    det[0, 20, 1:240:2] = 0.2
+    for i, x in enumerate(range(5, 250, 12)):  # isolated peaks, weaker than the ridge
+        det[0, 5, x] = 0.3 + 0.001 * i
+        det[1, 30, x] = 0.3 + 0.002 * i
+    joint, y, x, val = G.find_peaks(det, 0.1, 5, 5)
+    assert list(zip(joint.tolist(), y.tolist(), x.tolist(), val.tolist())) == _naive_peaks(det, 0.1, 5, 5)
+    assert (joint == 0).sum() == 5 and (y[joint == 0] == 5).sum() == 4  # the ridge's top + 4 isolated

@@ -7,6 +7,7 @@ the ``munkres`` package (3.x), a shortest-augmenting-path Hungarian method with 
 start. This module solves the same problem with the same deterministic choices (scanning
 columns in order, first strict minimum), so decoding matches the original exactly; a
 generic solver (e.g. ``scipy.optimize.linear_sum_assignment``) picks other optima on ties.
+Matrices wider than the original ever built (more than 30 people) go to SciPy's solver.
 """
 
 from __future__ import annotations
@@ -14,8 +15,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 __all__ = ["min_cost_assignment"]
+
+#: Widest matrix solved with the reference's tie-breaking (the original matched at most 30
+#: people). Wider ones, which only the fixed decoder builds (every person found so far is a
+#: candidate), go to SciPy's solver: an optimal assignment, fast, but exact cost ties may
+#: resolve to another, equally cheap one.
+_EXACT_TIES_UP_TO = 30
 
 
 def min_cost_assignment(cost: np.ndarray | list[list[float]]) -> list[int]:
@@ -25,7 +33,8 @@ def min_cost_assignment(cost: np.ndarray | list[list[float]]) -> list[int]:
     Warm start: each row is reduced by its minimum and takes the first still-free column at
     that minimum. Each row left over is then inserted along a shortest augmenting path
     (Dijkstra over reduced costs with row / column potentials), taking the first column on
-    ties. Arithmetic is float64, in the order of the reference implementation.
+    ties. Arithmetic is float64, in the order of the reference implementation. More than 30
+    columns: SciPy's solver (optimal; ties may resolve differently).
     """
     rows = cost.tolist() if isinstance(cost, np.ndarray) else cost
     n = len(rows)
@@ -37,8 +46,12 @@ def min_cost_assignment(cost: np.ndarray | list[list[float]]) -> list[int]:
     first = [row.index(min(row)) for row in rows]
     if len(set(first)) == n:  # every row's first cheapest column is its own: the warm start
         return first  # matches every row and nothing is left to augment
-    if m > 24:
-        return _min_cost_assignment_np(np.asarray(cost, np.float64))
+    if m > _EXACT_TIES_UP_TO:  # beyond the original's 30 people: any optimum, fast
+        rows_, cols = linear_sum_assignment(np.asarray(cost, np.float64))
+        col = [-1] * n
+        for r, c in zip(rows_.tolist(), cols.tolist()):
+            col[r] = c
+        return col
     return _min_cost_assignment_py(rows)
 
 
@@ -97,59 +110,4 @@ def _min_cost_assignment_py(rows: list[list[float]]) -> list[int]:
     for j in range(m):
         if owner[j] >= 0:
             col[owner[j]] = j
-    return col
-
-
-def _min_cost_assignment_np(cost: np.ndarray) -> list[int]:
-    """:func:`min_cost_assignment` with the loops over columns vectorised (wide matrices).
-
-    Same operations on the same float64 values in the same order per element, and the same
-    first-minimum choices, hence the same result.
-    """
-    n, m = cost.shape
-    inf = np.inf
-    u = np.zeros(n)
-    v = np.zeros(m + 1)
-    owner = np.full(m + 1, -1, np.int64)
-    way = np.zeros(m + 1, np.int64)
-    low = cost.min(axis=1)
-    u[:] = low
-    left = []
-    for i in range(n):
-        free = np.flatnonzero((cost[i] == low[i]) & (owner[:m] == -1))
-        if free.size:
-            owner[free[0]] = i
-        else:
-            left.append(i)
-    for i in left:
-        owner[m] = i
-        j0 = m
-        minv = np.full(m + 1, inf)
-        used = np.zeros(m + 1, bool)
-        while True:
-            used[j0] = True
-            i0 = owner[j0]
-            cur = cost[i0] - u[i0] - v[:m]
-            upd = ~used[:m] & (cur < minv[:m])
-            minv[:m][upd] = cur[upd]
-            way[:m][upd] = j0
-            masked = np.where(used[:m], inf, minv[:m])
-            j1 = int(masked.argmin())
-            delta = masked[j1]
-            done = np.flatnonzero(used)
-            u[owner[done]] += delta
-            v[done] -= delta
-            rest = ~used & (minv != inf)
-            minv[rest] -= delta
-            j0 = j1
-            if owner[j0] == -1:
-                break
-        while j0 != m:
-            j1 = way[j0]
-            owner[j0] = owner[j1]
-            j0 = j1
-    col = [-1] * n
-    for j in range(m):
-        if owner[j] >= 0:
-            col[owner[j]] = int(j)
     return col

@@ -56,6 +56,7 @@ def _window_offsets(kernel: int) -> tuple[np.ndarray, ...]:
 
 
 _DENSE_NMS_FRACTION = 0.08
+_MANY = 4096  # candidates from which the window test starts with the strongest per joint
 
 
 @functools.lru_cache(maxsize=16)
@@ -80,14 +81,27 @@ def _window_max(a: np.ndarray, kernel: int) -> np.ndarray:
     return out
 
 
+def _window_clear(
+    flat: np.ndarray, idx: np.ndarray, val: np.ndarray, h: int, w: int, fy: np.ndarray, fx: np.ndarray
+) -> np.ndarray:
+    """Whether each pixel ``idx`` of the flattened (K, H, W) maps is >= its window neighbours at
+    offsets ``(fy, fx)`` (edges: the window inside the map)."""
+    rem = idx % (h * w)
+    y = rem // w
+    x = rem - y * w
+    yy = np.minimum(np.maximum(y[:, None] + fy, 0), h - 1)
+    xx = np.minimum(np.maximum(x[:, None] + fx, 0), w - 1)
+    return (val[:, None] >= flat[(idx - rem)[:, None] + yy * w + xx]).all(axis=1)
+
+
 def find_peaks(
     heatmaps: np.ndarray, threshold: float, max_per_joint: int, nms_kernel: int = 5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Local maxima above ``threshold``, the ``max_per_joint`` strongest per joint.
 
     Equivalent to the original's ``maxpool(x) == x`` NMS followed by top-k and the threshold
-    filter, but it only visits pixels above the threshold (a separable max filter when most
-    pixels are above it, as for untrained networks). Returns ``(joint, y, x, value)``
+    filter, but it only visits pixels above the threshold (and row-wise local maxima, or a
+    separable max filter, when many pixels are above it). Returns ``(joint, y, x, value)``
     sorted by joint, then value (descending), then raster position (ties).
     """
     _k, h, w = heatmaps.shape
@@ -97,9 +111,25 @@ def find_peaks(
     # non-zero: scanning those is much cheaper than scanning every pixel.
     n8 = flat.size - flat.size % 8
     words = np.flatnonzero(above[:n8].view(np.uint64) != 0)
-    if words.size > _DENSE_NMS_FRACTION * (n8 // 8) and np.count_nonzero(above) > _DENSE_NMS_FRACTION * flat.size:
-        # many pass (an untrained network): a max filter is cheaper than checking each of them
-        above &= flat >= _window_max(heatmaps, nms_kernel).reshape(-1)
+    if (
+        nms_kernel > 1
+        and words.size > _DENSE_NMS_FRACTION * (n8 // 8)
+        and np.count_nonzero(above) > _DENSE_NMS_FRACTION * flat.size
+    ):
+        # many pass (broad responses): keep the local maxima along rows and columns, with
+        # whole-map comparisons; a max filter when that leaves too many (an untrained network)
+        keep = above.reshape(heatmaps.shape)
+        scratch = np.empty(flat.size, bool)  # one buffer for the four comparisons
+        for a, b in (
+            ((..., slice(1, None)), (..., slice(None, -1))),
+            ((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
+        ):
+            for lo, hi in ((a, b), (b, a)):
+                ge = scratch[: keep[lo].size].reshape(keep[lo].shape)
+                np.greater_equal(heatmaps[lo], heatmaps[hi], out=ge)
+                keep[lo] &= ge
+        if np.count_nonzero(above) > _DENSE_NMS_FRACTION * flat.size:
+            above &= flat >= _window_max(heatmaps, nms_kernel).reshape(-1)
         idx = np.flatnonzero(above)
     elif words.size * 32 > n8 // 8:
         idx = np.flatnonzero(above)
@@ -120,16 +150,44 @@ def find_peaks(
         rem = idx % hw
         ok = (val >= flat.take(idx + w, mode="clip")) | (rem >= hw - w)
         ok &= (val >= flat.take(idx - w, mode="clip")) | (rem < w)
-        idx, val, rem = idx[ok], val[ok], rem[ok]
+        idx, val = idx[ok], val[ok]
         _ny, _nx, fy, fx = _window_offsets(nms_kernel)
-        if idx.size and fy.size:
-            y = rem // w
-            x = rem - y * w
-            yy = np.minimum(np.maximum(y[:, None] + fy, 0), h - 1)
-            xx = np.minimum(np.maximum(x[:, None] + fx, 0), w - 1)
-            ok = (val[:, None] >= flat[(idx - rem)[:, None] + yy * w + xx]).all(axis=1)
+        if fy.size and idx.size > _MANY:
+            # many: test the strongest few per joint first; a joint is done when enough pass
+            # (a peak left untested is weaker than all of them), else test the rest of it
+            joint = idx // hw
+            starts = _run_starts(joint).tolist()
+            seg = list(zip(starts, starts[1:] + [joint.size]))
+            top = 4 * max_per_joint
+            first = np.zeros(idx.size, bool)
+            for a, b in seg:
+                if b - a <= top:
+                    first[a:b] = True
+                else:
+                    first[a:b] = val[a:b] >= np.partition(val[a:b], b - a - top)[b - a - top]
+            ok = np.zeros(idx.size, bool)
+            sel = np.flatnonzero(first)
+            ok[sel] = _window_clear(flat, idx[sel], val[sel], h, w, fy, fx)
+            passed = np.add.reduceat(ok, starts, dtype=np.int64)
+            rest = [(a, b) for (a, b), n in zip(seg, passed.tolist()) if n < max_per_joint]
+            if rest:
+                sel = np.concatenate([np.arange(a, b) for a, b in rest])
+                sel = sel[~first[sel]]
+                ok[sel] = _window_clear(flat, idx[sel], val[sel], h, w, fy, fx)
+            idx, val = idx[ok], val[ok]
+        elif fy.size and idx.size:
+            ok = _window_clear(flat, idx, val, h, w, fy, fx)
             idx, val = idx[ok], val[ok]
     joint = idx // hw
+    if joint.size > 4 * max_per_joint:  # drop what cannot be among the strongest of its joint
+        starts = _run_starts(joint)
+        ends = np.append(starts[1:], joint.size).tolist()
+        cut = np.full(joint.size, -np.inf, np.float32)
+        for a, b in zip(starts.tolist(), ends):
+            if b - a > max_per_joint:
+                cut[a:b] = np.partition(val[a:b], b - a - max_per_joint)[b - a - max_per_joint]
+        ok = val >= cut
+        idx, val, joint = idx[ok], val[ok], joint[ok]
     order = np.lexsort((idx, -val, joint))
     idx, val, joint = idx[order], val[order], joint[order]
     if joint.size:
