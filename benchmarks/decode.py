@@ -63,6 +63,25 @@ def main() -> None:
     else:
         print(f"{meta_path} not found: reference cases skipped")
 
+    e2e = ref_dir / "e2e_XS_17.json"
+    if e2e.exists() and (ref_dir / "model_XS_17.pth").exists():
+        import litepose
+        from litepose.media import read_image
+
+        model, _ = litepose.load_checkpoint(ref_dir / "model_XS_17.pth")
+        runs = json.loads(e2e.read_text())["images"]["img_480x640.png"]["runs"]
+        hm, tags, _ = litepose.Predictor(model).maps(read_image(ref_dir / "images/img_480x640.png"))
+        for thr, legacy in ((1.0, False), (0.1, False), (0.1, True)):
+            n = max(3, args.runs // 3) if not legacy else 3
+            kpts, _ = group(hm, tags, detection_threshold=thr, legacy=legacy)
+            m, _lo = timed(lambda thr=thr, legacy=legacy: group(hm, tags, detection_threshold=thr, legacy=legacy), n)
+            orig = runs[str(thr)]["parse_time_ms"]
+            print(
+                f"e2e frame (random XS, 640x480, maps 17x{hm.shape[1]}x{hm.shape[2]}), threshold {thr}"
+                f"{' legacy' if legacy else ''}: {m:.1f} ms, {len(kpts)} people; the original's parse "
+                f"{orig:.0f} ms ({orig / m:.0f}x)"
+            )
+
     maps = synthetic_maps(5, 256, 384, tag_dims=2, missing_per_person=2, person_height=(60, 120), seed=0)
     planar = np.moveaxis(np.ascontiguousarray(np.moveaxis(maps.tags, 3, 1)), 1, 3)
     for what, tags in (("tags (K,H,W,L) contiguous", maps.tags), ("tags planar-backed (as Predictor)", planar)):
