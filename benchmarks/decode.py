@@ -10,25 +10,14 @@ import argparse
 import json
 import os
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _timing import timed
 
 from litepose.decode import group
 from litepose.decode.synthetic import synthetic_maps
-
-
-def timed(fn, runs: int) -> tuple[float, float]:
-    """(median, min) milliseconds of ``fn()`` after one warm-up call."""
-    fn()
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        ts.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(ts), min(ts)
 
 
 def main() -> None:

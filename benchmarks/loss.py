@@ -11,10 +11,9 @@ Usage: python benchmarks/loss.py [--batch B] [--people P] [--threads N] [--runs 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from _timing import timed
 
 from litepose.engine.loss import LitePoseLoss, ae_loss
 
@@ -57,17 +56,6 @@ def make_batch(batch: int, people: int, k: int = 17, r: int = 64):
     return outputs, heatmaps, masks, joints
 
 
-def timed(fn, runs: int) -> tuple[float, float]:
-    """(min, median) wall time in ms; the minimum is the figure least disturbed by other load."""
-    fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return min(times), statistics.median(times)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--batch", type=int, default=16)
@@ -95,7 +83,7 @@ def main() -> None:
 
     print(f"batch {args.batch}, {args.people} people/image, {args.threads} threads, {args.runs} runs (min / median ms)")
     for name, fn in (("full loss", full), ("AE vectorised", ae_vectorised), ("AE per-person loop", ae_looped)):
-        lo, med = timed(fn, args.runs)
+        med, lo = timed(fn, args.runs)
         print(f"  {name:<20} fwd+bwd: {lo:8.2f} / {med:8.2f}")
 
 

@@ -6,23 +6,16 @@ Usage: python benchmarks/models.py [--threads N] [--runs R] [MODEL ...]
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from _timing import timed
 
 from litepose.models import create_model, fold_batchnorm, profile_model
 
 
 def time_forward(model: torch.nn.Module, x: torch.Tensor, runs: int) -> float:
     with torch.inference_mode():
-        model(x)  # warm-up
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            model(x)
-            times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+        return timed(lambda: model(x), runs)[0]
 
 
 def main() -> None:
