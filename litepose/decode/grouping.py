@@ -46,13 +46,34 @@ def _as_numpy(a: Any, name: str) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _window_offsets(kernel: int) -> tuple[np.ndarray, ...]:
-    """Offsets of an odd square window without its centre, nearest first (they reject most)."""
+def _far_offsets(kernel: int) -> tuple[np.ndarray, np.ndarray]:
+    """(dy, dx) of an odd square window without its centre and its 4 nearest neighbours (those
+    are tested first, on their own), nearest first."""
     r = kernel // 2
-    offs = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1) if (dy, dx) != (0, 0)]
+    offs = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1) if abs(dy) + abs(dx) > 1]
     offs.sort(key=lambda o: (max(abs(o[0]), abs(o[1])), abs(o[0]) + abs(o[1])))
-    near, far = offs[:4], offs[4:]
-    return tuple(np.array([o[i] for o in part], np.int64) for part in (near, far) for i in (0, 1))
+    return np.array([o[0] for o in offs], np.int64), np.array([o[1] for o in offs], np.int64)
+
+
+_ZERO = np.zeros(1, np.int64)
+
+
+def _run_starts(a: np.ndarray) -> np.ndarray:
+    """Start index of each run of equal values in a non-empty 1-d array."""
+    starts = np.flatnonzero(a[1:] != a[:-1])
+    starts += 1
+    return np.concatenate([_ZERO, starts])
+
+
+def _top_floor(val: np.ndarray, starts: list[int], top: int) -> np.ndarray:
+    """Per element of runs ``starts`` of ``val``: the ``top``-th largest value of its run
+    (-inf for runs of at most ``top``), so ``val >= floor`` keeps each run's ``top`` strongest
+    and their ties."""
+    floor = np.full(val.size, -np.inf, np.float32)
+    for a, b in zip(starts, starts[1:] + [val.size]):
+        if b - a > top:
+            floor[a:b] = np.partition(val[a:b], b - a - top)[b - a - top]
+    return floor
 
 
 _DENSE_NMS_FRACTION = 0.08
@@ -111,8 +132,9 @@ def find_peaks(
     # non-zero: scanning those is much cheaper than scanning every pixel.
     n8 = flat.size - flat.size % 8
     words = np.flatnonzero(above[:n8].view(np.uint64) != 0)
+    near_done = far_done = nms_kernel == 1  # (a 1x1 window: every pixel is its own maximum)
     if (
-        nms_kernel > 1
+        not far_done
         and words.size > _DENSE_NMS_FRACTION * (n8 // 8)
         and np.count_nonzero(above) > _DENSE_NMS_FRACTION * flat.size
     ):
@@ -128,8 +150,10 @@ def find_peaks(
                 ge = scratch[: keep[lo].size].reshape(keep[lo].shape)
                 np.greater_equal(heatmaps[lo], heatmaps[hi], out=ge)
                 keep[lo] &= ge
+        near_done = True
         if np.count_nonzero(above) > _DENSE_NMS_FRACTION * flat.size:
             above &= flat >= _window_max(heatmaps, nms_kernel).reshape(-1)
+            far_done = True
         idx = np.flatnonzero(above)
     elif words.size * 32 > n8 // 8:
         idx = np.flatnonzero(above)
@@ -140,9 +164,9 @@ def find_peaks(
             idx = np.concatenate([idx, np.flatnonzero(above[n8:]) + n8])
     val = flat[idx]
     hw = h * w
-    if nms_kernel > 1 and idx.size:
+    if not near_done and idx.size:
         # Same-row neighbours reject most pixels cheaply, then same-column ones (each on the
-        # survivors of the previous test); the rest of the window in one go.
+        # survivors of the previous test); the rest of the window after them.
         x = idx % w
         ok = (val >= flat.take(idx + 1, mode="clip")) | (x == w - 1)
         ok &= (val >= flat.take(idx - 1, mode="clip")) | (x == 0)
@@ -151,42 +175,29 @@ def find_peaks(
         ok = (val >= flat.take(idx + w, mode="clip")) | (rem >= hw - w)
         ok &= (val >= flat.take(idx - w, mode="clip")) | (rem < w)
         idx, val = idx[ok], val[ok]
-        _ny, _nx, fy, fx = _window_offsets(nms_kernel)
-        if fy.size and idx.size > _MANY:
-            # many: test the strongest few per joint first; a joint is done when enough pass
-            # (a peak left untested is weaker than all of them), else test the rest of it
-            joint = idx // hw
-            starts = _run_starts(joint).tolist()
-            seg = list(zip(starts, starts[1:] + [joint.size]))
-            top = 4 * max_per_joint
-            first = np.zeros(idx.size, bool)
-            for a, b in seg:
-                if b - a <= top:
-                    first[a:b] = True
-                else:
-                    first[a:b] = val[a:b] >= np.partition(val[a:b], b - a - top)[b - a - top]
-            ok = np.zeros(idx.size, bool)
-            sel = np.flatnonzero(first)
+    fy, fx = _far_offsets(nms_kernel)
+    if not far_done and fy.size and idx.size > _MANY:
+        # many: test the strongest few per joint first; a joint is done when enough pass
+        # (a peak left untested is weaker than all of them), else test the rest of it
+        starts = _run_starts(idx // hw).tolist()
+        first = val >= _top_floor(val, starts, 4 * max_per_joint)
+        ok = np.zeros(idx.size, bool)
+        sel = np.flatnonzero(first)
+        ok[sel] = _window_clear(flat, idx[sel], val[sel], h, w, fy, fx)
+        passed = np.add.reduceat(ok, starts, dtype=np.int64).tolist()
+        ends = starts[1:] + [idx.size]
+        rest = [np.arange(a, b) for a, b, n in zip(starts, ends, passed) if n < max_per_joint]
+        if rest:
+            sel = np.concatenate(rest)
+            sel = sel[~first[sel]]
             ok[sel] = _window_clear(flat, idx[sel], val[sel], h, w, fy, fx)
-            passed = np.add.reduceat(ok, starts, dtype=np.int64)
-            rest = [(a, b) for (a, b), n in zip(seg, passed.tolist()) if n < max_per_joint]
-            if rest:
-                sel = np.concatenate([np.arange(a, b) for a, b in rest])
-                sel = sel[~first[sel]]
-                ok[sel] = _window_clear(flat, idx[sel], val[sel], h, w, fy, fx)
-            idx, val = idx[ok], val[ok]
-        elif fy.size and idx.size:
-            ok = _window_clear(flat, idx, val, h, w, fy, fx)
-            idx, val = idx[ok], val[ok]
+        idx, val = idx[ok], val[ok]
+    elif not far_done and fy.size and idx.size:
+        ok = _window_clear(flat, idx, val, h, w, fy, fx)
+        idx, val = idx[ok], val[ok]
     joint = idx // hw
     if joint.size > 4 * max_per_joint:  # drop what cannot be among the strongest of its joint
-        starts = _run_starts(joint)
-        ends = np.append(starts[1:], joint.size).tolist()
-        cut = np.full(joint.size, -np.inf, np.float32)
-        for a, b in zip(starts.tolist(), ends):
-            if b - a > max_per_joint:
-                cut[a:b] = np.partition(val[a:b], b - a - max_per_joint)[b - a - max_per_joint]
-        ok = val >= cut
+        ok = val >= _top_floor(val, _run_starts(joint).tolist(), max_per_joint)
         idx, val, joint = idx[ok], val[ok], joint[ok]
     order = np.lexsort((idx, -val, joint))
     idx, val, joint = idx[order], val[order], joint[order]
@@ -292,29 +303,6 @@ def _match(
     return [(a + r, i) for r, i in enumerate(cols) if i < n_people and dists[r][i] < tag_threshold]
 
 
-def _group_fixed(
-    bounds: list[int], order: tuple[int, ...], k: int, tags: np.ndarray, vals: list[float], tag_threshold: float
-) -> _People:
-    people = _People(k, tags)
-    for j in order:
-        a, b = bounds[j], bounds[j + 1]
-        if a == b:
-            continue
-        if not people.member:
-            for c in range(a, b):
-                people.found(j, c)
-            continue
-        pairs = _match(people, a, b, vals, len(people.member), tag_threshold)
-        for c, i in pairs:
-            people.join(i, j, c)
-        if len(pairs) < b - a:
-            taken = {c for c, _ in pairs}
-            for c in range(a, b):
-                if c not in taken:
-                    people.found(j, c)
-    return people
-
-
 @functools.lru_cache(maxsize=1)
 def _reference_solver() -> Callable[[Any], list[int]]:
     """The assignment solver of the reference outputs: the ``munkres`` package (3.x, whose
@@ -339,23 +327,27 @@ def _reference_solver() -> Callable[[Any], list[int]]:
     return solve
 
 
-def _group_legacy(
+def _group_people(
     bounds: list[int],
     order: tuple[int, ...],
     k: int,
     tags: np.ndarray,
     vals: list[float],
     tag_threshold: float,
-    max_people: int,
+    legacy: bool = False,
+    max_people: int = 30,
 ) -> _People:
-    """The original's matching, defects included: people are keyed by the first tag value of
-    their founding joint (equal keys merge) and only the first ``max_people`` people found are
-    candidates for matching (crowds fragment)."""
-    people = _People(k, tags)
-    keys: dict[float, int] = {}
-    solver = _reference_solver()
+    """Joint types in ``order``; each candidate joins its matched person or founds a new one.
 
-    def found(j: int, c: int) -> None:
+    ``legacy``: the original's matching, defects included: people are keyed by the first tag
+    value of their founding joint (equal keys merge), only the first ``max_people`` people
+    found are candidates for matching (crowds fragment), and ties resolve as its solver did.
+    """
+    people = _People(k, tags)
+    solver = _reference_solver() if legacy else min_cost_assignment
+    keys: dict[float, int] = {}
+
+    def found_keyed(j: int, c: int) -> None:
         key = people.tags[c][0]
         i = keys.get(key)
         if i is None:
@@ -364,6 +356,7 @@ def _group_legacy(
         else:  # the defect: overwrite that person's joint and restart its tag list
             people.join(i, j, c, restart=True)
 
+    found = found_keyed if legacy else people.found
     for j in order:
         a, b = bounds[j], bounds[j + 1]
         if a == b:
@@ -372,7 +365,13 @@ def _group_legacy(
             for c in range(a, b):
                 found(j, c)
             continue
-        person = dict(_match(people, a, b, vals, min(len(people.member), max_people), tag_threshold, solver))
+        n_people = min(len(people.member), max_people) if legacy else len(people.member)
+        pairs = _match(people, a, b, vals, n_people, tag_threshold, solver)  # in candidate order
+        if len(pairs) == b - a:  # all join someone
+            for c, i in pairs:
+                people.join(i, j, c)
+            continue
+        person = dict(pairs)
         for c in range(a, b):
             i = person.get(c)
             if i is None:
@@ -441,14 +440,6 @@ def _squared_tag_distance(tj: np.ndarray, m: np.ndarray) -> np.ndarray:
 _TOP_FRACTION = 0.02
 
 
-def _run_starts(a: np.ndarray) -> np.ndarray:
-    """Start index of each run of equal values in a non-empty 1-d array."""
-    starts = np.flatnonzero(a[1:] != a[:-1])
-    starts += 1
-    return np.concatenate([_ZERO, starts])
-
-
-_ZERO = np.zeros(1, np.int64)
 _CHUNK = 1 << 17  # people x pixels scored at once by the dense search
 
 
@@ -618,10 +609,7 @@ def group(
     cand_tags = np.ascontiguousarray(tag[joint, y, x])  # any strides of `tag`, no copy of the map
     bounds = np.searchsorted(joint, np.arange(k_ + 1)).tolist()
     vals = val.astype(np.float64).tolist()
-    if legacy:
-        people = _group_legacy(bounds, order, k_, cand_tags, vals, tag_threshold, max_people)
-    else:
-        people = _group_fixed(bounds, order, k_, cand_tags, vals, tag_threshold)
+    people = _group_people(bounds, order, k_, cand_tags, vals, tag_threshold, legacy, max_people)
 
     n = len(people.member)
     kpts = np.zeros((n, k_, 3), np.float32)
