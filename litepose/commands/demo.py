@@ -32,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import shutil
     import time
     from pathlib import Path
 
@@ -49,12 +50,20 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.time()
     data = out / "data"
     splits = {}
+    regenerated = False
     for split, n, seed in (("train", n_train, 0), ("val", n_val, 1)):
         folder = data / split
         if not _has_synthpose(folder, n):
             print(f"[1/4] SynthPose {split}: {n} images (seed {seed}) -> {folder}")
+            if folder.exists():
+                shutil.rmtree(folder)  # the demo's own data: another size or an older SynthPose version
             make_synthpose(folder, n, seed=seed)
+            regenerated = True
         splits[split] = folder
+    run_dir = out / "train"
+    if regenerated and run_dir.exists():
+        print(f"      new data: the earlier run in {run_dir} is removed, training starts afresh")
+        shutil.rmtree(run_dir)
     print(f"[2/4] training LitePose-XS at {size}px for up to {minutes:g} min")
     cfg = TrainConfig.from_dict(
         {
@@ -73,7 +82,6 @@ def run(args: argparse.Namespace) -> int:
             "val": {"every": every, "flip_test": False},
         }
     )
-    run_dir = out / "train"
     summary = Trainer(cfg, run_dir, resume="auto").fit()
 
     print("[3/4] evaluating best.pth on SynthPose val")
@@ -116,14 +124,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _has_synthpose(folder, n: int) -> bool:
+    """``folder`` holds SynthPose of the current version with ``n`` images."""
     import json
 
-    ann = folder / "annotations.json"
-    if not ann.is_file():
+    from ..data.synth import SYNTHPOSE_VERSION, synthpose_version
+
+    if synthpose_version(folder) != SYNTHPOSE_VERSION:
         return False
     try:
-        return len(json.loads(ann.read_text())["images"]) == n
-    except (ValueError, KeyError):
+        return len(json.loads((folder / "annotations.json").read_text())["images"]) == n
+    except (OSError, ValueError, KeyError):
         return False
 
 

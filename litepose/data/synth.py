@@ -13,8 +13,17 @@ image hidden by another figure, an object or its own head (the far ear of a turn
 ``segmentation`` = RLE of the visible silhouette, ``bbox`` = its box. Keypoint coordinates are
 continuous (pixel ``i`` covers ``[i, i + 1)``), so a ``v=2`` joint lies inside its ``bbox``.
 
-Left and right differ in appearance: a figure's left limbs are a light shade of its clothes,
-its right limbs a dark shade (figures face the camera, turned by at most 60 degrees).
+As in COCO, people too small or too hidden to annotate carry no keypoints: a figure whose
+visible area is under 32x32 image pixels (:data:`MIN_AREA`) or that shows fewer than 3 joints
+(:data:`MIN_VISIBLE`, ``v=2``) keeps its annotation, segmentation and box, but all its keypoints
+are zero and ``num_keypoints`` is 0. Training masks such people (their silhouette is ignored and
+they take no embedding row) and the evaluator ignores them (version 2; version 1 labelled
+everyone).
+
+Left and right are told apart by geometry only: figures face the camera (turned by at most 60
+degrees), so a figure's left side is on the image's right. Both sides are drawn in the same
+colours, so a horizontally flipped image (whose labels are swapped) is as plausible as the
+original (version 1 drew the left limbs lighter, a cue that flip augmentation contradicted).
 
 The difficulty is fixed (tests/test_synth.py): 1-8 people per image (mean 4.5), person height
 15-90 % of the image height, >= 25 % of images with people hiding each other, >= 10 % of
@@ -38,9 +47,21 @@ import numpy as np
 
 from .keypoints import COCO
 
-__all__ = ["make_synthpose", "render_image", "render_sequence", "SynthImage", "DEFAULT_SIZE", "SYNTHPOSE_VERSION"]
+__all__ = [
+    "make_synthpose",
+    "render_image",
+    "render_sequence",
+    "SynthImage",
+    "DEFAULT_SIZE",
+    "SYNTHPOSE_VERSION",
+    "synthpose_version",
+]
 
-SYNTHPOSE_VERSION = 1
+#: Bumped whenever the labels or images of a given (seed, index) change; folders and training runs
+#: of another version are regenerated / refused, never silently reused.
+SYNTHPOSE_VERSION = 2
+MIN_AREA = 32 * 32  # visible silhouette pixels below which a person gets no keypoints (COCO)
+MIN_VISIBLE = 3  # visible (v=2) joints below which a person gets no keypoints
 DEFAULT_SIZE = (320, 256)  # (width, height)
 
 K = 17
@@ -190,15 +211,6 @@ def _pt(x: float, y: float) -> tuple[int, int]:
     return int(round((x - 0.5) * ONE)), int(round((y - 0.5) * ONE))
 
 
-def _shade(col: tuple[int, int, int], side: int) -> tuple[int, int, int]:
-    """The figure's left side (side=+1) light, its right side (-1) dark, the centre as is."""
-    if side > 0:
-        return tuple(int(v + (255 - v) * 0.45) for v in col)  # type: ignore[return-value]
-    if side < 0:
-        return tuple(int(v * 0.55) for v in col)  # type: ignore[return-value]
-    return col
-
-
 def _draw_figure(img: np.ndarray, lab: np.ndarray, f: Figure, j: np.ndarray, geo: dict[str, Any], label: int) -> None:
     """Draw one figure into the RGB image and its label into the label map (same primitives)."""
     import cv2
@@ -211,19 +223,18 @@ def _draw_figure(img: np.ndarray, lab: np.ndarray, f: Figure, j: np.ndarray, geo
     ops: list[tuple[Any, ...]] = []  # (kind, geometry..., colour)
     # Legs (behind the torso), then torso, neck, head, arms (in front), hands.
     for side, (hip, kne, ank) in ((1, (L_HIP, L_KNE, L_ANK)), (-1, (R_HIP, R_KNE, R_ANK))):
-        col = _shade(f.pants, side)
-        ops.append(("line", j[hip], j[kne], t(0.085), col))
-        ops.append(("line", j[kne], j[ank], t(0.065), col))
+        ops.append(("line", j[hip], j[kne], t(0.085), f.pants))
+        ops.append(("line", j[kne], j[ank], t(0.065), f.pants))
         foot = j[ank] + (side * 0.035 * h * math.cos(f.lean), 0.01 * h)
-        ops.append(("line", j[ank], foot, t(0.04), _shade(f.shoes, side)))
+        ops.append(("line", j[ank], foot, t(0.04), f.shoes))
     torso = np.stack([j[L_SHO], j[R_SHO], j[R_HIP], j[L_HIP]])
     centre = torso.mean(0)
     ops.append(("poly", centre + (torso - centre) * 1.18, f.shirt))
     ops.append(("line", geo["neck"], geo["head"], t(0.06), f.skin))
     ops.append(("head", geo["head"], f.skin))
-    for side, (sho, elb, wri) in ((1, (L_SHO, L_ELB, L_WRI)), (-1, (R_SHO, R_ELB, R_WRI))):
-        ops.append(("line", j[sho], j[elb], t(0.06), _shade(f.shirt, side)))
-        ops.append(("line", j[elb], j[wri], t(0.045), _shade(f.skin, side)))
+    for sho, elb, wri in ((L_SHO, L_ELB, L_WRI), (R_SHO, R_ELB, R_WRI)):
+        ops.append(("line", j[sho], j[elb], t(0.06), f.shirt))
+        ops.append(("line", j[elb], j[wri], t(0.045), f.skin))
         ops.append(("circle", j[wri], 0.03 * h, f.skin))
     angle = math.degrees(math.atan2(geo["up"][0], -geo["up"][1]))
     axes = (max(ONE, int(HEAD_RX * h * ONE)), max(ONE, int(HEAD_RY * h * ONE)))
@@ -244,7 +255,8 @@ def _draw_figure(img: np.ndarray, lab: np.ndarray, f: Figure, j: np.ndarray, geo
     r = max(1, int(round(0.012 * h))) * ONE
     for k in (L_EYE, R_EYE):
         cv2.circle(img, _pt(*j[k]), r, (30, 30, 30), -1, cv2.LINE_8, SHIFT)
-    cv2.circle(img, _pt(*j[NOSE]), r, _shade(f.skin, -1), -1, cv2.LINE_8, SHIFT)
+    nose = tuple(int(v * 0.55) for v in f.skin)  # a darker shade of the skin
+    cv2.circle(img, _pt(*j[NOSE]), r, nose, -1, cv2.LINE_8, SHIFT)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,6 +481,8 @@ def _render(scene: _Scene, figures: list[Figure], width: int, height: int) -> Sy
             v = kp[kp[:, 2] > 0, :2]
             if len(v):
                 bbox = [float(v[:, 0].min()), float(v[:, 1].min()), float(np.ptp(v[:, 0])), float(np.ptp(v[:, 1]))]
+        if area < MIN_AREA or int((kp[:, 2] == 2).sum()) < MIN_VISIBLE:
+            kp[:] = 0  # too small or too hidden to annotate (COCO): no keypoints, masked in training
         ann: dict[str, Any] = {
             "category_id": 1,
             "iscrowd": 0,
@@ -541,6 +555,18 @@ def render_sequence(seed: int, index: int, frames: int, size: tuple[int, int] | 
         yield _render(scene, figures, width, height)
         for f in figures:
             f.step(width, height)
+
+
+def synthpose_version(folder: str | Path) -> int | None:
+    """The SynthPose version recorded in ``folder/annotations.json`` (``None``: absent, unreadable or not SynthPose)."""
+    try:
+        info = json.loads((Path(folder) / "annotations.json").read_text()).get("info", {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(info, dict) or not str(info.get("description", "")).startswith("SynthPose"):
+        return None
+    v = info.get("version")
+    return int(v) if isinstance(v, int) else None
 
 
 def coco_category() -> dict[str, Any]:

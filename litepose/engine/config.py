@@ -24,6 +24,7 @@ class ModelCfg:
     input_size: int | None = None  # default: the architecture's
     pretrained: str | None = None  # checkpoint; backbone loaded, head (deconv*, final*) skipped
     sync_bn: bool = False  # SyncBatchNorm under DDP (CUDA)
+    head_init_std: float | None = None  # N(0, std^2) output-layer init (e.g. 0.001); None: PyTorch's (the original)
 
 
 @dataclass
@@ -55,6 +56,9 @@ class OptimCfg:
     weight_decay: float = 1e-4
     lr_steps: list[int] = field(default_factory=lambda: [350, 480])
     lr_factor: float = 0.1
+    schedule: str = "step"  # "step" (the original: x lr_factor at lr_steps) or "cosine" (engine/schedule.py)
+    warmup_steps: int = 0  # linear warm-up (cosine schedule)
+    min_lr_factor: float = 0.0  # where the cosine decay ends, relative to lr
     seed: int = 0
     amp: bool = True  # mixed precision on CUDA only
     grad_clip: float | None = None
@@ -69,7 +73,8 @@ class LossCfg:
     heatmap_factors: list[float] = field(default_factory=lambda: [1.0, 1.0])
     push_factor: float = 1e-3
     pull_factor: float = 1e-3
-    push_type: str = "exp"
+    push_type: str = "exp"  # "exp" (the original's) or "max" (HigherHRNet's code; has a gradient at equal tags)
+    heatmap_fg_weight: float = 0.0  # > 0: heatmap pixels weighted 1 + w * target (0: the original MSE)
     teacher: str | None = None  # checkpoint of a larger model for heatmap distillation
     distill_factor: float = 1.0
     teacher_input_size: int | None = None

@@ -39,7 +39,8 @@ from ..models.supernet import sample_arch
 from . import distributed as D
 from .checkpoint import load_training_state, restore_training_state, save_training_state, unwrap_model
 from .config import TrainConfig
-from .loss import LitePoseLoss, heatmap_distillation_loss
+from .loss import LitePoseLoss, heatmap_distillation_loss, tag_separation
+from .schedule import SCHEDULES, CosineSchedule
 
 __all__ = ["Trainer", "load_backbone"]
 
@@ -131,6 +132,10 @@ class Trainer:
         self.fixed_arch = None
         if self.is_super and cfg.supernet.arch:
             self.fixed_arch = model.set_arch(cfg.supernet.arch)
+        if cfg.model.head_init_std is not None:
+            from ..models.litepose import init_output_layers
+
+            init_output_layers(model, cfg.model.head_init_std)
         if cfg.model.pretrained:
             n = load_backbone(model, cfg.model.pretrained)
             self._log(f"fine-tuning: {n} backbone tensors from {cfg.model.pretrained} (head initialised fresh)")
@@ -149,13 +154,24 @@ class Trainer:
         if t.optimizer not in optimizers:
             raise ValueError(f"config: train.optimizer {t.optimizer!r} is not one of {sorted(optimizers)}")
         self.optimizer = optimizers[t.optimizer](self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            self.optimizer, milestones=list(t.lr_steps), gamma=t.lr_factor
-        )
+        if t.schedule not in SCHEDULES:
+            raise ValueError(f"config: train.schedule {t.schedule!r} is not one of {list(SCHEDULES)}")
+        self.per_step_schedule = t.schedule == "cosine"
+        if self.per_step_schedule:
+            per_epoch = max(1, len(self.dataset) // (t.batch_size * self.dist.world_size))
+            if t.max_steps_per_epoch:
+                per_epoch = min(per_epoch, t.max_steps_per_epoch)
+            self.scheduler = CosineSchedule(self.optimizer, t.epochs * per_epoch, t.warmup_steps, t.min_lr_factor)
+        else:
+            self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+                self.optimizer, milestones=list(t.lr_steps), gamma=t.lr_factor
+            )
         self.amp = bool(t.amp and self.device.type == "cuda")
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
         lc = cfg.loss
-        self.loss = LitePoseLoss(k, lc.heatmap_factors, lc.push_factor, lc.pull_factor, lc.push_type)
+        self.loss = LitePoseLoss(
+            k, lc.heatmap_factors, lc.push_factor, lc.pull_factor, lc.push_type, fg_weight=lc.heatmap_fg_weight
+        )
         self.teacher = None
         if lc.teacher:
             teacher, info = load_checkpoint(lc.teacher)
@@ -174,14 +190,20 @@ class Trainer:
         if unknown:
             raise ValueError(f"config: unknown key(s) {sorted(unknown)} in data.synthpose (known: {sorted(known)})")
         if self.main:
-            from ..data.synth import make_synthpose
+            from ..data.synth import SYNTHPOSE_VERSION, make_synthpose, synthpose_version
 
             for split, path in (("train", d.train), ("val", d.val)):
                 n = d.synthpose.get(f"{split}_images")
-                if path and n and not (Path(path) / "annotations.json").is_file():
-                    seed = int(d.synthpose.get(f"{split}_seed", 0 if split == "train" else 1))
-                    self._log(f"generating SynthPose {split}: {n} images, seed {seed} -> {path}")
-                    make_synthpose(path, int(n), seed=seed)
+                if not (path and n):
+                    continue
+                found = (Path(path) / "annotations.json").is_file()
+                version = synthpose_version(path) if found else None
+                if found and version in (None, SYNTHPOSE_VERSION):
+                    continue  # current SynthPose, or a dataset of the user's own: never touched
+                seed = int(d.synthpose.get(f"{split}_seed", 0 if split == "train" else 1))
+                why = f"regenerating SynthPose v{version} as v{SYNTHPOSE_VERSION}" if found else "generating SynthPose"
+                self._log(f"{why} {split}: {n} images, seed {seed} -> {path}")
+                make_synthpose(path, int(n), seed=seed)
         D.barrier()
 
     def _loader(self, epoch: int) -> DataLoader:
@@ -291,6 +313,9 @@ class Trainer:
                 ("pull", res["pull"]),
             ):
                 stats[name] = stats.get(name, 0.0) + float(v.detach())
+            sep, n_sep = tag_separation(outputs[0][:, self.dataset.num_joints :], joints)
+            stats["tag_sep_sum"] = stats.get("tag_sep_sum", 0.0) + sep
+            stats["tag_sep_n"] = stats.get("tag_sep_n", 0.0) + n_sep
         clip = self.cfg.train.grad_clip
         if self.scaler is not None:
             if clip:
@@ -302,6 +327,8 @@ class Trainer:
             if clip:
                 nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             self.optimizer.step()
+        if self.per_step_schedule:
+            self.scheduler.step()
         return {k: v / len(archs) for k, v in stats.items()}
 
     def _train_mode(self) -> None:
@@ -365,6 +392,7 @@ class Trainer:
             )
             start_epoch, step = r["epoch"], r["step"]
             best = float(r["extra"].get("best_ap", -1.0))
+            self._check_data_version(state_path, r["extra"].get("synthpose_version"))
             self._log(f"resumed from {state_path}: epoch {start_epoch}, step {step}")
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -411,13 +439,18 @@ class Trainer:
                     bar.set_postfix(loss=f"{sums['loss'] / n:.5f}")
             if bar is not None:
                 bar.close()
-            self.scheduler.step()
+            if not self.per_step_schedule:
+                self.scheduler.step()
+            sep_sum, sep_n = sums.pop("tag_sep_sum", 0.0), sums.pop("tag_sep_n", 0.0)
             avg = D.all_reduce_mean(torch.tensor([sums.get(k, 0.0) / max(n, 1) for k in sorted(sums)]))
             row: dict[str, Any] = {"epoch": epoch + 1, "step": step}
             row.update({k: float(v) for k, v in zip(sorted(sums), avg.tolist())})
+            if sep_n:
+                row["tag_separation"] = round(sep_sum / sep_n, 4)
             row["lr"] = self.optimizer.param_groups[0]["lr"]
             minutes = elapsed_before + (time.time() - t0) / 60
             row["minutes"] = round(minutes, 3)
+            self._fit_horizon(step, minutes, epoch + 1)
             last_epoch = epoch + 1 == epochs
             over_time = cfg.train.time_limit_min is not None and minutes >= cfg.train.time_limit_min
             every = cfg.val.every
@@ -452,7 +485,7 @@ class Trainer:
                     step=step,
                     scaler=self.scaler,
                     rng=rng,
-                    extra={"best_ap": best},
+                    extra={"best_ap": best, "synthpose_version": self.data_version},
                 )
             D.barrier()
             if over_time and not last_epoch:
@@ -476,6 +509,32 @@ class Trainer:
                 self.tb.close()
         D.barrier()
         return summary
+
+    @property
+    def data_version(self) -> int | None:
+        """The SynthPose version of the training data (``None``: not SynthPose)."""
+        from ..data.synth import synthpose_version
+
+        return synthpose_version(self.cfg.data.train)
+
+    def _check_data_version(self, state_path: Path, recorded: int | None) -> None:
+        """Refuse to resume a run on SynthPose of another version than it was trained on."""
+        now = self.data_version
+        if recorded != now and (recorded is not None or now is not None):
+            raise ValueError(
+                f"{state_path} was trained on SynthPose version {recorded}, but {self.cfg.data.train} holds "
+                f"version {now}: start a new run (another --output, or --resume no)"
+            )
+
+    def _fit_horizon(self, step: int, minutes: float, epochs_done: int) -> None:
+        """Time-limited cosine runs: end the decay where the budget is expected to end (rank 0's pace)."""
+        t = self.cfg.train
+        if not self.per_step_schedule or t.time_limit_min is None or minutes <= 0:
+            return
+        pace = step / minutes  # steps per minute so far, validation included
+        per_epoch = step / max(1, epochs_done)
+        horizon = min(t.epochs * per_epoch, step + max(0.0, t.time_limit_min - minutes) * pace)
+        self.scheduler.set_horizon(int(D.broadcast_object(round(horizon))))
 
     def _trim_metrics(self, start_epoch: int) -> None:
         """On resume, drop metric lines of epochs that will be re-run; load the rest as history."""

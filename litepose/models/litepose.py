@@ -15,7 +15,15 @@ from torch import nn
 
 from .spec import ArchSpec, expanded_width
 
-__all__ = ["LitePose", "InvertedBottleneck", "SepConv", "conv_bn_act", "build_layers", "INPUT_MULTIPLE"]
+__all__ = [
+    "LitePose",
+    "InvertedBottleneck",
+    "SepConv",
+    "conv_bn_act",
+    "build_layers",
+    "init_output_layers",
+    "INPUT_MULTIPLE",
+]
 
 #: Input sides must be multiples of this (the backbone downsamples by 16).
 INPUT_MULTIPLE = 16
@@ -109,6 +117,24 @@ def build_layers(net: nn.Module, spec: ArchSpec, num_joints: int, block: BlockFa
     out_ch = (2 * num_joints, num_joints)
     net.final_refined = nn.ModuleList([SepConv(spec.deconv[i + 1], out_ch[i]) for i in range(2)])
     net.final_raw = nn.ModuleList([SepConv(channels[-i - 4], out_ch[i]) for i in range(2)])
+
+
+def init_output_layers(net: nn.Module, std: float = 0.001) -> int:
+    """Re-initialise the last 1x1 conv of every output layer (``final_*``) with N(0, std^2) weights.
+
+    PyTorch's default init makes the untrained network output maps of magnitude ~0.5, far from the
+    near-zero heatmap targets, and the first hundreds of steps go into undoing that. Small output
+    weights (HigherHRNet initialises its final layers with std 0.001) start the heatmaps near zero
+    and all tags near one value, which the "max" push pulls apart from the first step. Works on
+    LitePose and its supernet (same module names); returns the number of layers set.
+    """
+    n = 0
+    for name in ("final_refined", "final_raw"):
+        for layer in getattr(net, name):
+            conv = layer.conv[-1]
+            nn.init.normal_(conv.weight, std=std)
+            n += 1
+    return n
 
 
 class LitePose(nn.Module):

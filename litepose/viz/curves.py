@@ -1,4 +1,4 @@
-"""Training curves: loss and AP against epochs and minutes, drawn to a PNG."""
+"""Training curves: loss, tag separation and AP against epochs and minutes, drawn to a PNG."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def plot_training_curves(metrics: str | Path, output: str | Path) -> Path | None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    seps = [(r["epoch"], r["tag_separation"]) for r in rows if r.get("tag_separation") is not None]
+    fig, axes = plt.subplots(1, 3 if seps else 2, figsize=(16 if seps else 11, 4))
     ep = [r["epoch"] for r in rows]
     ax = axes[0]
     for key, label in (("loss", "total"), ("heatmap_4", "heatmap 1/4"), ("heatmap_2", "heatmap 1/2")):
@@ -38,6 +39,15 @@ def plot_training_curves(metrics: str | Path, output: str | Path) -> Path | None
     ax.set_title("training loss")
     ax.legend()
     ax.grid(alpha=0.3)
+    if seps:
+        # The embedding's health: people's mean tags apart over the within-person spread. A
+        # value near 0 while the pull loss is tiny means the tags collapsed to one constant.
+        ax = axes[2]
+        ax.plot([e for e, _ in seps], [v for _, v in seps], color="tab:purple", marker="." if len(seps) < 30 else None)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("between-people distance / within-person spread")
+        ax.set_title("tag separation (training batches)")
+        ax.grid(alpha=0.3)
     ax = axes[1]
     val = [r for r in rows if "ap" in r]
     if val:
