@@ -157,25 +157,45 @@ def test_shipped_configs_load(name: str) -> None:
     assert cfg.train.epochs > 0 and cfg.model.arch
 
 
-def test_a_few_hundred_steps_on_tiny_synthpose_learn(tmp_path) -> None:
-    """Loss falls and AP rises above zero: the whole pipeline (data, loss, trainer, decoder, eval) learns."""
+def test_synthpose_config_is_the_demo_recipe() -> None:
+    """configs/synthpose_xs.yaml and `litepose demo` train with the same recipe (SYNTHPOSE_RECIPE)."""
+    from litepose.engine.config import SYNTHPOSE_RECIPE
+
+    cfg = TrainConfig.load(REPO / "configs" / "synthpose_xs.yaml").to_dict()
+    for section, values in SYNTHPOSE_RECIPE.items():
+        for key, value in values.items():
+            assert cfg[section][key] == value, f"{section}.{key}"
+
+
+def test_tags_separate_and_people_are_found_on_tiny_synthpose(tmp_path) -> None:
+    """The SynthPose recipe on a tiny set: the tags separate (no collapse) and the people are found.
+
+    The first round's recipe ("exp" push, default init, constant rate) passed a loss-falls /
+    AP > 0 check while its tags had collapsed to one value (separation ~0.3 after hundreds of
+    steps, AP ~0.005). Here the separation must rise well above 1 and AP must clear a floor
+    measured with the shipped recipe (docs/training.md).
+    """
     import json
 
     from litepose.data.synth import make_synthpose
+    from litepose.engine.config import SYNTHPOSE_RECIPE
 
     data = tmp_path / "synth"
-    make_synthpose(data, 4, seed=3, size=(128, 128), progress=False)
+    make_synthpose(data, TINY_IMAGES, seed=5, progress=False)
     still = {"rotation": 0, "scale_min": 1.0, "scale_max": 1.0, "translate": 0, "flip": 0.0}
-    cfg = TrainConfig.from_dict(
-        {
-            "model": {"arch": "litepose-xs", "input_size": 128},
-            "data": {"train": str(data), "val": str(data), "workers": 0, **still},
-            "train": {"epochs": 250, "batch_size": 4, "lr_steps": [], "seed": 0},
-            "val": {"every": 0, "flip_test": False},
-        }
-    )
-    summary = Trainer(cfg, tmp_path / "run", resume=None).fit()
+    recipe = {k: dict(v) for k, v in SYNTHPOSE_RECIPE.items()}
+    recipe["model"]["input_size"] = 128
+    recipe["data"] = {"train": str(data), "val": str(data), "workers": 0, **still}
+    recipe["train"].update(epochs=TINY_STEPS, batch_size=TINY_IMAGES, seed=0, warmup_steps=10)
+    recipe["val"] = {"every": 0, "flip_test": False}
+    summary = Trainer(TrainConfig.from_dict(recipe), tmp_path / "run", resume=None).fit()
     rows = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
-    assert len(rows) == 250 and summary["steps"] == 250
-    assert rows[-1]["loss"] < 0.3 * rows[0]["loss"]
-    assert rows[-1]["ap"] > 0.0
+    assert len(rows) == TINY_STEPS and summary["steps"] == TINY_STEPS
+    first = rows[0]["tag_separation"]
+    last = sum(r["tag_separation"] for r in rows[-5:]) / 5
+    assert last > TINY_MIN_SEPARATION and last > 3 * first, (first, last)
+    assert rows[-1]["ap"] >= TINY_MIN_AP, rows[-1]
+
+
+TINY_IMAGES, TINY_STEPS = 8, 120
+TINY_MIN_SEPARATION, TINY_MIN_AP = 10.0, 0.08  # measured here: 63 and 0.20 at step 120

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..data.synth import make_synthpose
-    from ..engine.config import TrainConfig
+    from ..engine.config import SYNTHPOSE_RECIPE, TrainConfig
     from ..engine.distributed import pick_device
     from ..engine.trainer import Trainer
 
@@ -65,23 +65,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"      new data: the earlier run in {run_dir} is removed, training starts afresh")
         shutil.rmtree(run_dir)
     print(f"[2/4] training LitePose-XS at {size}px for up to {minutes:g} min")
-    cfg = TrainConfig.from_dict(
-        {
-            "model": {"arch": "litepose-xs", "input_size": size},
-            "data": {"train": str(splits["train"]), "val": str(splits["val"]), "workers": args.workers},
-            "train": {
-                "epochs": epochs,
-                "batch_size": 16,
-                "optimizer": "adamw",  # the original's Adam + L2 kills the tags here (docs/training.md)
-                "lr_steps": [],
-                "time_limit_min": minutes,
-                "seed": args.seed,
-                "device": args.device,
-            },
-            "loss": {"push_factor": 0.01, "pull_factor": 0.01},  # as configs/synthpose_xs.yaml
-            "val": {"every": every, "flip_test": False},
-        }
-    )
+    sections = {
+        "model": {"input_size": size},
+        "data": {"train": str(splits["train"]), "val": str(splits["val"]), "workers": args.workers},
+        "train": {"epochs": epochs, "time_limit_min": minutes, "seed": args.seed, "device": args.device},
+        "val": {"every": every},
+    }
+    recipe = {k: {**SYNTHPOSE_RECIPE.get(k, {}), **v} for k, v in {**SYNTHPOSE_RECIPE, **sections}.items()}
+    cfg = TrainConfig.from_dict(recipe)
     summary = Trainer(cfg, run_dir, resume="auto").fit()
 
     print("[3/4] evaluating best.pth on SynthPose val")
