@@ -199,3 +199,42 @@ def test_tags_separate_and_people_are_found_on_tiny_synthpose(tmp_path) -> None:
 
 TINY_IMAGES, TINY_STEPS = 8, 120
 TINY_MIN_SEPARATION, TINY_MIN_AP = 10.0, 0.08  # measured here: 63 and 0.20 at step 120
+
+
+# -- typed configs ----------------------------------------------------------------------------------
+
+
+def test_config_values_are_converted_to_the_field_types(tmp_path) -> None:
+    cfg_path = _cfg(tmp_path, train={"lr": "4e-3", "epochs": 3.0})  # a YAML string and an integral float
+    overrides = ["train.grad_clip=1", "train.amp=false", "loss.heatmap_factors=[1, 2]", "model.input_size=null"]
+    cfg = TrainConfig.load(cfg_path, ["train.weight_decay=1e-5", *overrides])
+    t = cfg.train
+    assert t.lr == 0.004 and isinstance(t.lr, float) and t.epochs == 3 and isinstance(t.epochs, int)
+    assert t.weight_decay == 1e-5 and t.grad_clip == 1.0 and isinstance(t.grad_clip, float) and t.amp is False
+    assert cfg.loss.heatmap_factors == [1.0, 2.0] and cfg.model.input_size is None
+    cfg = TrainConfig.from_dict({"data": {"synthpose": {"train_images": "3"}}})
+    assert cfg.data.synthpose == {"train_images": 3}
+    for bad, msg in [
+        ("train.epochs=ten", "train.epochs: expected int, got 'ten'"),
+        ("train.lr=fast", "train.lr: expected float"),
+        ("train.epochs=2.5", "expected int"),
+        ("train.amp=maybe", "train.amp: expected bool"),
+        ("train.lr_steps=350", "expected a list of int"),
+        ("train.lr_steps=[1, x]", r"train.lr_steps\[1\]: expected int"),
+        ("train.epochs=null", "expected int, got None"),
+        ("data.synthpose={train_images: many}", "data.synthpose.train_images: expected int"),
+    ]:
+        with pytest.raises(ValueError, match=msg):
+            TrainConfig.load(cfg_path, [bad])
+    (tmp_path / "bad.yaml").write_text("train:\n  batch_size: sixteen\n")
+    with pytest.raises(ValueError, match=r"bad.yaml: train.batch_size: expected int"):
+        TrainConfig.load(tmp_path / "bad.yaml")
+
+
+def test_cli_bad_override_exits_2_with_one_line(tmp_path) -> None:
+    cmd = [sys.executable, "-m", "litepose", "train", "--config", str(_cfg(tmp_path)), "train.epochs=ten"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "train.epochs: expected int, got 'ten'" in proc.stderr

@@ -2,13 +2,21 @@
 
 A config is a tree of dataclasses (no global mutable state): ``TrainConfig.load(path,
 overrides)`` reads the YAML, applies dotted overrides such as ``train.epochs=1`` (values
-parsed as YAML), and rejects unknown keys with a message that names them. ``to_dict`` gives
-a plain dict that goes into checkpoints and ``OUT/config.yaml``.
+parsed as YAML), and rejects unknown keys with a message that names them. Every value, from
+the YAML or an override, is converted to its field's annotated type (``int``, ``float``,
+``bool``, ``str``, ``X | None``, ``list[X]``, ``dict[str, X]``): ``train.lr=4e-3`` (a string
+for YAML 1.1) becomes the float 0.004, and a value that does not convert (``train.epochs=ten``)
+is a ``ValueError`` naming the key and the expected type. ``to_dict`` gives a plain dict that
+goes into checkpoints and ``OUT/config.yaml``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +33,7 @@ __all__ = [
     "ValCfg",
     "parse_overrides",
     "SYNTHPOSE_RECIPE",
+    "convert_value",
 ]
 
 #: How LitePose-XS learns SynthPose quickly on a CPU (docs/training.md, "The SynthPose recipe"):
@@ -150,7 +159,7 @@ class TrainConfig:
             for k, v in values.items():
                 if k not in names:
                     raise ValueError(f"{where}: unknown key {section}.{k} (known: {sorted(names)})")
-                setattr(obj, k, v)
+                setattr(obj, k, convert_value(v, _hints(type(obj))[k], f"{where}: {section}.{k}"))
         return cfg
 
     @classmethod
@@ -171,6 +180,8 @@ class TrainConfig:
             section, _, name = key.partition(".")
             if not name:
                 raise ValueError(f"override {key!r} must look like section.key=value")
+            # Checked here so that a bad override is reported as the override, not as the YAML.
+            TrainConfig.from_dict({section: {name: value}}, "override")
             data.setdefault(section, {})[name] = value
         cfg = cls.from_dict(data, where)
         cfg.resolve_paths()
@@ -221,3 +232,117 @@ def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:
         except yaml.YAMLError:
             out.append((key.strip(), value))
     return out
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """The resolved field annotations of a config dataclass (the file uses string annotations)."""
+    return typing.get_type_hints(cls)
+
+
+def _type_name(tp: Any) -> str:
+    if tp is type(None):
+        return "null"
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def convert_value(value: Any, tp: Any, key: str) -> Any:
+    """``value`` converted to the annotated type ``tp``; a ``ValueError`` naming ``key`` if it cannot be.
+
+    Accepted: ints for floats, numeric strings for numbers (``'4e-3'``, which YAML 1.1 reads as a
+    string), integral floats for ints, ``true``/``false`` (also ``yes``/``no``/``on``/``off``,
+    0/1) for bools, numbers for strings, ``null`` (or ``none``) for ``X | None``, lists element by
+    element. Annotations other than these pass the value through unchanged.
+    """
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1 and rest[0] not in _SCALARS:  # list / dict | None: the message names the element
+            return convert_value(value, rest[0], key)
+        for arg in rest:
+            try:
+                return convert_value(value, arg, key)
+            except ValueError:
+                continue
+        raise ValueError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if origin is typing.Literal:
+        if value in args:
+            return value
+        raise ValueError(f"{key}: expected one of {list(args)}, got {value!r}")
+    if origin in (list, tuple) and args:
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"{key}: expected a list of {_type_name(args[0])} such as [1, 2], got {value!r}")
+        item = args[0]
+        return origin(convert_value(v, item, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict and len(args) == 2:
+        if not isinstance(value, dict):
+            raise ValueError(f"{key}: expected a mapping {_type_name(tp)}, got {value!r}")
+        return {convert_value(k, args[0], key): convert_value(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    if tp in _SCALARS:
+        out = _SCALARS[tp](value)
+        if out is _BAD:
+            raise ValueError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+        return out
+    return value
+
+
+_BAD = object()
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _to_bool(v: Any) -> Any:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int) and v in (0, 1):
+        return bool(v)
+    if isinstance(v, str) and v.strip().lower() in _TRUE | _FALSE:
+        return v.strip().lower() in _TRUE
+    return _BAD
+
+
+def _to_float(v: Any) -> Any:
+    if isinstance(v, bool):
+        return _BAD
+    if isinstance(v, int | float):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v.strip())
+        except ValueError:
+            return _BAD
+    return _BAD
+
+
+def _to_int(v: Any) -> Any:
+    if isinstance(v, bool):
+        return _BAD
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str):
+        try:
+            return int(v.strip())
+        except ValueError:
+            pass
+    f = _to_float(v)  # 2.0 or '1e3': integral values only
+    if f is not _BAD and math.isfinite(f) and float(f).is_integer():
+        return int(f)
+    return _BAD
+
+
+def _to_str(v: Any) -> Any:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return str(v)
+    return _BAD
+
+
+_SCALARS = {bool: _to_bool, float: _to_float, int: _to_int, str: _to_str}
