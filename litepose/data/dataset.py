@@ -10,7 +10,8 @@ Stable API::
     ds.annotations      # the KeypointAnnotations (litepose.data.coco) it reads
     ds.keypoints        # KeypointSet; ds.num_joints = K
     ds.image_ids        # the images it serves, in file order
-    sample = ds[i]      # or ds[(i, input_size)] to pick the input size of this sample
+    sample = ds[i]      # or ds[(i, input_size)] to pick the input size of this sample,
+                        # or ds[(i, input_size_or_None, seed)] to fix its augmentation seed
     ds.load(i)          # the untransformed record (see below)
 
 A sample (``transform`` set) is a dict of tensors, collated by torch's default collate::
@@ -28,7 +29,10 @@ A sample (``transform`` set) is a dict of tensors, collated by torch's default c
 Images with no annotation at all are dropped (as the original's training set) unless
 ``keep_empty``; images whose only annotations are crowds or people without keypoints stay: their
 background is a useful negative. Randomness: each sample draws a seed from torch's generator, so
-``torch.manual_seed`` and the DataLoader's per-worker seeding make runs reproducible.
+``torch.manual_seed`` and the DataLoader's per-worker seeding make runs reproducible; an index
+``(i, size, seed)`` gives the seed explicitly instead (the trainer derives it from the run seed,
+the epoch and the index, so that augmentation does not depend on which worker, or which
+persistent worker's generator state, serves the sample).
 
 Supernet training samples one input size per batch: :class:`MultiSizeBatchSampler` yields
 batches of ``(index, size)`` pairs for ``DataLoader(ds, batch_sampler=...)``.
@@ -93,14 +97,17 @@ class KeypointDataset(Dataset):
         ann = self.annotations
         return {"image": ann.read_image(iid), "mask": ann.mask(iid), "joints": ann.joints(iid), "image_id": iid}
 
-    def __getitem__(self, index: int | tuple[int, int]) -> dict[str, Any]:
-        size = None
+    def __getitem__(self, index: int | tuple[int, int | None] | tuple[int, int | None, int]) -> dict[str, Any]:
+        size = seed = None
         if isinstance(index, tuple | list):
-            index, size = int(index[0]), int(index[1])
+            size = None if index[1] is None else int(index[1])
+            seed = int(index[2]) if len(index) > 2 else None
+            index = int(index[0])
         rec = self.load(index)
         if self.transform is None:
             return rec
-        seed = int(torch.randint(0, 2**62, (1,)).item())
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, (1,)).item())
         out = self.transform(rec["image"], rec["mask"], rec["joints"], np.random.default_rng(seed), input_size=size)
         return {
             "image": torch.from_numpy(out["image"]),

@@ -10,7 +10,9 @@ previous file intact.
 
 When the model is a LitePose network the file also carries the model's self-description
 (``"litepose"`` key) and its weights under ``"model"``, so ``litepose.load_checkpoint`` reads
-a training checkpoint directly.
+a training checkpoint directly. ``export=`` names another model for ``load_checkpoint`` to give
+(fixed-subnet training: the standalone subnet); its weights go under ``"state_dict"``, which
+``load_checkpoint`` reads before ``"model"``, while ``"model"`` keeps what training resumes.
 """
 
 from __future__ import annotations
@@ -134,13 +136,16 @@ def save_training_state(
     scaler: Any = None,
     rng: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     extra: Mapping[str, Any] | None = None,
+    export: nn.Module | None = None,
 ) -> Path:
     """Write a training state atomically; returns the path.
 
     ``epoch`` is the number of completed epochs (the epoch to run next), ``step`` the number of
     optimizer steps taken. ``rng`` defaults to this process's :func:`capture_rng_state`; under
     DDP pass :func:`gather_rng_states` (a list indexed by rank). ``extra`` holds plain values
-    (best metric, config, ...) and must be ``weights_only``-safe.
+    (best metric, config, ...) and must be ``weights_only``-safe. ``export``: the model that
+    ``litepose.load_checkpoint`` gives for this file instead of ``model`` (self-description
+    and weights under ``"litepose"`` / ``"state_dict"``); resuming still restores ``model``.
     """
     bare = unwrap_model(model)
     state: dict[str, Any] = {
@@ -156,8 +161,11 @@ def save_training_state(
         else capture_rng_state(),
         "extra": dict(extra) if extra else {},
     }
-    if hasattr(bare, "num_joints") and (hasattr(bare, "spec") or hasattr(bare, "max_spec")):
-        state["litepose"] = checkpoint_metadata(bare)
+    shown = bare if export is None else unwrap_model(export)
+    if export is not None:
+        state["state_dict"] = {k: v.detach().cpu() for k, v in shown.state_dict().items()}
+    if hasattr(shown, "num_joints") and (hasattr(shown, "spec") or hasattr(shown, "max_spec")):
+        state["litepose"] = checkpoint_metadata(shown)
     return atomic_save(state, path)
 
 

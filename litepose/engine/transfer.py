@@ -9,18 +9,19 @@ itself over training images: the exact cumulative average over ``num_images`` im
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..data.dataset import KeypointDataset
 from ..models import extract_subnet, load_checkpoint, save_checkpoint
 from ..models.spec import ArchSpec, resolve_spec
 from ..models.supernet import SuperLitePose
 
-__all__ = ["recalibrate_batchnorm", "calibration_batches", "transfer"]
+__all__ = ["recalibrate_batchnorm", "calibration_batches", "recalibrated_subnet", "transfer"]
 
 
 @torch.no_grad()
@@ -51,27 +52,52 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor], dev
 
 
 def calibration_batches(
-    data: str | Path,
+    data: str | Path | KeypointDataset,
     images: str | Path | None,
     input_size: int,
     num_images: int = 512,
     batch_size: int = 16,
     seed: int = 0,
-) -> Iterable[torch.Tensor]:
-    """Training-distribution image batches (the training augmentation) at ``input_size``."""
-    from ..data.dataset import KeypointDataset
-    from ..data.transforms import TransformConfig
+) -> Iterator[torch.Tensor]:
+    """Training-distribution image batches (the training augmentation) at ``input_size``.
 
-    ds = KeypointDataset(data, images, transform=TransformConfig(input_size=input_size))
+    ``data`` is an annotation file / SynthPose folder, or a :class:`KeypointDataset` already
+    loaded (the trainer passes its own, so validation during training reloads nothing).
+    ``num_images`` images (all if <= 0) in an order drawn from ``seed``; each image's
+    augmentation seed derives from ``(seed, index)``: no global generator is used or changed.
+    """
+    if isinstance(data, KeypointDataset):
+        ds = data
+    else:
+        from ..data.transforms import TransformConfig
+
+        ds = KeypointDataset(data, images, transform=TransformConfig(input_size=input_size))
     if len(ds) == 0:
-        raise ValueError(f"{data}: no images to recalibrate BatchNorm with")
+        raise ValueError(f"{ds!r}: no images to recalibrate BatchNorm with")
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(ds), generator=g).tolist()
     n = min(num_images, len(ds)) if num_images > 0 else len(ds)
-    torch.manual_seed(seed)
     for start in range(0, n, batch_size):
         idx = order[start : min(start + batch_size, n)]
-        yield torch.stack([ds[i]["image"] for i in idx])
+        yield torch.stack([ds[(i, input_size, (seed * 1_000_003 + i) % 2**63)]["image"] for i in idx])
+
+
+def recalibrated_subnet(
+    supernet: SuperLitePose,
+    arch: str | Path | dict | ArchSpec,
+    batches: Iterable[torch.Tensor] | None,
+    device: str | torch.device = "cpu",
+) -> tuple[nn.Module, int]:
+    """The standalone subnet ``arch`` of ``supernet`` with BatchNorm re-estimated on ``batches``.
+
+    Returns ``(model in eval mode on device, images seen)``; ``batches=None`` keeps the copied
+    supernet statistics (0 images). Used by ``transfer`` and by the trainer's supernet validation.
+    """
+    spec = resolve_spec(arch)[1]
+    net = extract_subnet(supernet, spec)
+    net.input_size = spec.input_size
+    seen = recalibrate_batchnorm(net, batches, device) if batches is not None else 0
+    return net.to(device).eval(), seen
 
 
 def transfer(
@@ -97,11 +123,11 @@ def transfer(
         if info["arch"] != "super":
             raise ValueError(f"{supernet}: is a {info['arch']} checkpoint, not a supernet")
     name, spec = resolve_spec(arch)
-    net = extract_subnet(sup, spec)
-    summary: dict[str, Any] = {"arch": name, "input_size": spec.input_size, "recalibrated_on": 0}
+    batches = None
     if data is not None:
         batches = calibration_batches(data, images, spec.input_size, num_images, batch_size, seed)
-        summary["recalibrated_on"] = recalibrate_batchnorm(net, batches, device)
+    net, seen = recalibrated_subnet(sup, spec, batches, device)
+    summary: dict[str, Any] = {"arch": name, "input_size": spec.input_size, "recalibrated_on": seen}
     net = net.cpu().eval()
     if output is not None:
         extra = {"transferred_from": str(supernet) if not isinstance(supernet, nn.Module) else "supernet"}

@@ -174,12 +174,22 @@ def evaluate(
     return metrics
 
 
-def run_predictor(predictor: Predictor, ann: KeypointAnnotations, *, progress: bool = True) -> list[dict[str, Any]]:
-    """Run ``predictor`` on every image of ``ann`` and return COCO result dicts."""
+def run_predictor(
+    predictor: Predictor,
+    ann: KeypointAnnotations,
+    *,
+    progress: bool = True,
+    image_ids: Sequence[Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Run ``predictor`` on every image of ``ann`` (or on ``image_ids`` of it) and return COCO result dicts.
+
+    ``image_ids`` lets several processes predict disjoint shares of a val set (DDP validation).
+    """
     from tqdm import tqdm
 
     results = []
-    for image_id in tqdm(ann.image_ids, desc="predict", unit="img", disable=not progress):
+    ids = ann.image_ids if image_ids is None else image_ids
+    for image_id in tqdm(ids, desc="predict", unit="img", disable=not progress):
         for person in predictor(ann.read_image(image_id)):
             kp = np.asarray(person["keypoints"], dtype=np.float64)
             if kp.ndim != 2 or kp.shape[0] != ann.num_joints or kp.shape[1] < 2:
