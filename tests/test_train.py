@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -238,3 +239,139 @@ def test_cli_bad_override_exits_2_with_one_line(tmp_path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
     assert "train.epochs: expected int, got 'ten'" in proc.stderr
+
+
+# -- supernet: fixed-subnet checkpoints, validation, sync_bn ----------------------------------------
+
+
+def _tiny_xs(tmp_path: Path) -> tuple[Path, object]:
+    """An architecture JSON: LitePose-XS at input 64 (a subnet of the supernet)."""
+    from litepose.models.spec import resolve_spec
+
+    spec = resolve_spec("litepose-xs")[1].with_input_size(64)
+    path = tmp_path / "xs64.json"
+    path.write_text(json.dumps(spec.to_json()))
+    return path, spec
+
+
+def test_fixed_subnet_checkpoints_are_the_standalone_subnet(tmp_path) -> None:
+    from litepose.engine.checkpoint import load_training_state, restore_training_state
+    from litepose.models import SuperLitePose
+
+    arch, spec = _tiny_xs(tmp_path)
+    cfg_path = _cfg(
+        tmp_path,
+        model={"arch": "litepose-super", "input_size": None},
+        supernet={"arch": str(arch)},
+        train={"epochs": 1, "batch_size": 2, "max_steps_per_epoch": 1},
+    )
+    Trainer(TrainConfig.load(cfg_path), tmp_path / "f", resume=None).fit()
+    state = load_training_state(tmp_path / "f/last.pth")
+    sup = SuperLitePose(17)
+    restore_training_state(state, sup, restore_rng=False)  # resume still gets the supernet
+    sup.eval()
+    x = torch.randn(1, 3, 64, 64)
+    for name in ("best.pth", "last.pth"):
+        net, info = load_checkpoint(tmp_path / "f" / name)
+        assert info["arch"] != "super" and net.spec == spec and info["input_size"] == 64, name
+        with torch.no_grad():
+            for a, b in zip(sup(x, spec), net(x)):
+                torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+def test_supernet_validation_measures_the_recalibrated_val_arch(tmp_path) -> None:
+    root = shared("data/coco_minicoco_sample")
+    full = json.loads((root / "annotations/person_keypoints_val2017.json").read_text())
+    keep = {im["id"] for im in full["images"][:3]}  # 3 val images are enough to run the whole path
+    full["images"] = [im for im in full["images"] if im["id"] in keep]
+    full["annotations"] = [a for a in full["annotations"] if a["image_id"] in keep]
+    (tmp_path / "val3.json").write_text(json.dumps(full))
+    val = {"val": str(tmp_path / "val3.json"), "val_images": str(root / "images/val2017")}
+    arch, spec = _tiny_xs(tmp_path)
+    cfg_path = _cfg(
+        tmp_path,
+        model={"arch": "litepose-super", "input_size": None},
+        data=val,
+        supernet={"sizes": [64]},
+        train={"epochs": 1, "batch_size": 2, "max_steps_per_epoch": 1},
+        val={"arch": str(arch), "calib_batches": 1, "flip_test": False},
+    )
+    t = Trainer(TrainConfig.load(cfg_path), tmp_path / "s", resume=None)
+    t.fit()
+    rows = [json.loads(x) for x in (tmp_path / "s/metrics.jsonl").read_text().splitlines()]
+    assert "ap" in rows[-1]
+    _, info = load_checkpoint(tmp_path / "s/best.pth")  # plain supernet training: best.pth is the supernet
+    assert info["arch"] == "super" and info["extra"]["val_spec"] == spec.to_json()
+    assert info["extra"]["bn_recalibration_images"] == 2
+    net = t._val_model()  # the network validation measured: BatchNorm re-estimated, not the supernet's
+    copied = t.model.state_dict()["stage.0.0.inv.1.running_mean"]
+    mean = net.state_dict()["stage.0.0.inv.1.running_mean"]
+    assert net.spec == spec and not torch.allclose(mean, copied[: mean.shape[0]])
+
+
+def test_sync_bn_is_refused_for_the_supernet(tmp_path) -> None:
+    cfg_path = _cfg(tmp_path, model={"arch": "litepose-super", "input_size": None, "sync_bn": True})
+    with pytest.raises(ValueError, match="model.sync_bn"):
+        Trainer(TrainConfig.load(cfg_path), tmp_path / "x", resume=None).fit()
+
+
+# -- torchrun: world size 1, rank-0 decisions -------------------------------------------------------
+
+
+def _torchrun(n: int, cfg_path: Path, out: Path, *overrides: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n),
+        "-m", "litepose", "train", "--config", str(cfg_path), "--output", str(out), *overrides,
+    ]  # fmt: skip
+    # A hang (ranks in different collectives) fails here instead of blocking the suite.
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+
+
+def test_torchrun_world_size_1_has_a_process_group(tmp_path) -> None:
+    cfg_path = _cfg(tmp_path, train={"epochs": 1, "max_steps_per_epoch": 1})
+    proc = _torchrun(1, cfg_path, tmp_path / "one")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "1 process(es) (process group gloo)" in proc.stderr
+    assert (tmp_path / "one/last.pth").is_file()
+
+
+def test_ddp_time_limit_after_resume_stops_every_rank(tmp_path) -> None:
+    """After a resume only rank 0 knows the minutes already spent: its decision must reach rank 1."""
+    cfg_path = _cfg(tmp_path, train={"epochs": 3, "batch_size": 2, "max_steps_per_epoch": 1})
+    out = tmp_path / "run"
+    proc = _torchrun(2, cfg_path, out, "train.epochs=1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # The first run "took" 100 minutes; with a 50-minute budget rank 0 stops after one more epoch,
+    # while rank 1's own clock (a few seconds) says go on: without the broadcast the ranks hang.
+    row = json.loads((out / "metrics.jsonl").read_text())
+    (out / "metrics.jsonl").write_text(json.dumps({**row, "minutes": 100.0}) + "\n")
+    proc = _torchrun(2, cfg_path, out, "train.time_limit_min=50", "train.dist_timeout_min=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "time limit of 50.0 min reached after epoch 2" in proc.stderr
+    assert torch.load(out / "last.pth", weights_only=True)["epoch"] == 2
+
+
+def test_persistent_workers_serve_each_epoch_as_a_fresh_loader_would(tmp_path) -> None:
+    """Workers live across epochs, yet an epoch's samples depend only on (seed, epoch): exact resume."""
+    cfg = TrainConfig.load(_cfg(tmp_path, data={"workers": 1}))
+    t = Trainer(cfg, tmp_path / "w", resume=None)
+    t._build()
+    loader = t._loader()
+    firsts, pids = [], []
+    for epoch in (0, 1):
+        loader.batch_sampler.set_epoch(epoch)
+        for batch in loader:  # one batch, then leave the epoch early (as max_steps_per_epoch does)
+            firsts.append(batch)
+            pids.append([w.pid for w in loader._iterator._workers])
+            break
+    assert pids[0] == pids[1]  # the same worker process in both epochs
+    t.cfg.data.workers = 0
+    fresh = t._loader()  # a resumed run: no worker, epoch 1 straight away
+    fresh.batch_sampler.set_epoch(1)
+    again = next(iter(fresh))
+    assert again["image_id"].tolist() == firsts[1]["image_id"].tolist()
+    assert torch.equal(again["image"], firsts[1]["image"])
+    assert torch.equal(again["heatmaps"][0], firsts[1]["heatmaps"][0])
+    assert not torch.equal(firsts[0]["image"], firsts[1]["image"])
+    del loader

@@ -101,6 +101,9 @@ class OptimCfg:
     grad_clip: float | None = None
     freeze_bn: bool = False  # keep BatchNorm in eval mode (fine-tuning, DDP equivalence checks)
     time_limit_min: float | None = None  # stop after the epoch that crosses this wall-clock budget
+    # DDP: how long a collective may wait (process-group timeout); must exceed the longest
+    # rank-0-only stretch (checkpoint writing, COCO scoring of the validation results).
+    dist_timeout_min: float = 30.0
     max_steps_per_epoch: int | None = None  # cap an epoch (smoke runs)
     device: str = "auto"
 
@@ -131,6 +134,10 @@ class ValCfg:
     every: int = 10  # epochs; 0 disables periodic validation
     flip_test: bool = True
     detection_threshold: float = 0.1
+    # Supernet training: the subnet validated (preset or JSON; default: the --arch subnet, else the
+    # largest of the search space), after recalibrating its BatchNorm on this many training batches.
+    arch: str | None = None
+    calib_batches: int = 8
 
 
 @dataclass

@@ -1,16 +1,19 @@
 """The trainer: one loop for normal training, supernet training, fine-tuning and distillation.
 
 Single process (``litepose train``) or DDP under ``torchrun`` (``torchrun --nproc_per_node N -m
-litepose train ...``): DistributedSampler, rank-0 logging / validation / checkpoints, optional
-SyncBatchNorm, AMP on CUDA. Each epoch's randomness (shuffle order, augmentation, subnet
-sampling) depends only on ``(seed, epoch, rank)``, and a training-state checkpoint is written
-atomically after every epoch, so a resumed run continues exactly as if it had never stopped
-(a run killed mid-epoch loses at most that epoch).
+litepose train ...``): DistributedSampler, validation shared by the ranks, rank-0 logging /
+checkpoints, optional SyncBatchNorm, AMP on CUDA. Whether to validate or stop (time limit) is
+decided on rank 0 and broadcast, so the ranks always take the same collectives. Each epoch's
+randomness (shuffle order, augmentation, subnet sampling) depends only on ``(seed, epoch,
+rank)``, and a training-state checkpoint is written atomically after every epoch, so a resumed
+run continues exactly as if it had never stopped (a run killed mid-epoch loses at most that epoch).
 
 Outputs in the run folder: ``last.pth`` (training state; also loadable by
 ``litepose.load_checkpoint``), ``best.pth`` (self-describing model with the best val AP),
 ``metrics.jsonl`` (one line per epoch), ``config.yaml``, ``curves.png``, and TensorBoard events
-under ``tb/`` when tensorboard is installed.
+under ``tb/`` when tensorboard is installed. Fixed-subnet training (``supernet.arch`` with the
+supernet) writes the standalone subnet as that model; supernet training validates one subnet
+(``val.arch``) after recalibrating its BatchNorm.
 """
 
 from __future__ import annotations
@@ -28,14 +31,14 @@ import numpy as np
 import torch
 import yaml
 from torch import nn
-from torch.utils.data import BatchSampler, DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
-from ..data.dataset import KeypointDataset, MultiSizeBatchSampler
+from ..data.dataset import KeypointDataset
 from ..data.transforms import TransformConfig
 from ..models import SuperLitePose, create_model, load_checkpoint, save_checkpoint
 from ..models.checkpoint import CheckpointError, read_state_dict
-from ..models.spec import resolve_spec
-from ..models.supernet import sample_arch
+from ..models.spec import ArchSpec, resolve_spec, spec_name
+from ..models.supernet import extract_subnet, sample_arch
 from . import distributed as D
 from .checkpoint import load_training_state, restore_training_state, save_training_state, unwrap_model
 from .config import TrainConfig
@@ -79,6 +82,57 @@ def _seed_all(s: int) -> None:
     torch.manual_seed(s)
 
 
+def _sample_seed(seed: int, epoch: int, index: int) -> int:
+    """The augmentation seed of sample ``index`` in ``epoch``: one per sample and epoch, whatever the rank."""
+    return int(np.random.SeedSequence([seed % 2**63, epoch, index]).generate_state(1, np.uint64)[0] >> 1)
+
+
+class EpochBatchSampler(Sampler[list[tuple[int, int | None, int]]]):
+    """This rank's batches as ``(index, input size or None, augmentation seed)`` triples.
+
+    Call ``set_epoch`` before each epoch: the shuffle order (the DistributedSampler's), the
+    input size of each batch (supernet: one of ``sizes``, the same on every rank) and every
+    sample's augmentation seed derive from ``(seed, epoch, index)`` only. The seeds travel with
+    the indices, so one DataLoader with persistent workers serves every epoch and a resumed
+    run sees the same samples whatever state the workers' own generators are in.
+    """
+
+    def __init__(
+        self, sampler: DistributedSampler, batch_size: int, drop_last: bool, sizes: list[int] | None, seed: int
+    ) -> None:
+        self.sampler = sampler
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.sizes = list(sizes) if sizes else None
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(_epoch_seed(self.seed, self.epoch))
+        batch: list[int] = []
+        for i in self.sampler:
+            batch.append(int(i))
+            if len(batch) == self.batch_size:
+                yield self._triples(batch, gen)
+                batch = []
+        if batch and not self.drop_last:
+            yield self._triples(batch, gen)
+
+    def _triples(self, batch: list[int], gen: torch.Generator) -> list[tuple[int, int | None, int]]:
+        size = None
+        if self.sizes:
+            size = self.sizes[int(torch.randint(len(self.sizes), (1,), generator=gen))]
+        return [(i, size, _sample_seed(self.seed, self.epoch, i)) for i in batch]
+
+
 class Trainer:
     """Train a LitePose (or its supernet) from a :class:`TrainConfig` into ``output``.
 
@@ -90,10 +144,11 @@ class Trainer:
         self.cfg = cfg
         self.out = Path(output)
         self.resume = resume
-        self.dist = D.setup(cfg.train.device)
+        self.dist = D.setup(cfg.train.device, cfg.train.dist_timeout_min)
         self.main = self.dist.is_main
         self.device = self.dist.device
         self.history: list[dict[str, Any]] = []
+        self._val_ann: Any = None  # the val annotations, loaded at the first validation
 
     # -- building -------------------------------------------------------------------------------
 
@@ -103,6 +158,12 @@ class Trainer:
             raise ValueError("config: data.train is empty (a COCO-format JSON or a SynthPose folder)")
         arch = cfg.model.arch
         self.is_super = str(arch).lower() in ("litepose-super", "super", "supernet")
+        if self.is_super and cfg.model.sync_bn:
+            raise ValueError(
+                "config: model.sync_bn=true is not supported with model.arch: litepose-super (the supernet "
+                "normalises channel slices with F.batch_norm, which SyncBatchNorm cannot replace); "
+                "set model.sync_bn=false"
+            )
         if self.is_super:
             base_size = max(cfg.supernet.sizes)
         else:
@@ -132,6 +193,8 @@ class Trainer:
         self.fixed_arch = None
         if self.is_super and cfg.supernet.arch:
             self.fixed_arch = model.set_arch(cfg.supernet.arch)
+        self.val_spec = self._val_spec(model) if self.is_super else None
+        self.val_info: dict[str, Any] = {}
         if cfg.model.head_init_std is not None:
             from ..models.litepose import init_output_layers
 
@@ -206,26 +269,29 @@ class Trainer:
                 make_synthpose(path, int(n), seed=seed)
         D.barrier()
 
-    def _loader(self, epoch: int) -> DataLoader:
+    def _loader(self) -> DataLoader:
+        """The one DataLoader of the run; ``loader.batch_sampler.set_epoch(e)`` before each epoch.
+
+        Workers persist across epochs (no re-spawn, no slow first step): the per-sample seeds
+        come with the indices (:class:`EpochBatchSampler`), not from the workers' generators.
+        """
         cfg = self.cfg
         bs = cfg.train.batch_size
         n_rep, rank = self.dist.world_size, self.dist.rank
         sampler = DistributedSampler(self.dataset, n_rep, rank, shuffle=True, seed=cfg.train.seed, drop_last=True)
-        sampler.set_epoch(epoch)
         drop = len(sampler) >= bs
+        sizes = None
         if self.is_super:
-            sizes = [self.fixed_arch.input_size] if self.fixed_arch is not None else cfg.supernet.sizes
-            batches = MultiSizeBatchSampler(sampler, bs, sizes, drop_last=drop, seed=_epoch_seed(cfg.train.seed, epoch))
-        else:
-            batches = BatchSampler(sampler, bs, drop_last=drop)
+            sizes = [self.fixed_arch.input_size] if self.fixed_arch is not None else list(cfg.supernet.sizes)
+        batches = EpochBatchSampler(sampler, bs, drop, sizes, cfg.train.seed)
         workers = max(0, int(cfg.data.workers))
-        gen = torch.Generator().manual_seed(_epoch_seed(cfg.train.seed, epoch, rank))
+        gen = torch.Generator().manual_seed(_epoch_seed(cfg.train.seed, 0, rank))
         return DataLoader(
             self.dataset,
             batch_sampler=batches,
             num_workers=workers,
             generator=gen,
-            persistent_workers=False,
+            persistent_workers=workers > 0,
             pin_memory=self.device.type == "cuda",
         )
 
@@ -340,20 +406,79 @@ class Trainer:
 
     # -- validation -----------------------------------------------------------------------------
 
+    def _val_spec(self, supernet: SuperLitePose) -> ArchSpec:
+        """The subnet that supernet validation measures: the fixed subnet, ``val.arch``, else the largest."""
+        cfg = self.cfg
+        if cfg.val.arch:
+            spec = resolve_spec(cfg.val.arch)[1]
+            supernet.check_arch(spec)
+            if self.fixed_arch is not None and spec != self.fixed_arch:
+                raise ValueError(
+                    f"config: val.arch {cfg.val.arch!r} differs from supernet.arch {cfg.supernet.arch!r}: "
+                    "fixed-subnet training validates and saves the subnet it trains (leave val.arch unset)"
+                )
+            return spec
+        if self.fixed_arch is not None:
+            return self.fixed_arch
+        sc = cfg.supernet
+        big = {"widths": [max(sc.widths)], "sizes": [max(sc.sizes)], "kernels": [max(sc.kernels)]}
+        return sample_arch(random.Random(0), **big, max_spec=supernet.max_spec)
+
+    def _export_model(self) -> nn.Module:
+        """The model of ``best.pth`` (and the one ``load_checkpoint(last.pth)`` gives).
+
+        The trained network itself, except for fixed-subnet training: the standalone subnet
+        (exactly the supernet's function for that arch; its BatchNorm statistics are its own,
+        since only that subnet ever ran), so that ``litepose predict --weights best.pth`` runs it.
+        """
+        bare = unwrap_model(self.model)
+        if self.fixed_arch is None:
+            return bare
+        net = extract_subnet(bare, self.fixed_arch)
+        net.input_size = self.fixed_arch.input_size
+        return net
+
+    def _val_model(self) -> nn.Module:
+        """The network validation measures; sets ``self.val_info`` (what was validated, for checkpoints).
+
+        Supernet training (no fixed subnet): the ``val.arch`` subnet with BatchNorm recalibrated on
+        ``val.calib_batches`` training batches, because the supernet's running statistics mix
+        every sampled subnet and belong to none of them. The same batches at every validation
+        (seeded by ``train.seed``), so APs of different epochs compare.
+        """
+        from .transfer import calibration_batches, recalibrated_subnet
+
+        if not self.is_super:
+            return unwrap_model(self.model)
+        spec = self.val_spec
+        info: dict[str, Any] = {"val_arch": spec_name(spec), "val_spec": spec.to_json()}
+        if self.fixed_arch is not None:
+            net = self._export_model()
+        else:
+            bs, n = self.cfg.train.batch_size, max(0, int(self.cfg.val.calib_batches))
+            batches = calibration_batches(self.dataset, None, spec.input_size, n * bs, bs, self.cfg.train.seed)
+            net, seen = recalibrated_subnet(unwrap_model(self.model), spec, batches if n else None, self.device)
+            info["bn_recalibration_images"] = seen
+        self.val_info = info
+        return net
+
     def validate(self) -> dict[str, float] | None:
-        """AP on the val set with the current weights (rank 0; ``None`` without val data)."""
+        """AP on the val set with the current weights (``None`` without val data).
+
+        Collective under torchrun: every rank predicts its share of the val images, rank 0
+        scores the gathered results, every rank gets the metrics.
+        """
         cfg = self.cfg
         if not cfg.data.val:
             return None
         from ..eval import evaluate
-        from ..models import extract_subnet
+        from ..eval.evaluate import load_eval_data, run_predictor
         from ..predictor import Predictor
 
-        bare = unwrap_model(self.model)
-        net = bare
-        if self.is_super:
-            net = extract_subnet(bare, self.fixed_arch or bare.max_spec)
-            net.input_size = (self.fixed_arch or bare.max_spec).input_size
+        if self._val_ann is None:
+            self._val_ann = load_eval_data(cfg.data.val, cfg.data.val_images)
+        ann = self._val_ann
+        net = self._val_model()
         was_training = net.training
         net.eval()
         try:
@@ -364,10 +489,16 @@ class Trainer:
                 detection_threshold=cfg.val.detection_threshold,
                 device=str(self.device),
             )
-            metrics = evaluate(pred, cfg.data.val, images=cfg.data.val_images, progress=False)
+            share = ann.image_ids[self.dist.rank :: self.dist.world_size]
+            mine = run_predictor(pred, ann, progress=False, image_ids=share)
         finally:
             net.train(was_training)
-        return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+        results = [r for part in D.gather_objects(mine) for r in part]
+        metrics = None
+        if self.main:
+            scored = evaluate(results, ann, progress=False)
+            metrics = {k: float(v) for k, v in scored.items() if isinstance(v, (int, float))}
+        return D.broadcast_object(metrics)
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -407,15 +538,20 @@ class Trainer:
         t0 = time.time()
         elapsed_before = self.history[-1]["minutes"] if self.history else 0.0
         epochs = cfg.train.epochs
+        what = cfg.model.arch
+        if self.is_super:
+            what = f"subnet {spec_name(self.fixed_arch)} of the supernet" if self.fixed_arch else "supernet"
+        group = f" (process group {D.backend()})" if self.dist.group else ""
         self._log(
-            f"training {'supernet' if self.is_super else cfg.model.arch} on {len(self.dataset)} images "
-            f"({self.dataset.num_joints} joints), input {self.input_size}, {self.dist.world_size} process(es) "
-            f"on {self.device}, epochs {start_epoch}->{epochs}"
+            f"training {what} on {len(self.dataset)} images "
+            f"({self.dataset.num_joints} joints), input {self.input_size}, {self.dist.world_size} process(es)"
+            f"{group} on {self.device}, epochs {start_epoch}->{epochs}"
         )
         stopped_early = False
+        loader = self._loader()
         for epoch in range(start_epoch, epochs):
             _seed_all(_epoch_seed(cfg.train.seed, epoch, self.dist.rank))
-            loader = self._loader(epoch)
+            loader.batch_sampler.set_epoch(epoch)
             self._train_mode()
             sums: dict[str, float] = {}
             n = 0
@@ -448,50 +584,33 @@ class Trainer:
             if sep_n:
                 row["tag_separation"] = round(sep_sum / sep_n, 4)
             row["lr"] = self.optimizer.param_groups[0]["lr"]
-            minutes = elapsed_before + (time.time() - t0) / 60
-            row["minutes"] = round(minutes, 3)
-            self._fit_horizon(step, minutes, epoch + 1)
             last_epoch = epoch + 1 == epochs
-            over_time = cfg.train.time_limit_min is not None and minutes >= cfg.train.time_limit_min
-            every = cfg.val.every
-            if cfg.data.val and (last_epoch or over_time or (every and (epoch + 1) % every == 0)):
-                metrics = self.validate() if self.main else None
-                metrics = D.broadcast_object(metrics)
+            plan = self._plan(epoch, last_epoch, elapsed_before + (time.time() - t0) / 60)
+            row["minutes"] = round(plan["minutes"], 3)
+            self._fit_horizon(step, plan["minutes"], epoch + 1)
+            if plan["validate"]:
+                metrics = self.validate()  # collective: every rank takes part
                 if metrics:
                     row["ap"] = metrics.get("AP", 0.0)
                     row["ap50"] = metrics.get("AP50", 0.0)
-                    row["minutes"] = round(elapsed_before + (time.time() - t0) / 60, 3)
+                    row["minutes"] = round(elapsed_before + (time.time() - t0) / 60, 3)  # rank 0's clock counts
                     if row["ap"] > best:
                         best = row["ap"]
                         if self.main:
-                            save_checkpoint(
-                                unwrap_model(self.model), self.out / "best.pth", extra={"epoch": epoch + 1, "ap": best}
-                            )
+                            self._save_best({"epoch": epoch + 1, "ap": best})
             self._write_metrics(row)
             msg = f"epoch {epoch + 1}/{epochs}  loss {row.get('loss', float('nan')):.5f}  lr {row['lr']:.2e}"
             if "ap" in row:
                 msg += f"  AP {row['ap']:.3f} (best {best:.3f})"
+                if self.val_info:
+                    msg += f" of subnet {self.val_info['val_arch']}"
             self._log(msg + f"  [{row['minutes']:.1f} min]")
-            from .checkpoint import gather_rng_states
-
-            rng = gather_rng_states()
-            if self.main:
-                save_training_state(
-                    last,
-                    self.model,
-                    self.optimizer,
-                    self.scheduler,
-                    epoch=epoch + 1,
-                    step=step,
-                    scaler=self.scaler,
-                    rng=rng,
-                    extra={"best_ap": best, "synthpose_version": self.data_version},
-                )
-            D.barrier()
-            if over_time and not last_epoch:
+            self._save_last(last, epoch + 1, step, best)
+            if plan["stop"]:
                 self._log(f"time limit of {cfg.train.time_limit_min} min reached after epoch {epoch + 1}")
                 stopped_early = True
                 break
+        del loader  # ends persistent workers now rather than at garbage collection
         summary = {
             "output": str(self.out),
             "epochs": self.history[-1]["epoch"] if self.history else start_epoch,
@@ -501,7 +620,7 @@ class Trainer:
         }
         if self.main:
             if not (self.out / "best.pth").exists():
-                save_checkpoint(unwrap_model(self.model), self.out / "best.pth", extra={"epoch": summary["epochs"]})
+                self._save_best({"epoch": summary["epochs"]})
             from ..viz.curves import plot_training_curves
 
             plot_training_curves(self.out / "metrics.jsonl", self.out / "curves.png")
@@ -535,6 +654,51 @@ class Trainer:
         per_epoch = step / max(1, epochs_done)
         horizon = min(t.epochs * per_epoch, step + max(0.0, t.time_limit_min - minutes) * pace)
         self.scheduler.set_horizon(int(D.broadcast_object(round(horizon))))
+
+    def _plan(self, epoch: int, last_epoch: bool, minutes: float) -> dict[str, Any]:
+        """After an epoch: whether to validate and whether to stop (time limit), decided on rank 0.
+
+        Only rank 0 knows the minutes of the run before a resume (its metrics history) and the
+        ranks' clocks differ, so rank 0 decides and broadcasts: every rank then takes the same
+        collectives (validation, RNG gathering, barriers) and stops after the same epoch.
+        """
+        plan = None
+        if self.main:
+            cfg = self.cfg
+            limit = cfg.train.time_limit_min
+            over_time = limit is not None and minutes >= limit
+            every = cfg.val.every
+            validate = bool(cfg.data.val) and (last_epoch or over_time or bool(every and (epoch + 1) % every == 0))
+            plan = {"minutes": minutes, "validate": validate, "stop": over_time and not last_epoch}
+        return D.broadcast_object(plan)
+
+    def _save_best(self, extra: dict[str, Any]) -> None:
+        """Write ``best.pth`` (rank 0): the exported model, with what was validated in ``extra``."""
+        save_checkpoint(self._export_model(), self.out / "best.pth", extra={**extra, **self.val_info})
+
+    def _save_last(self, path: Path, epoch: int, step: int, best: float) -> None:
+        """Write the training state (collective: gathers every rank's RNG state; rank 0 writes).
+
+        For fixed-subnet training the file resumes the supernet (``model``, optimizer, ...) and
+        carries the standalone subnet as the model that ``litepose.load_checkpoint`` reads.
+        """
+        from .checkpoint import gather_rng_states
+
+        rng = gather_rng_states()
+        if self.main:
+            save_training_state(
+                path,
+                self.model,
+                self.optimizer,
+                self.scheduler,
+                epoch=epoch,
+                step=step,
+                scaler=self.scaler,
+                rng=rng,
+                extra={"best_ap": best, "synthpose_version": self.data_version},
+                export=self._export_model() if self.fixed_arch is not None else None,
+            )
+        D.barrier()
 
     def _trim_metrics(self, start_epoch: int) -> None:
         """On resume, drop metric lines of epochs that will be re-run; load the rest as history."""
