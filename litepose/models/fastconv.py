@@ -2,10 +2,11 @@
 
 On CPUs, oneDNN's weight gradient of a depthwise kxk convolution in channels_last is several
 times slower than its forward pass or input gradient, and LitePose (one 7x7 depthwise conv per
-block) spends most of a training step there. This module keeps aten for the forward pass and the
-input gradient and computes the weight gradient with a small C kernel
-(``_csrc/depthwise.c``), compiled on first use with the system C compiler into
-``$LITEPOSE_CACHE`` (default ``~/.cache/litepose``) and loaded with ctypes.
+block) spends most of a training step there. This module keeps aten for the forward pass and
+computes the weight gradient (and the stride-1 7x7 input gradient, where it measured faster than
+aten; other input gradients stay aten) with a small C kernel (``_csrc/depthwise.c``), compiled on
+first use with the system C compiler into ``$LITEPOSE_CACHE`` (default ``~/.cache/litepose``)
+and loaded with ctypes. It uses ``torch.get_num_threads()`` threads.
 
 The fast path is taken only where it is exact (float32 results within rounding of aten's):
 training-mode depthwise convs (groups == channels, square kernel 3/5/7, stride 1 or 2, padding
@@ -48,7 +49,10 @@ KERNEL_SIZES = (3, 5, 7)
 STRIDES = (1, 2)
 SOURCE = Path(__file__).with_name("_csrc") / "depthwise.c"
 CFLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC")
-_ABI_VERSION = 1
+_ABI_VERSION = 2
+#: kernel sizes whose stride-1 input gradient the C kernel computes (measured faster than aten;
+#: for 3 and 5 the pass is memory-bound and aten is as fast or faster)
+INPUT_GRAD_KERNEL_SIZES = (7,)
 
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
@@ -138,9 +142,10 @@ def _load() -> ctypes.CDLL | None:
             lib = ctypes.CDLL(str(path))
             if lib.litepose_dw_abi_version() != _ABI_VERSION:
                 raise RuntimeError(f"{path}: unexpected ABI version")
-            fn = lib.litepose_dw_wgrad
-            fn.restype = ctypes.c_int
-            fn.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int] * 9
+            lib.litepose_dw_wgrad.restype = ctypes.c_int
+            lib.litepose_dw_wgrad.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int] * 9
+            lib.litepose_dw_dgrad.restype = ctypes.c_int
+            lib.litepose_dw_dgrad.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int] * 6
             _lib = lib
         except Exception as e:  # never break training over this
             _lib_failed = True
@@ -235,11 +240,10 @@ def depthwise_weight_grad(x: Tensor, grad_out: Tensor, kernel_size: int, stride:
         n, _, h, w = x.shape
         ho, wo = grad_out.shape[-2:]
         dw = torch.empty(c, 1, k, k)
-        xs = (ctypes.c_int64 * 4)(*x.stride())
-        gs = (ctypes.c_int64 * 4)(*grad_out.stride())
         rc = lib.litepose_dw_wgrad(
-            x.data_ptr(), xs, grad_out.data_ptr(), gs, dw.data_ptr(), n, c, h, w, ho, wo, k, s, torch.get_num_threads()
-        )
+            x.data_ptr(), _strides(x), grad_out.data_ptr(), _strides(grad_out), dw.data_ptr(),
+            n, c, h, w, ho, wo, k, s, torch.get_num_threads(),
+        )  # fmt: skip
         if rc == 0:
             return dw
     weight = torch.empty(c, 1, k, k, dtype=x.dtype, device=x.device)
@@ -248,25 +252,57 @@ def depthwise_weight_grad(x: Tensor, grad_out: Tensor, kernel_size: int, stride:
     )[1]
 
 
+def _strides(t: Tensor) -> ctypes.Array:
+    return (ctypes.c_int64 * 4)(*t.stride())
+
+
+def depthwise_input_grad(grad_out: Tensor, x: Tensor, weight: Tensor, stride: int) -> Tensor:
+    """Input gradient (shaped and laid out as ``x``) of a depthwise conv with padding k // 2:
+    the C kernel for stride 1 and k in INPUT_GRAD_KERNEL_SIZES, else aten."""
+    c, k = x.shape[1], weight.shape[-1]
+    lib = None
+    if (
+        stride == 1
+        and k in INPUT_GRAD_KERNEL_SIZES
+        and weight.dtype == torch.float32
+        and weight.device.type == "cpu"
+        and weight.layout == torch.strided
+        and fast_conv_enabled()
+        and _kernel_handles(x, grad_out, k, stride)
+    ):
+        lib = _load()
+    if lib is not None:
+        n, _, h, w = x.shape
+        dx = torch.empty_like(x)
+        rc = lib.litepose_dw_dgrad(
+            grad_out.data_ptr(), _strides(grad_out), weight.data_ptr(), _strides(weight), dx.data_ptr(), _strides(dx),
+            n, c, h, w, k, torch.get_num_threads(),
+        )  # fmt: skip
+        if rc == 0:
+            return dx
+    p = k // 2
+    return torch.ops.aten.convolution_backward(
+        grad_out, x, weight, None, [stride, stride], [p, p], [1, 1], False, [0, 0], c, [True, False, False]
+    )[0]
+
+
 class _DepthwiseConvFn(torch.autograd.Function):
-    """Depthwise conv: aten forward and input gradient, C-kernel weight gradient."""
+    """Depthwise conv: aten forward, C-kernel weight gradient (and stride-1 7x7 input gradient)."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, stride: int, padding: int) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(x, weight)
-        ctx.stride, ctx.padding = stride, padding
+        ctx.stride = stride  # padding is k // 2 (checked by the caller)
         return F.conv2d(x, weight, None, stride, padding, 1, x.shape[1])
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:  # type: ignore[override]
         x, weight = ctx.saved_tensors
-        s, p = ctx.stride, ctx.padding
+        s = ctx.stride
         gx = gw = None
         if ctx.needs_input_grad[0]:
-            gx = torch.ops.aten.convolution_backward(
-                grad_out, x, weight, None, [s, s], [p, p], [1, 1], False, [0, 0], x.shape[1], [True, False, False]
-            )[0]
+            gx = depthwise_input_grad(grad_out, x, weight, s)
         if ctx.needs_input_grad[1]:
             gw = depthwise_weight_grad(x, grad_out, weight.shape[-1], s)
         return gx, gw, None, None
