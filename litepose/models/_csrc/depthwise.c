@@ -20,10 +20,12 @@
  *   needs no bounds checks) and the chunk's output-gradient rows into a small buffer. R is chosen
  *   so that one block's rows of a chunk fit CHUNK_BYTES (L1).
  * - For each block and kernel row ky, the K x V accumulator vectors of that row stay in registers
- *   while every pixel of the chunk is swept: one gradient load per V FMAs ... K * V FMAs per pixel.
- *   Input rows that are padding (outside the image) are skipped.
- * - Items add into a per-thread [K*K][C] accumulator; these are summed at the end in a fixed order,
- *   so results are reproducible run to run for a given thread count.
+ *   while every pixel of the chunk is swept (per pixel: V gradient loads, K * V input loads and
+ *   K * V FMAs). Input rows that are padding (outside the image) are skipped.
+ * - Each chunk's sums start from zero and are added to a per-thread [K*K][C] accumulator (blocked
+ *   summation: the float32 error grows with the chunk, not the whole batch); the threads'
+ *   accumulators are summed at the end in a fixed order, so results are reproducible run to run
+ *   for a given thread count.
  *
  * Tensors may have any strides; channels_last (pixels are contiguous channel vectors) is the fast
  * case. Built with -O3 -march=native -fopenmp; GCC/Clang vector extensions, no intrinsics. With
@@ -151,7 +153,7 @@ static inline __attribute__((always_inline)) void wgrad_chunk(const float *const
 #pragma GCC unroll 8
         for (int kx = 0; kx < K; kx++)
 #pragma GCC unroll 4
-            for (int v = 0; v < V; v++) a[kx][v] = *(const vf8 *)(acc + (size_t)(ky * K + kx) * ldacc + v * LANES);
+            for (int v = 0; v < V; v++) a[kx][v] = (vf8){0}; /* the chunk's own sums: blocked summation */
         for (int r = 0; r < rows; r++) {
             const float *restrict xr = xrow[r * S + ky];
             if (!xr) continue;
@@ -170,7 +172,7 @@ static inline __attribute__((always_inline)) void wgrad_chunk(const float *const
 #pragma GCC unroll 8
         for (int kx = 0; kx < K; kx++)
 #pragma GCC unroll 4
-            for (int v = 0; v < V; v++) *(vf8 *)(acc + (size_t)(ky * K + kx) * ldacc + v * LANES) = a[kx][v];
+            for (int v = 0; v < V; v++) *(vf8 *)(acc + (size_t)(ky * K + kx) * ldacc + v * LANES) += a[kx][v];
     }
 }
 
