@@ -286,3 +286,13 @@ def test_cached_library_is_reused(monkeypatch):
     monkeypatch.setattr(fastconv, "_compile", lambda *a: pytest.fail("recompiled although cached"))
     assert fastconv._load() is not None
     assert libs[0].stat().st_mtime_ns == mtime
+
+
+def test_broken_cached_library_is_rebuilt(monkeypatch, tmp_path):
+    monkeypatch.setenv(fastconv.ENV_CACHE, str(tmp_path))
+    monkeypatch.setattr(fastconv, "_lib", None)
+    monkeypatch.setattr(fastconv, "_lib_failed", False)
+    path = tmp_path / f"depthwise-{fastconv._build_key(fastconv._compiler())}.so"
+    path.write_bytes(b"not a shared library")
+    assert fastconv._load() is not None
+    assert path.stat().st_size > 1000

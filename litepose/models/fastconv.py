@@ -118,6 +118,18 @@ def _compile(cc: str, out: Path) -> None:
             os.unlink(tmp)
 
 
+def _open(path: Path) -> ctypes.CDLL:
+    """Load a compiled library and declare its functions (raises if it is not ours or stale)."""
+    lib = ctypes.CDLL(str(path))
+    if lib.litepose_dw_abi_version() != _ABI_VERSION:
+        raise RuntimeError(f"{path}: unexpected ABI version")
+    lib.litepose_dw_wgrad.restype = ctypes.c_int
+    lib.litepose_dw_wgrad.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int] * 9
+    lib.litepose_dw_dgrad.restype = ctypes.c_int
+    lib.litepose_dw_dgrad.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int] * 6
+    return lib
+
+
 def _load() -> ctypes.CDLL | None:
     """The compiled kernel library (compiled on first use), or None after one warning."""
     global _lib, _lib_failed
@@ -131,21 +143,22 @@ def _load() -> ctypes.CDLL | None:
             if cc is None:
                 _lib_failed = True  # no compiler: plain aten, silently
                 return None
-            folder = _cache_dir()
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError:
-                folder = Path(tempfile.mkdtemp(prefix="litepose-"))
-            path = folder / f"depthwise-{_build_key(cc)}.so"
-            if not path.is_file():
-                _compile(cc, path)
-            lib = ctypes.CDLL(str(path))
-            if lib.litepose_dw_abi_version() != _ABI_VERSION:
-                raise RuntimeError(f"{path}: unexpected ABI version")
-            lib.litepose_dw_wgrad.restype = ctypes.c_int
-            lib.litepose_dw_wgrad.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int] * 9
-            lib.litepose_dw_dgrad.restype = ctypes.c_int
-            lib.litepose_dw_dgrad.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int] * 6
+            name = f"depthwise-{_build_key(cc)}.so"
+            path = _cache_dir() / name
+            lib = None
+            if path.is_file():
+                try:
+                    lib = _open(path)
+                except (OSError, AttributeError, RuntimeError):
+                    lib = None  # unreadable or stale: build it again
+            if lib is None:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    _compile(cc, path)
+                except PermissionError:  # read-only cache: build for this process only
+                    path = Path(tempfile.mkdtemp(prefix="litepose-")) / name
+                    _compile(cc, path)
+                lib = _open(path)
             _lib = lib
         except Exception as e:  # never break training over this
             _lib_failed = True
