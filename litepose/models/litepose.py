@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .fastconv import DepthwiseConv2d
 from .spec import ArchSpec, expanded_width
 
 __all__ = [
@@ -30,9 +31,14 @@ INPUT_MULTIPLE = 16
 
 
 def conv_bn_act(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
-    """Conv (no bias) + BatchNorm + ReLU6, as a Sequential (keys ``0``, ``1``)."""
+    """Conv (no bias) + BatchNorm + ReLU6, as a Sequential (keys ``0``, ``1``).
+
+    A depthwise conv (``groups == cin == cout``) is a :class:`DepthwiseConv2d`: an ``nn.Conv2d``
+    with the same parameters that trains faster on CPU.
+    """
+    conv = DepthwiseConv2d if groups > 1 and groups == cin == cout else nn.Conv2d
     return nn.Sequential(
-        nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False),
+        conv(cin, cout, k, stride, k // 2, groups=groups, bias=False),
         nn.BatchNorm2d(cout),
         nn.ReLU6(inplace=True),
     )
@@ -60,7 +66,7 @@ class SepConv(nn.Module):
     def __init__(self, cin: int, cout: int, kernel: int = 5) -> None:
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv2d(cin, cin, kernel, 1, kernel // 2, groups=cin, bias=False),
+            DepthwiseConv2d(cin, cin, kernel, 1, kernel // 2, groups=cin, bias=False),
             nn.BatchNorm2d(cin),
             nn.ReLU(inplace=True),
             nn.Conv2d(cin, cout, 1, 1, 0, bias=False),

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fastconv import depthwise_conv2d
 from .litepose import LitePose, SepConv, build_layers, check_input, conv_bn_act
 from .spec import (
     SUPERNET_KERNELS,
@@ -89,7 +90,7 @@ class SuperInvertedBottleneck(nn.Module):
         out = F.conv2d(x, self.inv[0].weight[:hidden, :cin])
         out = F.relu6(_bn(out, self.inv[1]))
         w = self.depthwise_weight(hidden, kernel)
-        out = F.conv2d(out, w, None, self.stride, kernel // 2, 1, hidden)
+        out = depthwise_conv2d(out, w, self.stride, kernel // 2, fast=self.training)
         out = F.relu6(_bn(out, self.depth_conv[1]))
         out = _bn(F.conv2d(out, self.point_conv[0].weight[:cout, :hidden]), self.point_conv[1])
         if self.stride == 1 and cin == cout:
@@ -100,7 +101,7 @@ class SuperInvertedBottleneck(nn.Module):
 def _sep_conv(x: torch.Tensor, m: SepConv, cout: int) -> torch.Tensor:
     c = x.shape[1]
     dw = m.conv[0]
-    out = F.conv2d(x, dw.weight[:c], None, 1, dw.padding, 1, c)
+    out = depthwise_conv2d(x, dw.weight[:c], 1, dw.padding[0], fast=m.training)
     out = F.relu(_bn(out, m.conv[1]))
     return F.conv2d(out, m.conv[3].weight[:cout, :c])
 

@@ -1,0 +1,169 @@
+"""Training throughput of LitePose-XS on this machine, one row per training variant.
+
+Each variant trains a fresh XS (same seed) on SynthPose training samples the way
+``litepose.engine.trainer`` does: KeypointDataset + TransformConfig(input_size), a DataLoader
+with 1 worker (kept alive between epochs: with a small dataset, restarting it every few steps
+would dominate), channels_last, the real LitePoseLoss and AdamW with the shipped recipe's
+settings (configs/synthpose_xs.yaml), eager fp32. A step is batch + forward + loss + backward +
+optimizer step, data loading included; images per second = batch size / the median time of the
+timed steps (after the warm-up steps; the median resists other load on the machine).
+
+Variants are the list VARIANTS below: (a) today's recipe with the fast depthwise conv turned
+off (LITEPOSE_FAST_CONV=0), (b) the same with it on. Add a Variant to compare another lever.
+
+Usage: python benchmarks/train_speed.py [--steps 15] [--warmup 3] [--batch-size 16]
+       [--input-size 128] [--threads 2] [--images 64] [--data DIR] [--rounds 1] [VARIANT ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from _timing import timed
+from torch.utils.data import DataLoader
+
+from litepose.data.dataset import KeypointDataset
+from litepose.data.synth import make_synthpose
+from litepose.data.transforms import TransformConfig
+from litepose.engine.config import TrainConfig
+from litepose.engine.loss import LitePoseLoss
+from litepose.models import create_model, fastconv
+
+RECIPE = Path(__file__).resolve().parents[1] / "configs" / "synthpose_xs.yaml"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of training: environment variables set for its run, and an optional hook that
+    may change the model before training (it returns the module to train)."""
+
+    name: str
+    about: str
+    env: dict[str, str] = field(default_factory=dict)
+    prepare: Callable[[torch.nn.Module], torch.nn.Module] | None = None
+
+
+VARIANTS = [
+    Variant("eager fp32", "today's recipe, aten depthwise convs", {fastconv.ENV_ENABLE: "0"}),
+    Variant("+ fast dw conv", "C weight gradient of the depthwise convs", {fastconv.ENV_ENABLE: "1"}),
+]
+
+
+@contextlib.contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def batches(ds: KeypointDataset, batch_size: int, seed: int) -> Iterator[dict[str, Any]]:
+    """Endless shuffled training batches from one persistent worker."""
+    loader = DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=1,
+        persistent_workers=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    while True:
+        yield from loader
+
+
+def run(variant: Variant, ds: KeypointDataset, cfg: TrainConfig, args: argparse.Namespace) -> dict[str, float]:
+    """Train ``args.warmup + args.steps`` steps; median and fastest time of the last ``args.steps``."""
+    with environment(variant.env):
+        torch.manual_seed(0)
+        model = create_model("litepose-xs", num_joints=ds.num_joints)
+        model.keypoints = ds.keypoints
+        model.to(memory_format=torch.channels_last).train()
+        if variant.prepare is not None:
+            model = variant.prepare(model)
+        t, lc = cfg.train, cfg.loss
+        opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        loss_fn = LitePoseLoss(ds.num_joints, lc.heatmap_factors, lc.push_factor, lc.pull_factor, lc.push_type)
+        data = batches(ds, args.batch_size, seed=0)
+        losses = []
+
+        def step() -> None:
+            batch = next(data)
+            images = batch["image"].contiguous(memory_format=torch.channels_last)
+            opt.zero_grad(set_to_none=True)
+            out = model(images)
+            total = loss_fn(out, batch["heatmaps"], batch["masks"], batch["joints"][0])["total"]
+            total.backward()
+            opt.step()
+            losses.append(float(total.detach()))
+
+        for _ in range(args.warmup - 1):
+            step()
+        median, fastest = timed(step, args.steps)  # one more warm-up step, then the timed ones
+    return {"ms": median, "min_ms": fastest, "img_s": args.batch_size * 1e3 / median, "loss": losses[-1]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("variants", nargs="*", help="names of the variants to run (default: all)")
+    ap.add_argument("--steps", type=int, default=15, help="timed steps per variant and round")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (at least 1)")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--input-size", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--images", type=int, default=64, help="SynthPose training images to generate")
+    ap.add_argument("--data", help="SynthPose folder (generated there if absent; default: a temporary one)")
+    ap.add_argument("--rounds", type=int, default=1, help="alternate the variants this many times (median)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    chosen = [v for v in VARIANTS if not args.variants or v.name in args.variants]
+    if not chosen:
+        ap.error(f"no such variant; known: {[v.name for v in VARIANTS]}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(args.data or Path(tmp) / "synthpose")
+        if not (folder / "annotations.json").is_file():
+            make_synthpose(folder, args.images, seed=0, progress=False)
+        ds = KeypointDataset(folder / "annotations.json", transform=TransformConfig(input_size=args.input_size))
+        cfg = TrainConfig.load(RECIPE)
+        fast = fastconv.fast_conv_available()  # compile the kernel before any timing
+        results: dict[str, list[dict[str, float]]] = {v.name: [] for v in chosen}
+        for _ in range(args.rounds):
+            for v in chosen:
+                results[v.name].append(run(v, ds, cfg, args))
+
+    print(
+        f"LitePose-XS training: {args.input_size} px, batch {args.batch_size}, {args.threads} threads, "
+        f"{args.steps} timed steps after {args.warmup} warm-up, median of {args.rounds} round(s); "
+        f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}; "
+        f"fast dw kernel {'available' if fast else 'UNAVAILABLE (aten used)'}"
+    )
+    print(f"{'variant':<16} {'ms/step':>8} {'fastest':>8} {'img/s':>7} {'speed-up':>9} {'last loss':>10}  about")
+    base = None
+    for v in chosen:
+        rs = results[v.name]
+        ms = statistics.median(r["ms"] for r in rs)
+        fastest = min(r["min_ms"] for r in rs)
+        img_s = args.batch_size * 1e3 / ms
+        base = base or img_s
+        loss = rs[-1]["loss"]
+        print(f"{v.name:<16} {ms:>8.0f} {fastest:>8.0f} {img_s:>7.1f} {img_s / base:>8.2f}x {loss:>10.5f}  {v.about}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,358 @@
+"""Faster CPU training of depthwise convolutions.
+
+On CPUs, oneDNN's weight gradient of a depthwise kxk convolution in channels_last is several
+times slower than its forward pass or input gradient, and LitePose (one 7x7 depthwise conv per
+block) spends most of a training step there. This module keeps aten for the forward pass and
+computes the weight gradient (and the stride-1 7x7 input gradient, where it measured faster than
+aten; other input gradients stay aten) with a small C kernel (``_csrc/depthwise.c``), compiled on
+first use with the system C compiler into ``$LITEPOSE_CACHE`` (default ``~/.cache/litepose``)
+and loaded with ctypes. It uses ``torch.get_num_threads()`` threads.
+
+The fast path is taken only where it is exact (float32 results within rounding of aten's):
+training-mode depthwise convs (groups == channels, square kernel 3/5/7, stride 1 or 2, padding
+k // 2, dilation 1, no bias) on CPU float32 tensors whose weight needs a gradient, with grad mode
+on, outside TorchScript, tracing and ``torch.compile``. Everything else (inference, CUDA,
+float64, autocast, other shapes) runs plain aten. If no compiler is found or compilation fails,
+one warning is issued and aten is used. ``LITEPOSE_FAST_CONV=0`` turns the fast path off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+
+__all__ = [
+    "DepthwiseConv2d",
+    "depthwise_conv2d",
+    "depthwise_weight_grad",
+    "fast_conv_available",
+    "fast_conv_enabled",
+    "supported",
+]
+
+ENV_ENABLE = "LITEPOSE_FAST_CONV"
+ENV_CACHE = "LITEPOSE_CACHE"
+KERNEL_SIZES = (3, 5, 7)
+STRIDES = (1, 2)
+SOURCE = Path(__file__).with_name("_csrc") / "depthwise.c"
+CFLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC")
+_ABI_VERSION = 2
+#: kernel sizes whose stride-1 input gradient the C kernel computes (measured faster than aten;
+#: for 3 and 5 the pass is memory-bound and aten is as fast or faster)
+INPUT_GRAD_KERNEL_SIZES = (7,)
+
+_lock = threading.Lock()
+_lib: ctypes.CDLL | None = None
+_lib_failed = False
+
+
+def fast_conv_enabled() -> bool:
+    """False when the environment variable ``LITEPOSE_FAST_CONV`` is 0 / false / no / off."""
+    return os.environ.get(ENV_ENABLE, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _cache_dir() -> Path:
+    env = os.environ.get(ENV_CACHE)
+    return Path(env) if env else Path.home() / ".cache" / "litepose"
+
+
+def _compiler() -> str | None:
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _machine_id() -> str:
+    """What ``-march=native`` depends on: the CPU model and feature flags (Linux), else platform."""
+    parts = [platform.machine(), platform.system()]
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key = line.split(":", 1)[0].strip()
+                if key in ("model name", "flags", "Features", "CPU part"):
+                    parts.append(line.strip())
+                if not line.strip() and len(parts) > 2:
+                    break  # the first processor is enough
+    except OSError:
+        parts.append(platform.processor())
+    return "\n".join(parts)
+
+
+def _build_key(cc: str) -> str:
+    try:
+        version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        version = ""
+    h = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), cc.encode(), version.encode(), " ".join(CFLAGS).encode(), _machine_id().encode()):
+        h.update(part)
+        h.update(b"\0")
+    return h.hexdigest()[:20]
+
+
+def _compile(cc: str, out: Path) -> None:
+    """Compile SOURCE to ``out`` atomically (a temporary name in the same folder, then os.replace)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}-", suffix=".so", dir=out.parent)
+    os.close(fd)
+    try:
+        res = subprocess.run([cc, *CFLAGS, "-o", tmp, str(SOURCE)], capture_output=True, text=True, timeout=300)
+        if res.returncode != 0:
+            raise RuntimeError(f"{cc} exited with {res.returncode}: {(res.stderr or res.stdout).strip()[-2000:]}")
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _open(path: Path) -> ctypes.CDLL:
+    """Load a compiled library and declare its functions (raises if it is not ours or stale)."""
+    lib = ctypes.CDLL(str(path))
+    if lib.litepose_dw_abi_version() != _ABI_VERSION:
+        raise RuntimeError(f"{path}: unexpected ABI version")
+    lib.litepose_dw_wgrad.restype = ctypes.c_int
+    lib.litepose_dw_wgrad.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int] * 9
+    lib.litepose_dw_dgrad.restype = ctypes.c_int
+    lib.litepose_dw_dgrad.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int] * 6
+    return lib
+
+
+def _load() -> ctypes.CDLL | None:
+    """The compiled kernel library (compiled on first use), or None after one warning."""
+    global _lib, _lib_failed
+    if _lib is not None or _lib_failed:
+        return _lib
+    with _lock:
+        if _lib is not None or _lib_failed:
+            return _lib
+        try:
+            cc = _compiler()
+            if cc is None:
+                _lib_failed = True  # no compiler: plain aten, silently
+                return None
+            name = f"depthwise-{_build_key(cc)}.so"
+            path = _cache_dir() / name
+            lib = None
+            if path.is_file():
+                try:
+                    lib = _open(path)
+                except (OSError, AttributeError, RuntimeError):
+                    lib = None  # unreadable or stale: build it again
+            if lib is None:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    _compile(cc, path)
+                except PermissionError:  # read-only cache: build for this process only
+                    path = Path(tempfile.mkdtemp(prefix="litepose-")) / name
+                    _compile(cc, path)
+                lib = _open(path)
+            _lib = lib
+        except Exception as e:  # never break training over this
+            _lib_failed = True
+            warnings.warn(
+                f"litepose: the fast depthwise-conv kernel is unavailable ({e}); training uses plain aten "
+                f"(set {ENV_ENABLE}=0 to silence this)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    return _lib
+
+
+def fast_conv_available() -> bool:
+    """True if the kernel is enabled and compiled (compiles it on the first call)."""
+    return fast_conv_enabled() and _load() is not None
+
+
+def _pair(v: int | tuple[int, ...] | list[int]) -> int | None:
+    """The value of an int or of a tuple of equal ints, else None."""
+    if isinstance(v, int):
+        return v
+    if isinstance(v, (tuple, list)) and len(v) in (1, 2) and all(isinstance(i, int) for i in v) and len(set(v)) == 1:
+        return v[0]
+    return None
+
+
+def _autocast_on() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_cpu_enabled()
+
+
+def _compiling() -> bool:
+    try:
+        return torch.compiler.is_compiling()
+    except AttributeError:  # torch < 2.3
+        return False
+
+
+def _kernel_handles(x: Tensor, grad_out: Tensor, k: int, stride: int) -> bool:
+    """Whether the C kernel takes this weight gradient (CPU float32 strided tensors, k 3/5/7, stride 1/2)."""
+    return (
+        k in KERNEL_SIZES
+        and stride in STRIDES
+        and x.dim() == 4
+        and grad_out.dim() == 4
+        and x.device.type == "cpu"
+        and grad_out.device.type == "cpu"
+        and x.dtype == torch.float32
+        and grad_out.dtype == torch.float32
+        and x.layout == torch.strided
+        and grad_out.layout == torch.strided
+        and x.numel() > 0
+    )
+
+
+def supported(x: Tensor, weight: Tensor, stride: int, padding: int) -> bool:
+    """Whether the fast path applies to this conv's shapes and types: a depthwise weight
+    ``(C, 1, k, k)`` (``C`` = input channels) with k in 3/5/7, stride 1 or 2, padding k // 2, on
+    CPU float32 strided tensors."""
+    if x.dim() != 4 or weight.dim() != 4:
+        return False
+    c, one, kh, kw = weight.shape
+    return (
+        one == 1
+        and c == x.shape[1]
+        and kh == kw
+        and padding == kh // 2
+        and weight.device.type == "cpu"
+        and weight.dtype == torch.float32
+        and _kernel_handles(x, x, kh, stride)
+    )
+
+
+def _use_fast(x: Tensor, weight: Tensor, stride: int | None, padding: int | None) -> bool:
+    """The fast path's conditions (module docstring), cheapest first."""
+    if stride is None or padding is None or not torch.is_grad_enabled() or not weight.requires_grad:
+        return False
+    if torch.jit.is_tracing() or _compiling() or _autocast_on():
+        return False
+    return supported(x, weight, stride, padding) and fast_conv_enabled() and _load() is not None
+
+
+def depthwise_weight_grad(x: Tensor, grad_out: Tensor, kernel_size: int, stride: int) -> Tensor:
+    """Weight gradient ``(C, 1, k, k)`` of a depthwise conv with padding k // 2, from its input
+    and output gradient: the C kernel where it applies, else aten."""
+    c = x.shape[1]
+    k, s, p = kernel_size, stride, kernel_size // 2
+    lib = _load() if fast_conv_enabled() and _kernel_handles(x, grad_out, k, s) else None
+    if lib is not None:
+        n, _, h, w = x.shape
+        ho, wo = grad_out.shape[-2:]
+        dw = torch.empty(c, 1, k, k)
+        rc = lib.litepose_dw_wgrad(
+            x.data_ptr(), _strides(x), grad_out.data_ptr(), _strides(grad_out), dw.data_ptr(),
+            n, c, h, w, ho, wo, k, s, torch.get_num_threads(),
+        )  # fmt: skip
+        if rc == 0:
+            return dw
+    weight = torch.empty(c, 1, k, k, dtype=x.dtype, device=x.device)
+    return torch.ops.aten.convolution_backward(
+        grad_out, x, weight, None, [s, s], [p, p], [1, 1], False, [0, 0], c, [False, True, False]
+    )[1]
+
+
+def _strides(t: Tensor) -> ctypes.Array:
+    return (ctypes.c_int64 * 4)(*t.stride())
+
+
+def depthwise_input_grad(grad_out: Tensor, x: Tensor, weight: Tensor, stride: int) -> Tensor:
+    """Input gradient (shaped and laid out as ``x``) of a depthwise conv with padding k // 2:
+    the C kernel for stride 1 and k in INPUT_GRAD_KERNEL_SIZES, else aten."""
+    c, k = x.shape[1], weight.shape[-1]
+    lib = None
+    if (
+        stride == 1
+        and k in INPUT_GRAD_KERNEL_SIZES
+        and weight.dtype == torch.float32
+        and weight.device.type == "cpu"
+        and weight.layout == torch.strided
+        and fast_conv_enabled()
+        and _kernel_handles(x, grad_out, k, stride)
+    ):
+        lib = _load()
+    if lib is not None:
+        n, _, h, w = x.shape
+        dx = torch.empty_like(x)
+        rc = lib.litepose_dw_dgrad(
+            grad_out.data_ptr(), _strides(grad_out), weight.data_ptr(), _strides(weight), dx.data_ptr(), _strides(dx),
+            n, c, h, w, k, torch.get_num_threads(),
+        )  # fmt: skip
+        if rc == 0:
+            return dx
+    p = k // 2
+    return torch.ops.aten.convolution_backward(
+        grad_out, x, weight, None, [stride, stride], [p, p], [1, 1], False, [0, 0], c, [True, False, False]
+    )[0]
+
+
+class _DepthwiseConvFn(torch.autograd.Function):
+    """Depthwise conv: aten forward, C-kernel weight gradient (and stride-1 7x7 input gradient)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, stride: int, padding: int) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, weight)
+        ctx.stride = stride  # padding is k // 2 (checked by the caller)
+        return F.conv2d(x, weight, None, stride, padding, 1, x.shape[1])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        s = ctx.stride
+        gx = gw = None
+        if ctx.needs_input_grad[0]:
+            gx = depthwise_input_grad(grad_out, x, weight, s)
+        if ctx.needs_input_grad[1]:
+            gw = depthwise_weight_grad(x, grad_out, weight.shape[-1], s)
+        return gx, gw, None, None
+
+
+def depthwise_conv2d(
+    x: Tensor, weight: Tensor, stride: int = 1, padding: int | None = None, *, fast: bool = True
+) -> Tensor:
+    """``F.conv2d(x, weight, None, stride, padding, 1, C)`` for a depthwise ``(C, 1, k, k)`` weight
+    (``padding`` defaults to k // 2); with ``fast`` and the module docstring's conditions met, its
+    weight gradient comes from the C kernel. Values and gradients equal aten's within rounding."""
+    if padding is None:
+        padding = weight.shape[-1] // 2
+    if fast and _use_fast(x, weight, _pair(stride), _pair(padding)):
+        return _DepthwiseConvFn.apply(x, weight, _pair(stride), _pair(padding))
+    return F.conv2d(x, weight, None, stride, padding, 1, x.shape[1])
+
+
+class DepthwiseConv2d(nn.Conv2d):
+    """An ``nn.Conv2d`` (same constructor, parameters and state_dict) for depthwise convs that
+    trains through the fast weight gradient (:func:`depthwise_conv2d`) in training mode; eval
+    mode, no_grad, TorchScript and export run ``nn.Conv2d.forward`` unchanged."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        if torch.jit.is_scripting():
+            return self._conv_forward(input, self.weight, self.bias)
+        return self._train_forward(input)
+
+    @torch.jit.unused
+    def _train_forward(self, input: Tensor) -> Tensor:
+        if (
+            self.training
+            and self.bias is None
+            and self.groups == self.in_channels == self.out_channels
+            and self.padding_mode == "zeros"
+            and _pair(self.dilation) == 1
+            and _use_fast(input, self.weight, _pair(self.stride), _pair(self.padding))
+        ):
+            return _DepthwiseConvFn.apply(input, self.weight, _pair(self.stride), _pair(self.padding))
+        return self._conv_forward(input, self.weight, self.bias)
