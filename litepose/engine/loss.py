@@ -110,14 +110,15 @@ def ae_loss(tags: Tensor, joints: Tensor, push_type: str = "exp") -> tuple[Tenso
 
 
 @torch.no_grad()
-def tag_separation(tags: Tensor, joints: Tensor) -> tuple[float, int]:
-    """How well the tags tell people apart on ground-truth joints: ``(sum over images, images)``.
+def tag_separation(tags: Tensor, joints: Tensor) -> tuple[float, float, int]:
+    """How well the tags tell people apart on ground-truth joints: ``(distance, spread, images)`` sums.
 
-    Per image with at least two people: the mean distance between different people's mean tags
-    divided by the within-person spread (the root mean square deviation of a person's tags from
-    their mean, over all people). Tags that collapse to one value give ~0 however small the pull
-    loss is; values well above 1 mean people separate. Returned as a sum and a count so that
-    batches and ranks can be averaged exactly.
+    Over the images with at least two people: ``distance`` sums each image's mean distance between
+    different people's mean tags, ``spread`` each image's within-person spread (root mean square
+    deviation of a person's tags from their mean, over all its people). The separation is
+    ``distance / spread`` of the sums (a ratio of means, which a single image with near-zero
+    spread cannot blow up): ~0 when the tags collapse to one value however small the pull loss
+    is, well above 1 when people separate. Sums so that batches and ranks average exactly.
     """
     b, p, k = joints.shape[:3]
     flat = tags.reshape(b, -1).float()
@@ -131,8 +132,7 @@ def tag_separation(tags: Tensor, joints: Tensor) -> tuple[float, int]:
     npair = pair.sum((1, 2))
     dist = ((mean.unsqueeze(2) - mean.unsqueeze(1)).abs() * pair).sum((1, 2)) / npair.clamp(min=1)
     ok = npair > 0
-    sep = dist / (var.sqrt() + 1e-6)
-    return float(sep[ok].sum()), int(ok.sum())
+    return float(dist[ok].sum()), float(var[ok].sqrt().sum()), int(ok.sum())
 
 
 def heatmap_distillation_loss(

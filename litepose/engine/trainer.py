@@ -379,9 +379,9 @@ class Trainer:
                 ("pull", res["pull"]),
             ):
                 stats[name] = stats.get(name, 0.0) + float(v.detach())
-            sep, n_sep = tag_separation(outputs[0][:, self.dataset.num_joints :], joints)
-            stats["tag_sep_sum"] = stats.get("tag_sep_sum", 0.0) + sep
-            stats["tag_sep_n"] = stats.get("tag_sep_n", 0.0) + n_sep
+            dist, spread, _ = tag_separation(outputs[0][:, self.dataset.num_joints :], joints)
+            stats["tag_dist_sum"] = stats.get("tag_dist_sum", 0.0) + dist
+            stats["tag_spread_sum"] = stats.get("tag_spread_sum", 0.0) + spread
         clip = self.cfg.train.grad_clip
         if self.scaler is not None:
             if clip:
@@ -577,12 +577,12 @@ class Trainer:
                 bar.close()
             if not self.per_step_schedule:
                 self.scheduler.step()
-            sep_sum, sep_n = sums.pop("tag_sep_sum", 0.0), sums.pop("tag_sep_n", 0.0)
             avg = D.all_reduce_mean(torch.tensor([sums.get(k, 0.0) / max(n, 1) for k in sorted(sums)]))
             row: dict[str, Any] = {"epoch": epoch + 1, "step": step}
             row.update({k: float(v) for k, v in zip(sorted(sums), avg.tolist())})
-            if sep_n:
-                row["tag_separation"] = round(sep_sum / sep_n, 4)
+            dist, spread = row.pop("tag_dist_sum", 0.0), row.pop("tag_spread_sum", 0.0)
+            if spread > 0:  # means over steps and ranks: their ratio is the separation of all batches
+                row["tag_separation"] = round(dist / spread, 4)
             row["lr"] = self.optimizer.param_groups[0]["lr"]
             last_epoch = epoch + 1 == epochs
             plan = self._plan(epoch, last_epoch, elapsed_before + (time.time() - t0) / 60)
