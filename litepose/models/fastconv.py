@@ -250,7 +250,8 @@ def depthwise_weight_grad(x: Tensor, grad_out: Tensor, kernel_size: int, stride:
     and output gradient: the C kernel where it applies, else aten."""
     c = x.shape[1]
     k, s, p = kernel_size, stride, kernel_size // 2
-    lib = _load() if fast_conv_enabled() and _kernel_handles(x, grad_out, k, s) else None
+    ok = grad_out.shape[:2] == x.shape[:2] and _kernel_handles(x, grad_out, k, s)
+    lib = _load() if ok and fast_conv_enabled() else None
     if lib is not None:
         n, _, h, w = x.shape
         ho, wo = grad_out.shape[-2:]
@@ -279,6 +280,8 @@ def depthwise_input_grad(grad_out: Tensor, x: Tensor, weight: Tensor, stride: in
     if (
         stride == 1
         and k in INPUT_GRAD_KERNEL_SIZES
+        and grad_out.shape == x.shape
+        and weight.shape == (c, 1, k, k)
         and weight.dtype == torch.float32
         and weight.device.type == "cpu"
         and weight.layout == torch.strided
