@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import os
 import statistics
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -143,9 +144,11 @@ def main() -> None:
         cfg = TrainConfig.load(RECIPE)
         fast = fastconv.fast_conv_available()  # compile the kernel before any timing
         results: dict[str, list[dict[str, float]]] = {v.name: [] for v in chosen}
-        for _ in range(args.rounds):
+        for r in range(args.rounds):
             for v in chosen:
-                results[v.name].append(run(v, ds, cfg, args))
+                res = run(v, ds, cfg, args)
+                results[v.name].append(res)
+                print(f"round {r + 1}, {v.name}: {res['ms']:.0f} ms/step (median)", file=sys.stderr, flush=True)
 
     print(
         f"LitePose-XS training: {args.input_size} px, batch {args.batch_size}, {args.threads} threads, "

@@ -8,12 +8,13 @@ aten; other input gradients stay aten) with a small C kernel (``_csrc/depthwise.
 first use with the system C compiler into ``$LITEPOSE_CACHE`` (default ``~/.cache/litepose``)
 and loaded with ctypes. It uses ``torch.get_num_threads()`` threads.
 
-The fast path is taken only where it is exact (float32 results within rounding of aten's):
-training-mode depthwise convs (groups == channels, square kernel 3/5/7, stride 1 or 2, padding
-k // 2, dilation 1, no bias) on CPU float32 tensors whose weight needs a gradient, with grad mode
-on, outside TorchScript, tracing and ``torch.compile``. Everything else (inference, CUDA,
-float64, autocast, other shapes) runs plain aten. If no compiler is found or compilation fails,
-one warning is issued and aten is used. ``LITEPOSE_FAST_CONV=0`` turns the fast path off.
+The fast path (results equal to aten's within float32 rounding) is taken for training-mode
+depthwise convs (groups == channels, square kernel 3/5/7, stride 1 or 2, padding k // 2,
+dilation 1, no bias) on CPU float32 tensors whose weight needs a gradient, with grad mode on,
+outside TorchScript, tracing and ``torch.compile``. Everything else (inference, CUDA, float64,
+autocast, other shapes) runs plain aten. Without a C compiler aten is used silently; if
+compilation fails, one warning says why and aten is used. ``LITEPOSE_FAST_CONV=0`` turns the fast
+path off. The function is differentiable once (no double backward).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from torch.autograd.function import once_differentiable
 __all__ = [
     "DepthwiseConv2d",
     "depthwise_conv2d",
+    "depthwise_input_grad",
     "depthwise_weight_grad",
     "fast_conv_available",
     "fast_conv_enabled",
@@ -248,7 +250,8 @@ def depthwise_weight_grad(x: Tensor, grad_out: Tensor, kernel_size: int, stride:
     and output gradient: the C kernel where it applies, else aten."""
     c = x.shape[1]
     k, s, p = kernel_size, stride, kernel_size // 2
-    lib = _load() if fast_conv_enabled() and _kernel_handles(x, grad_out, k, s) else None
+    ok = grad_out.shape[:2] == x.shape[:2] and _kernel_handles(x, grad_out, k, s)
+    lib = _load() if ok and fast_conv_enabled() else None
     if lib is not None:
         n, _, h, w = x.shape
         ho, wo = grad_out.shape[-2:]
@@ -277,6 +280,8 @@ def depthwise_input_grad(grad_out: Tensor, x: Tensor, weight: Tensor, stride: in
     if (
         stride == 1
         and k in INPUT_GRAD_KERNEL_SIZES
+        and grad_out.shape == x.shape
+        and weight.shape == (c, 1, k, k)
         and weight.dtype == torch.float32
         and weight.device.type == "cpu"
         and weight.layout == torch.strided
