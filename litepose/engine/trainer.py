@@ -31,9 +31,9 @@ import numpy as np
 import torch
 import yaml
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler, Sampler
+from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Sampler
 
-from ..data.dataset import KeypointDataset
+from ..data.dataset import KeypointDataset, MultiSizeBatchSampler
 from ..data.transforms import TransformConfig
 from ..models import SuperLitePose, create_model, load_checkpoint, save_checkpoint
 from ..models.checkpoint import CheckpointError, read_state_dict
@@ -91,46 +91,37 @@ class EpochBatchSampler(Sampler[list[tuple[int, int | None, int]]]):
     """This rank's batches as ``(index, input size or None, augmentation seed)`` triples.
 
     Call ``set_epoch`` before each epoch: the shuffle order (the DistributedSampler's), the
-    input size of each batch (supernet: one of ``sizes``, the same on every rank) and every
-    sample's augmentation seed derive from ``(seed, epoch, index)`` only. The seeds travel with
-    the indices, so one DataLoader with persistent workers serves every epoch and a resumed
-    run sees the same samples whatever state the workers' own generators are in.
+    input size of each batch (supernet: :class:`MultiSizeBatchSampler` over ``sizes``, the same
+    on every rank) and every sample's augmentation seed derive from ``(seed, epoch, index)``
+    only. The seeds travel with the indices, so one DataLoader with persistent workers serves
+    every epoch and a resumed run sees the same samples whatever state the workers' own
+    generators are in.
     """
 
     def __init__(
         self, sampler: DistributedSampler, batch_size: int, drop_last: bool, sizes: list[int] | None, seed: int
     ) -> None:
         self.sampler = sampler
-        self.batch_size = batch_size
-        self.drop_last = drop_last
-        self.sizes = list(sizes) if sizes else None
         self.seed = seed
         self.epoch = 0
+        self.sized = MultiSizeBatchSampler(sampler, batch_size, sizes, drop_last, seed) if sizes else None
+        self.batches = self.sized if self.sized is not None else BatchSampler(sampler, batch_size, drop_last)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
         self.sampler.set_epoch(epoch)
 
     def __len__(self) -> int:
-        n = len(self.sampler)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return len(self.batches)
 
     def __iter__(self):
-        gen = torch.Generator().manual_seed(_epoch_seed(self.seed, self.epoch))
-        batch: list[int] = []
-        for i in self.sampler:
-            batch.append(int(i))
-            if len(batch) == self.batch_size:
-                yield self._triples(batch, gen)
-                batch = []
-        if batch and not self.drop_last:
-            yield self._triples(batch, gen)
-
-    def _triples(self, batch: list[int], gen: torch.Generator) -> list[tuple[int, int | None, int]]:
-        size = None
-        if self.sizes:
-            size = self.sizes[int(torch.randint(len(self.sizes), (1,), generator=gen))]
-        return [(i, size, _sample_seed(self.seed, self.epoch, i)) for i in batch]
+        if self.sized is not None:
+            self.sized.generator.manual_seed(_epoch_seed(self.seed, self.epoch))
+        for batch in self.batches:
+            if self.sized is not None:
+                yield [(i, size, _sample_seed(self.seed, self.epoch, i)) for i, size in batch]
+            else:
+                yield [(int(i), None, _sample_seed(self.seed, self.epoch, int(i))) for i in batch]
 
 
 class Trainer:
@@ -653,7 +644,7 @@ class Trainer:
         pace = step / minutes  # steps per minute so far, validation included
         per_epoch = step / max(1, epochs_done)
         horizon = min(t.epochs * per_epoch, step + max(0.0, t.time_limit_min - minutes) * pace)
-        self.scheduler.set_horizon(int(D.broadcast_object(round(horizon))))
+        self.scheduler.set_horizon(round(horizon))  # step and rank 0's broadcast minutes: equal on every rank
 
     def _plan(self, epoch: int, last_epoch: bool, minutes: float) -> dict[str, Any]:
         """After an epoch: whether to validate and whether to stop (time limit), decided on rank 0.
