@@ -10,6 +10,10 @@ Two kinds of files are read:
 - litepose's own files, which describe themselves under the ``"litepose"`` key (spec, number
   of joints, keypoint metadata, input size, normalisation, package version).
 
+Wherever a checkpoint is read, a name from the weights registry (``litepose-xs-coco`` ...,
+:mod:`litepose.models.weights`) works too: an existing path wins, else the name's cached
+(downloaded on first use) file.
+
 Everything is loaded with ``torch.load(..., weights_only=True)``. Besides tensors and plain
 containers, only numpy scalars and dtypes are rebuilt (mmcv writes them into ``meta``); a file
 whose pickle would call anything else is refused, without running it.
@@ -115,7 +119,9 @@ class _Read:
 
 
 def _read(ref: str | Path) -> _Read:
-    path = Path(ref)
+    from .weights import resolve_checkpoint
+
+    path = resolve_checkpoint(ref)
     obj = _torch_load(path)
     meta = None
     if isinstance(obj, dict) and isinstance(obj.get("litepose"), dict):
@@ -142,7 +148,7 @@ def _read(ref: str | Path) -> _Read:
 
 
 def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
-    """Load ``path`` and return ``(state_dict, litepose_metadata_or_None)``.
+    """Load ``path`` (or a registry name) and return ``(state_dict, litepose_metadata_or_None)``.
 
     Unwraps ``state_dict`` / ``model`` containers, strips ``module.`` prefixes and renames the
     mmpose port's layouts to the original's keys.
@@ -233,7 +239,8 @@ def load_checkpoint(
     arch: str | Path | dict | ArchSpec | None = None,
     num_joints: int | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Load a checkpoint into a fresh model in eval mode; returns ``(model, info)``.
+    """Load a checkpoint (a path, or a registry name such as ``litepose-xs-coco``) into a fresh
+    model in eval mode; returns ``(model, info)``.
 
     ``arch`` / ``num_joints`` override what the file says or its shapes imply (a mismatch is a
     :class:`CheckpointError` naming the key and both shapes). ``info`` holds ``arch``
