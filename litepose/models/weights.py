@@ -107,7 +107,8 @@ _MMPOSE = {
     "base_url": MMPOSE_URL,
     "license": "none stated (mmpose: Apache-2.0)",
 }
-#: The mmpose port's released checkpoints (its model zoo tables, commit cec8cccfe and later).
+#: The mmpose port's released checkpoints (its model zoo tables, commit cec8cccfe to the PR head), saved in
+#: the port's early layout (docs/models.md says how that was worked out; either layout loads).
 BUILTIN: dict[str, WeightsEntry] = {
     e.name: e
     for e in (
