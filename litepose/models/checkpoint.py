@@ -26,6 +26,7 @@ import importlib
 import os
 import re
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,9 @@ NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
 class CheckpointError(ValueError):
     """A checkpoint file cannot be read or does not fit the model."""
+
+
+_SAFE_GLOBALS_LOCK = threading.Lock()
 
 
 @functools.cache
@@ -90,11 +94,12 @@ def _torch_load(path: Path) -> Any:
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: file is empty, not a checkpoint")
-    already = set(torch.serialization.get_safe_globals())
-    extra = [g for g in _numpy_safe_globals() if g not in already]  # leave the caller's own allowances alone
     try:
-        with torch.serialization.safe_globals(extra):
-            return torch.load(path, map_location="cpu", weights_only=True)
+        with _SAFE_GLOBALS_LOCK:  # the allowlist is process-wide: one of our loads at a time edits it
+            already = set(torch.serialization.get_safe_globals())
+            extra = [g for g in _numpy_safe_globals() if g not in already]  # leave the caller's own alone
+            with torch.serialization.safe_globals(extra):
+                return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt files (RuntimeError, IndexError, ...)
         text = str(e)
         msg = text.splitlines()[0] if text else type(e).__name__
