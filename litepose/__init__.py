@@ -3,7 +3,8 @@
 Public API (imported lazily, so ``import litepose`` is cheap):
 
 - ``create_model(name_or_spec, num_joints=17, weights=None)`` -> ``LitePose``
-- ``load_checkpoint(path, arch=None, num_joints=None)`` -> ``(model, info)``
+- ``load_checkpoint(path_or_name, arch=None, num_joints=None)`` -> ``(model, info)``; names such as
+  ``litepose-xs-coco`` download once into ``$LITEPOSE_HOME`` (``list_weights()``, ``download_weights(name)``)
 - ``save_checkpoint(model, path, **extra)``: a self-describing checkpoint
 - ``LitePose``, ``SuperLitePose``, ``extract_subnet(supernet, arch)``, ``fold_batchnorm(model)``
 - ``Predictor``: images in, people out
@@ -29,6 +30,9 @@ _LAZY = {
     "fold_batchnorm": "litepose.models",
     "ArchSpec": "litepose.models",
     "CheckpointError": "litepose.models",
+    "WeightsError": "litepose.models",
+    "list_weights": "litepose.models",
+    "download_weights": "litepose.models",
     "profile_model": "litepose.models",
     "Predictor": "litepose.predictor",
     "evaluate": "litepose.eval",

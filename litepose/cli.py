@@ -15,7 +15,7 @@ import sys
 from . import __version__
 
 # Verb -> module. Verbs whose module is absent are simply not offered.
-VERBS = ("predict", "val", "train", "demo", "synth", "transfer", "profile", "export")
+VERBS = ("predict", "val", "train", "demo", "synth", "transfer", "profile", "weights", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,7 +4,7 @@ The original's test-time chain (:mod:`litepose.decode.testtime`) around the fast
 decoder (:func:`litepose.decode.group`), with per-stage timings::
 
     from litepose import Predictor
-    predictor = Predictor("litepose-xs-coco.pth")
+    predictor = Predictor("litepose-xs-coco")   # a weights name (downloaded once) or a checkpoint path
     people = predictor(image_rgb)          # [{"keypoints": (K, 3), "score": s, "box": (x1, y1, x2, y2)}]
     batches = predictor.predict_batch(frames)
     predictor.timings.per_image()          # {"preprocess": ms, "network": ms, "decode": ms}
@@ -87,8 +87,9 @@ class Predictor:
     """Multi-person pose estimation on RGB images with a LitePose model.
 
     Args:
-        model_or_checkpoint: a model (``LitePose``) or the path of a checkpoint
-            (litepose's own or the original's releases, see :func:`litepose.load_checkpoint`).
+        model_or_checkpoint: a model (``LitePose``), the path of a checkpoint (litepose's own,
+            the original's or the mmpose port's releases) or a weights name such as
+            ``litepose-xs-coco`` (see :func:`litepose.load_checkpoint`, ``litepose weights``).
         input_size: short side of the network input (default: the model's, else 256).
         flip_test: also run the mirrored image and merge (the original's default).
         scales: test scales (multi-scale needs 1.0 among them; tags come from it).

@@ -48,11 +48,21 @@ def test_supernet_matches_manifest(joints: int) -> None:
     assert _keys(create_model("litepose-super", num_joints=joints)) == _manifest_keys(f"super_{joints}")
 
 
-def test_released_checkpoint_reproduces_original_outputs() -> None:
-    """model_XS_17.pth, loaded from nothing but its path, gives the original's outputs."""
-    model, info = load_checkpoint(shared("ref/model_XS_17.pth"))
+@pytest.mark.parametrize(
+    "file, layout",
+    [
+        ("model_XS_17.pth", "original"),
+        ("mmpose_early_XS_17.pth", "mmpose-early"),
+        ("mmpose_convmodule_XS_17.pth", "mmpose-convmodule"),
+    ],
+)
+def test_released_checkpoint_reproduces_original_outputs(file: str, layout: str) -> None:
+    """The original's release and its two mmpose-port rewrites, loaded from nothing but their
+    path, give the original's outputs."""
+    model, info = load_checkpoint(shared(f"ref/{file}"))
     assert info["arch"] == "litepose-xs" and info["num_joints"] == 17 and info["input_size"] == 256
     assert info["source"] == "foreign" and info["keypoints"]["name"] == "coco"
+    assert info["layout"] == layout
     ref = torch.load(shared("ref/parity_XS_17.pt"), weights_only=True)
     with torch.no_grad():
         for name, x in ref["inputs"].items():

@@ -25,7 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "source", metavar="SOURCE", help="image file, folder, glob ('imgs/*.jpg'), video file or webcam index"
     )
-    p.add_argument("--weights", metavar="W", help="checkpoint (litepose's or the original's releases)")
+    p.add_argument(
+        "--weights", metavar="W",
+        help="checkpoint: a file (litepose's, the original's or the mmpose port's) or a name from 'litepose weights'",
+    )  # fmt: skip
     p.add_argument(
         "--model", metavar="NAME",
         help="architecture (litepose-xs/-s/-m/-l); alone: random weights (for trying the pipeline only)",

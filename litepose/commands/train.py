@@ -13,8 +13,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", default=None, help="run folder (default: runs/<config name>)")
     p.add_argument("--resume", default="auto", help="'auto' (continue OUTPUT/last.pth if present), 'no', or a path")
     p.add_argument("--arch", default=None, help="supernet configs: train this fixed subnet (preset or JSON)")
-    p.add_argument("--teacher", default=None, help="checkpoint of a larger model: adds heatmap distillation")
-    p.add_argument("--pretrained", default=None, help="fine-tune: load the backbone of this checkpoint, skip the head")
+    p.add_argument(
+        "--teacher", default=None,
+        help="checkpoint (file or weights name) of a larger model: adds heatmap distillation",
+    )  # fmt: skip
+    p.add_argument(
+        "--pretrained", default=None,
+        help="fine-tune: load the backbone of this checkpoint (file or weights name), skip the head",
+    )  # fmt: skip
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: the config's, 'auto')")
 
 

@@ -8,7 +8,10 @@ HELP = "extract a subnet from a supernet checkpoint and recalibrate its BatchNor
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--supernet", required=True, help="supernet checkpoint (original release or litepose run)")
+    p.add_argument(
+        "--supernet", required=True,
+        help="supernet checkpoint (original release or litepose run; a file or a weights name)",
+    )  # fmt: skip
     p.add_argument("--arch", required=True, help="subnet: preset name (litepose-xs ...) or architecture JSON")
     p.add_argument("--output", required=True, help="where to write the self-describing subnet checkpoint")
     p.add_argument(

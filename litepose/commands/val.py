@@ -18,7 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="metric protocol (default: crowdpose for 14 joints, coco otherwise)",
     )  # fmt: skip
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--weights", default=None, help="checkpoint to run on every image")
+    what.add_argument(
+        "--weights", default=None, help="checkpoint to run on every image (a file or a name from 'litepose weights')"
+    )
     what.add_argument("--results", default=None, help="saved COCO results JSON to score")
     what.add_argument(
         "--gt-as-results", action="store_true",

@@ -2,20 +2,32 @@
 
 Two kinds of files are read:
 
-- foreign files (the original's releases): a plain state_dict, or a dict holding one under
-  ``state_dict`` / ``model``, keys with or without ``module.`` prefixes. The architecture and
-  number of joints are inferred from the tensor shapes;
+- foreign files: the original's releases (a plain state_dict, or a dict holding one under
+  ``state_dict`` / ``model``, keys with or without ``module.`` prefixes) and the mmpose port's
+  (mmcv's ``{"meta", "state_dict"}``, keys in one of the port's layouts, see
+  :mod:`litepose.models.layouts`). The architecture and number of joints are inferred from the
+  tensor shapes;
 - litepose's own files, which describe themselves under the ``"litepose"`` key (spec, number
   of joints, keypoint metadata, input size, normalisation, package version).
 
-Everything is loaded with ``torch.load(..., weights_only=True)``.
+Wherever a checkpoint is read, a name from the weights registry (``litepose-xs-coco`` ...,
+:mod:`litepose.models.weights`) works too: an existing path wins, else the name's cached
+(downloaded on first use) file.
+
+Everything is loaded with ``torch.load(..., weights_only=True)``. Besides tensors and plain
+containers, only numpy scalars and dtypes are rebuilt (mmcv writes them into ``meta``); a file
+whose pickle would call anything else is refused, without running it.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
 import re
 import tempfile
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +35,7 @@ import torch
 from torch import nn
 
 from ..data.keypoints import KeypointSet, keypoint_set_for
+from .layouts import to_original
 from .litepose import LitePose
 from .spec import ArchSpec, StageSpec, resolve_spec, spec_name
 from .supernet import SuperLitePose
@@ -45,31 +58,75 @@ class CheckpointError(ValueError):
     """A checkpoint file cannot be read or does not fit the model."""
 
 
+_SAFE_GLOBALS_LOCK = threading.Lock()
+
+
+@functools.cache
+def _numpy_safe_globals() -> tuple[Any, ...]:
+    """What ``torch.load(weights_only=True)`` needs, beyond its defaults, to rebuild numpy scalars.
+
+    A pickled numpy scalar calls ``multiarray.scalar(dtype, bytes)``, spelled
+    ``numpy.core.multiarray`` by numpy 1 (which wrote the 2022 mmcv files) and
+    ``numpy._core.multiarray`` by numpy 2; its dtype is rebuilt by calling ``numpy.dtype`` and
+    setting the state of the resulting dtype-class instance. Nothing else of numpy is allowed.
+    """
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        return ()
+    try:
+        multiarray = importlib.import_module("numpy._core.multiarray")
+    except ImportError:  # numpy < 1.26 has only the numpy 1 spelling
+        multiarray = importlib.import_module("numpy.core.multiarray")
+    scalar = multiarray.scalar
+    dtype_classes = sorted({type(np.dtype(c)) for c in np.typecodes["All"]}, key=lambda t: t.__qualname__)
+    return (
+        (scalar, "numpy.core.multiarray.scalar"),
+        (scalar, "numpy._core.multiarray.scalar"),
+        np.dtype,
+        *dtype_classes,
+    )
+
+
 def _torch_load(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)`` with numpy scalars allowed and one-line errors."""
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: file is empty, not a checkpoint")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with _SAFE_GLOBALS_LOCK:  # the allowlist is process-wide: one of our loads at a time edits it
+            already = set(torch.serialization.get_safe_globals())
+            extra = [g for g in _numpy_safe_globals() if g not in already]  # leave the caller's own alone
+            with torch.serialization.safe_globals(extra):
+                return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt files (RuntimeError, IndexError, ...)
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        if "Weights only load failed" in str(e):
+        text = str(e)
+        msg = text.splitlines()[0] if text else type(e).__name__
+        if "Weights only load failed" in text:
+            found = re.search(r"GLOBAL (\S+)|unrecognized function (.+?)(?: which|$)|but got (<[^>]+>)", text, re.M)
+            what = next((g for g in found.groups() if g), None) if found else None
             raise CheckpointError(
-                f"{path}: holds objects other than tensors and plain containers; litepose only loads "
-                f"checkpoints with weights_only=True ({msg})"
+                f"{path}: its pickle calls code ({what or 'an object litepose does not rebuild'}), which litepose "
+                "never runs: only tensors, plain containers and numpy scalars are loaded (weights_only=True)"
             ) from None
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint (truncated, corrupt or another file type): {msg}"
         ) from None
 
 
-def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
-    """Load ``path`` and return ``(state_dict, litepose_metadata_or_None)``.
+@dataclass
+class _Read:
+    path: Path  # the file read (a registry name's cached file)
+    state_dict: dict[str, torch.Tensor]  # in the original's keys
+    meta: dict[str, Any] | None  # litepose's self-description, if any
+    layout: str  # "litepose", or one of layouts.LAYOUTS
 
-    Unwraps ``state_dict`` / ``model`` containers and strips ``module.`` prefixes.
-    """
-    path = Path(path)
+
+def _read(ref: str | Path) -> _Read:
+    from .weights import resolve_checkpoint
+
+    path = resolve_checkpoint(ref)
     obj = _torch_load(path)
     meta = None
     if isinstance(obj, dict) and isinstance(obj.get("litepose"), dict):
@@ -88,7 +145,21 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         while k.startswith("module."):
             k = k[len("module.") :]
         out[k] = v
-    return out, meta
+    try:
+        out, layout = to_original(out, path)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
+    return _Read(path, out, meta, "litepose" if meta is not None else layout)
+
+
+def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
+    """Load ``path`` (or a registry name) and return ``(state_dict, litepose_metadata_or_None)``.
+
+    Unwraps ``state_dict`` / ``model`` containers, strips ``module.`` prefixes and renames the
+    mmpose port's layouts to the original's keys.
+    """
+    r = _read(path)
+    return r.state_dict, r.meta
 
 
 _BLOCK = re.compile(r"^stage\.(\d+)\.(\d+)\.inv\.0\.weight$")
@@ -173,16 +244,19 @@ def load_checkpoint(
     arch: str | Path | dict | ArchSpec | None = None,
     num_joints: int | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Load a checkpoint into a fresh model in eval mode; returns ``(model, info)``.
+    """Load a checkpoint (a path, or a registry name such as ``litepose-xs-coco``) into a fresh
+    model in eval mode; returns ``(model, info)``.
 
     ``arch`` / ``num_joints`` override what the file says or its shapes imply (a mismatch is a
     :class:`CheckpointError` naming the key and both shapes). ``info`` holds ``arch``
     ("litepose-xs" ... "litepose-l", "custom" or "super"), ``num_joints``, ``input_size``,
     ``spec`` (original JSON format), ``keypoints`` (dict), ``normalization``, ``source``
-    ("litepose" for self-describing files, "foreign" otherwise) and any ``extra`` metadata.
+    ("litepose" for self-describing files, "foreign" otherwise), ``layout`` ("litepose",
+    "original", "mmpose-early" or "mmpose-convmodule"), ``path`` (the file read) and any
+    ``extra`` metadata.
     """
-    path = Path(path)
-    sd, meta = read_state_dict(path)
+    r = _read(path)
+    path, sd, meta = r.path, r.state_dict, r.meta
     if meta is not None:
         kind = meta.get("kind", "litepose")
         spec = ArchSpec.from_json(meta["spec"])
@@ -217,6 +291,7 @@ def load_checkpoint(
         "keypoints": kps.to_dict(),
         "normalization": (meta or {}).get("normalization", NORMALIZATION),
         "source": source,
+        "layout": r.layout,
         "path": str(path),
     }
     if meta and meta.get("extra"):

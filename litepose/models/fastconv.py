@@ -5,7 +5,7 @@ times slower than its forward pass or input gradient, and LitePose (one 7x7 dept
 block) spends most of a training step there. This module keeps aten for the forward pass and
 computes the weight gradient (and the stride-1 7x7 input gradient, where it measured faster than
 aten; other input gradients stay aten) with a small C kernel (``_csrc/depthwise.c``), compiled on
-first use with the system C compiler into ``$LITEPOSE_CACHE`` (default ``~/.cache/litepose``)
+first use with the system C compiler into ``$LITEPOSE_HOME`` (default ``~/.cache/litepose``)
 and loaded with ctypes. It uses ``torch.get_num_threads()`` threads.
 
 The fast path (results equal to aten's within float32 rounding) is taken for training-mode
@@ -35,6 +35,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from ..home import ENV_HOME, home_dir
+
 __all__ = [
     "DepthwiseConv2d",
     "depthwise_conv2d",
@@ -46,7 +48,7 @@ __all__ = [
 ]
 
 ENV_ENABLE = "LITEPOSE_FAST_CONV"
-ENV_CACHE = "LITEPOSE_CACHE"
+ENV_CACHE = ENV_HOME  # the kernels live in litepose's home folder
 KERNEL_SIZES = (3, 5, 7)
 STRIDES = (1, 2)
 SOURCE = Path(__file__).with_name("_csrc") / "depthwise.c"
@@ -67,8 +69,7 @@ def fast_conv_enabled() -> bool:
 
 
 def _cache_dir() -> Path:
-    env = os.environ.get(ENV_CACHE)
-    return Path(env) if env else Path.home() / ".cache" / "litepose"
+    return home_dir()
 
 
 def _compiler() -> str | None:

@@ -1,0 +1,68 @@
+"""``litepose weights``: the named pretrained weights, and fetching them ahead of time.
+
+``litepose weights [list] [--json]`` lists every name of the registry (built in, plus
+``$LITEPOSE_WEIGHTS_REGISTRY``) with its dataset, the AP its publisher reported and where, its
+licence and whether it is cached; ``litepose weights download NAME ...`` downloads and verifies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "list the named pretrained weights (dataset, reported AP, licence, cached) or download them"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", nargs="?", choices=("list", "download"), default="list", help="default: list")
+    p.add_argument("names", nargs="*", metavar="NAME", help="weights to download (download only)")
+    p.add_argument(
+        "--json", action="store_true",
+        help='print one JSON object, {"weights": [...]}: each entry\'s fields, cached and path',
+    )  # fmt: skip
+
+
+def _table(rows: list[dict], cache: str) -> str:
+    head = ("name", "dataset", "input", "reported AP", "source of AP and file", "licence", "cached")
+    body = [
+        (
+            r["name"],
+            r["dataset"] or "-",
+            str(r["input_size"] or "-"),
+            "-" if r["ap"] is None else f"{r['ap']:.1f}",
+            r["source"] or "-",
+            r["license"] or "-",
+            "yes" if r["cached"] else "no",
+        )
+        for r in rows
+    ]
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    lines = ["  ".join(x.ljust(w) for x, w in zip(row, widths)).rstrip() for row in (head, *body)]
+    lines.append("AP as its source reported it, not measured by litepose (see docs/models.md)")
+    lines.append(f"cache: {cache}  (fetch ahead of time: litepose weights download NAME)")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..models.weights import WeightsError, download_weights, find_weights, list_weights, weights_dir
+
+    if args.action == "list":
+        if args.names:
+            raise ValueError("'litepose weights list' takes no names (did you mean 'download'?)")
+        rows = list_weights()
+        print(json.dumps({"weights": rows}, indent=1) if args.json else _table(rows, str(weights_dir())))
+        return 0
+    if not args.names:
+        raise ValueError("give the NAME(s) to download (see 'litepose weights')")
+    done = []
+    for name in args.names:
+        entry = find_weights(name)
+        if entry is None:
+            raise WeightsError(f"unknown weights name {name!r} (see 'litepose weights')")
+        path = download_weights(entry, progress=not args.json)
+        done.append(dict(entry.to_dict(), cached=True, path=str(path)))
+        if not args.json:
+            print(f"{entry.name}: {path}")
+    if args.json:
+        print(json.dumps({"weights": done}, indent=1))
+    return 0

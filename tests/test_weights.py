@@ -1,0 +1,297 @@
+"""Pretrained weights: mmcv-style metadata under weights_only, code in pickles refused, and named
+weights downloaded from a loopback HTTP server (hash check, cache, failures, the CLI)."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import json
+import os
+import socket
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import shared
+
+import litepose
+from litepose.cli import main
+from litepose.models import CheckpointError, WeightsError, download_weights, load_checkpoint
+from litepose.models.weights import ENV_REGISTRY, ENV_URL
+
+# -- what weights_only=True lets through --------------------------------------------------------
+
+
+def _tiny_state_dict() -> dict[str, torch.Tensor]:
+    return {"w": torch.arange(4.0)}
+
+
+def _rewrite_pickle(path: Path, edit) -> None:
+    """Rewrite ``data.pkl`` inside a torch zip checkpoint with ``edit(bytes) -> bytes``."""
+    with zipfile.ZipFile(path) as z:
+        entries = [(i.filename, z.read(i)) for i in z.infolist()]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for name, data in entries:
+            z.writestr(name, edit(data) if name.endswith("/data.pkl") else data)
+    path.write_bytes(buf.getvalue())
+
+
+@pytest.mark.parametrize("spelling", ["numpy.core.multiarray", "numpy._core.multiarray"])
+def test_numpy_scalars_in_meta_load_under_both_spellings(tmp_path, spelling) -> None:
+    """mmcv writes numpy scalars into meta (hook_msgs.best_score); numpy 1 spells the module
+    numpy.core.multiarray, numpy 2 numpy._core.multiarray. Both load, with weights_only=True."""
+    before = set(map(str, torch.serialization.get_safe_globals()))
+    path = tmp_path / "mmcv.pth"
+    meta = {"hook_msgs": {"best_score": np.float64(0.412), "best_epoch": np.int64(300)}, "epoch": 300}
+    torch.save({"meta": meta, "state_dict": _tiny_state_dict()}, path)
+    written = next(s for s in (b"numpy._core.multiarray", b"numpy.core.multiarray") if s in path.read_bytes())
+    # protocol 2 GLOBAL opcodes are plain text: write the other numpy's spelling by hand
+    _rewrite_pickle(path, lambda pkl: pkl.replace(written + b"\nscalar", spelling.encode() + b"\nscalar"))
+    assert (spelling + "\nscalar").encode() in path.read_bytes()
+
+    from litepose.models.checkpoint import _torch_load
+
+    obj = _torch_load(path)
+    assert obj["meta"]["hook_msgs"]["best_score"] == pytest.approx(0.412)
+    assert int(obj["meta"]["hook_msgs"]["best_epoch"]) == 300
+    # ... and the whole mmcv file loads into a model: a real layout under the same meta
+    sd = torch.load(shared("ref/mmpose_convmodule_XS_17.pth"), weights_only=True)["state_dict"]
+    full = tmp_path / "full.pth"
+    torch.save({"meta": meta, "state_dict": sd, "optimizer": {"state": {}, "param_groups": []}}, full)
+    _rewrite_pickle(full, lambda pkl: pkl.replace(written + b"\nscalar", spelling.encode() + b"\nscalar"))
+    _, info = load_checkpoint(full)
+    assert info["layout"] == "mmpose-convmodule" and info["arch"] == "litepose-xs"
+    assert set(map(str, torch.serialization.get_safe_globals())) == before  # numpy allowed for the load only
+
+
+class _Payload:
+    """Pickles as a call of os.mkdir: unpickling it without restriction creates a folder."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.target,))
+
+
+def test_a_pickle_that_calls_code_is_refused_without_running_it(tmp_path) -> None:
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pth"
+    torch.save({"meta": {"x": _Payload(marker)}, "state_dict": _tiny_state_dict()}, evil)
+    with pytest.raises(CheckpointError, match=r"evil\.pth: its pickle calls code \(.*mkdir\)"):
+        load_checkpoint(evil)
+    assert not marker.exists()
+    # the same payload under a numpy name it imitates is refused too: only scalar/dtype are allowed
+    _rewrite_pickle(
+        evil, lambda pkl: pkl.replace(b"posix\nmkdir", b"numpy\nload").replace(b"os\nmkdir", b"numpy\nload")
+    )
+    with pytest.raises(CheckpointError, match="calls code"):
+        load_checkpoint(evil)
+    assert not marker.exists()
+
+
+# -- a loopback weights server ------------------------------------------------------------------
+
+
+class _Server:
+    """Serves ``files`` on 127.0.0.1 and records every request; ``truncate`` names files whose
+    transfer stops half-way (the full Content-Length announced, then the connection closed)."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.requests: list[str] = []
+        self.truncate: set[str] = set()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                name = self.path.lstrip("/")
+                outer.requests.append(name)
+                data = outer.files.get(name)
+                if data is None:
+                    self.send_error(404, "Not Found")
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2] if name in outer.truncate else data)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = _Server()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A fresh $LITEPOSE_HOME; the weights cache is home/weights."""
+    h = tmp_path / "home"
+    monkeypatch.setenv("LITEPOSE_HOME", str(h))
+    return h
+
+
+def _registry(tmp_path: Path, monkeypatch, entries: dict) -> None:
+    p = tmp_path / "registry.json"
+    p.write_text(json.dumps(entries))
+    monkeypatch.setenv(ENV_REGISTRY, str(p))
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _cache_files(home: Path) -> list[str]:
+    d = home / "weights"
+    return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+
+
+def test_download_checks_the_hash_and_caches(tmp_path, monkeypatch, home, server) -> None:
+    data = os.urandom(300_000)
+    server.files["tiny.pth"] = data
+    _registry(tmp_path, monkeypatch, {"tiny": {"file": "tiny.pth", "sha256": _sha(data)[:8]}})
+    monkeypatch.setenv(ENV_URL, server.url + "/")  # a trailing slash is fine
+    path = download_weights("tiny", progress=False)
+    assert path == home / "weights" / "tiny.pth" and path.read_bytes() == data
+    assert server.requests == ["tiny.pth"] and _cache_files(home) == ["tiny.pth"]  # no temporary left
+    assert download_weights("TINY", progress=False) == path  # cache hit: no second request
+    assert server.requests == ["tiny.pth"]
+    assert [w["cached"] for w in litepose.list_weights() if w["name"] == "tiny"] == [True]
+
+
+def test_hash_mismatch_is_refused_and_nothing_is_cached(tmp_path, monkeypatch, home, server) -> None:
+    server.files["tiny.pth"] = b"not the published file" * 1000
+    _registry(tmp_path, monkeypatch, {"tiny": {"file": "tiny.pth", "sha256": "0123abcd"}})
+    monkeypatch.setenv(ENV_URL, server.url)
+    with pytest.raises(
+        WeightsError, match=r"tiny: the file downloaded from http://127.*tiny\.pth has sha256 .*0123abcd.*deleted"
+    ):
+        download_weights("tiny", progress=False)
+    assert _cache_files(home) == []
+
+
+def test_interrupted_transfer_leaves_no_partial_file(tmp_path, monkeypatch, home, server) -> None:
+    data = os.urandom(200_000)
+    server.files["tiny.pth"] = data
+    server.truncate.add("tiny.pth")
+    _registry(tmp_path, monkeypatch, {"tiny": {"file": "tiny.pth", "sha256": _sha(data)[:12]}})
+    monkeypatch.setenv(ENV_URL, server.url)
+    with pytest.raises(WeightsError, match=r"interrupted after 100000 of 200000 bytes"):
+        download_weights("tiny", progress=False)
+    assert _cache_files(home) == []
+    server.truncate.clear()  # the next try succeeds
+    assert download_weights("tiny", progress=False).read_bytes() == data
+
+
+def test_unreachable_server_and_http_errors_name_the_url_and_the_cache_path(tmp_path, monkeypatch, home, server):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv(ENV_URL, f"http://127.0.0.1:{port}/mirror")
+    dest = home / "weights" / "litepose_xs_coco_256x256-02c29c82_20220714.pth"
+    url = f"http://127.0.0.1:{port}/mirror/litepose_xs_coco_256x256-02c29c82_20220714.pth"
+    with pytest.raises(WeightsError) as e:
+        load_checkpoint("litepose-xs-coco")
+    msg = str(e.value)
+    assert url in msg and str(dest) in msg and "refused" in msg.lower() and "\n" not in msg
+    assert _cache_files(home) == []
+    monkeypatch.setenv(ENV_URL, server.url)  # the server answers 404
+    with pytest.raises(WeightsError, match=r"HTTP 404.*copy the file by hand to .*02c29c82"):
+        download_weights("litepose-xs-coco", progress=False)
+
+
+def test_names_resolve_after_paths_and_unknown_names_are_listed(tmp_path, monkeypatch, home) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv(ENV_URL, f"http://127.0.0.1:{port}")  # any download would fail
+    monkeypatch.chdir(tmp_path)
+    Path("litepose-xs-coco").symlink_to(shared("ref/model_XS_17.pth"))  # an existing path wins
+    _, info = load_checkpoint("litepose-xs-coco")
+    assert info["layout"] == "original" and info["path"] == "litepose-xs-coco"
+    with pytest.raises(
+        WeightsError, match=r"architecture, not trained weights.*create_model\('litepose-xs'\).*litepose-s-coco"
+    ):
+        load_checkpoint("litepose-xs")
+    with pytest.raises(FileNotFoundError, match=r"nope\.pth does not exist.*litepose-xs-crowdpose"):
+        litepose.Predictor("nope.pth")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"mine": {"file": "../x.pth", "sha256": "abcdef12"}}))
+    monkeypatch.setenv(ENV_REGISTRY, str(bad))
+    with pytest.raises(WeightsError, match=r"bad\.json: entry 'mine': 'file' must be a plain file name"):
+        load_checkpoint("mine")
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+def test_weights_verb_lists_the_four_and_downloads(tmp_path, monkeypatch, home, server, capsys) -> None:
+    assert main(["weights", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["weights"]
+    names = ["litepose-xs-coco", "litepose-s-coco", "litepose-xs-crowdpose", "litepose-s-crowdpose"]
+    assert [r["name"] for r in rows] == names
+    assert [r["ap"] for r in rows] == [41.2, 57.2, 49.4, 58.2] and not any(r["cached"] for r in rows)
+    assert all(r["sha256"] in r["file"] and r["source"] and r["license"] for r in rows)
+    assert main(["weights"]) == 0
+    table = capsys.readouterr().out
+    assert all(n in table for n in names) and "not measured by litepose" in table
+
+    data = b"private weights" * 100
+    server.files["mine.pth"] = data
+    _registry(tmp_path, monkeypatch, {"mine": {"file": "mine.pth", "sha256": _sha(data), "base_url": server.url}})
+    assert main(["weights", "download", "mine"]) == 0
+    assert str(home / "weights" / "mine.pth") in capsys.readouterr().out
+    assert main(["weights", "download", "nothing-here"]) == 2
+    assert "unknown weights name 'nothing-here'" in capsys.readouterr().err
+
+
+def test_predict_downloads_verifies_caches_and_runs_then_reuses(tmp_path, monkeypatch, home, server, capsys) -> None:
+    """The issue's end-to-end check: a registry entry for a shared fixture with its true sha256
+    prefix, served by a local server through LITEPOSE_WEIGHTS_URL."""
+    fixture = shared("ref/mmpose_convmodule_XS_17.pth")
+    data = fixture.read_bytes()
+    server.files[fixture.name] = data
+    _registry(
+        tmp_path, monkeypatch,
+        {"test-xs": {"file": fixture.name, "sha256": _sha(data)[:8], "dataset": "random", "base_url": "http://unused"}},
+    )  # fmt: skip
+    monkeypatch.setenv(ENV_URL, server.url)
+    image = str(shared("ref/images/img_480x640.png"))
+    args = ["predict", image, "--weights", "test-xs", "--no-flip", "--threads", "1"]
+    assert main([*args, "--output", str(tmp_path / "a")]) == 0
+    assert "1 image(s)" in capsys.readouterr().out
+    assert server.requests == [fixture.name] and (tmp_path / "a" / "img_480x640.jpg").is_file()
+    assert (home / "weights" / fixture.name).read_bytes() == data
+    assert main([*args, "--output", str(tmp_path / "b")]) == 0  # second run: from the cache
+    assert server.requests == [fixture.name]
+    predictor = litepose.Predictor("test-xs", flip_test=False)
+    assert predictor.keypoints.num_joints == 17 and server.requests == [fixture.name]
+    from litepose.engine.trainer import load_backbone  # train --pretrained
+
+    assert load_backbone(litepose.create_model("litepose-xs"), "test-xs") > 0
+    litepose.create_model("litepose-xs", weights="test-xs")
+    assert server.requests == [fixture.name]
+
+    monkeypatch.setenv(ENV_URL, server.url + "/gone")
+    code = main(["predict", image, "--weights", "litepose-s-crowdpose", "--output", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "HTTP 404" in err and "litepose_s_crowdpose_448x448-ccd9f2a9_20220714.pth" in err
