@@ -1,15 +1,24 @@
 """litepose: real-time multi-person 2D human pose estimation (LitePose, CVPR 2022).
 
-Public API (imported lazily, so ``import litepose`` is cheap):
+Public API (imported on first use, so ``import litepose`` is cheap):
 
-- ``create_model(name_or_spec, num_joints=17, weights=None)`` -> ``LitePose``
+- ``create_model(name_or_spec, num_joints=17, weights=None)`` -> ``LitePose`` (or ``SuperLitePose``);
+  ``list_models()``: the names it takes; ``ArchSpec``: an architecture
 - ``load_checkpoint(path_or_name, arch=None, num_joints=None)`` -> ``(model, info)``; names such as
-  ``litepose-xs-coco`` download once into ``$LITEPOSE_HOME`` (``list_weights()``, ``download_weights(name)``)
-- ``save_checkpoint(model, path, **extra)``: a self-describing checkpoint
-- ``LitePose``, ``SuperLitePose``, ``extract_subnet(supernet, arch)``, ``fold_batchnorm(model)``
+  ``litepose-xs-coco`` download once into ``$LITEPOSE_HOME`` (``list_weights()``, ``download_weights(name)``);
+  unreadable files raise ``CheckpointError``, unknown or failed names ``WeightsError``
+- ``save_checkpoint(model, path, extra=None)``: a self-describing checkpoint (``extra``: a dict of
+  plain values stored with it)
+- ``LitePose``, ``SuperLitePose``, ``extract_subnet(supernet, arch)``, ``fold_batchnorm(model)``,
+  ``profile_model(name_or_spec, num_joints=17, input_size=None)``: params and MACs
 - ``Predictor``: images in, people out
 - ``evaluate(results_or_predictor, data, protocol=None)``: COCO / CrowdPose metrics
 - ``KeypointSet``, ``COCO``, ``CROWDPOSE``: keypoint metadata
+
+Subpackages, also reachable as attributes (``litepose.decode.group``): ``data``, ``decode``,
+``engine``, ``eval``, ``models``, ``viz``, and the modules ``media`` (reading images and videos),
+``device`` (device choice), ``normalization`` (input statistics), ``home`` (the cache folder),
+``predictor``.
 """
 
 from __future__ import annotations
@@ -41,14 +50,21 @@ _LAZY = {
     "CROWDPOSE": "litepose.data.keypoints",
 }
 
+#: Public subpackages and modules, imported when first used as ``litepose.<name>``.
+SUBMODULES = (
+    "data", "decode", "engine", "eval", "models", "viz", "media", "device", "normalization", "home", "predictor",
+)  # fmt: skip
+
 __all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'litepose' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted({*__all__, *SUBMODULES})

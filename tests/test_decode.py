@@ -15,7 +15,7 @@ from litepose.decode import group
 from litepose.decode import grouping as G
 from litepose.decode import testtime as tt
 from litepose.decode.assignment import min_cost_assignment
-from litepose.decode.synthetic import grid_centers, synthetic_maps
+from litepose.testing import grid_centers, synthetic_maps
 
 CASE_FILES = ["decode_cases.pt", "decode_cases_1.pt", "decode_cases_2.pt", "decode_cases_4.pt"]
 

@@ -9,8 +9,8 @@ run on every image of the dataset.
 Evaluators (see docs/evaluation.md for the measurements behind the choice):
 
 - ``coco``: ``hotcoco`` (Rust), whose precision/recall arrays and stats equal pycocotools'
-  bit for bit and which is ~30x faster on 2,000 images, which matters for the architecture
-  search that evaluates hundreds of subnets. ``tests/test_eval.py`` checks it against
+  bit for bit and which is ~30x faster on 2,000 images, which matters when many models (e.g.
+  subnets of a supernet) are scored. ``tests/test_eval.py`` checks it against
   pycocotools called directly.
 - ``crowdpose``: ``xthotcoco`` (xtcocotools' CrowdPose protocol on hotcoco): OKS scale from
   the box (``0.53 * w * h``, as the CrowdPose toolkit), at most 20 people per image, AP / AR at
@@ -237,7 +237,7 @@ def _check_results(raw: list[Any], ann: KeypointAnnotations, where: str) -> list
         out.append({"image_id": r["image_id"], "category_id": cat, "keypoints": kp, "score": r["score"]})
     if not out:
         return out
-    # One vectorised numeric check instead of one per result (the search scores thousands).
+    # One vectorised numeric check instead of one per result (results can number in the hundreds of thousands).
     try:
         kps = np.array([r["keypoints"] for r in out], dtype=np.float64)
         scores = np.array([r["score"] for r in out], dtype=np.float64)

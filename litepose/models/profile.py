@@ -9,7 +9,7 @@ Two conventions:
   size (4x its true cost at stride 2), +2 per BatchNorm output element and +1 per ReLU / ReLU6
   output element. Use it to compare with the paper's table.
 
-Pure arithmetic, so the architecture search can call it thousands of times.
+Pure arithmetic: fast enough to call thousands of times (e.g. to compare many subnets).
 """
 
 from __future__ import annotations
