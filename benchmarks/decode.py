@@ -17,7 +17,7 @@ import torch
 from _timing import timed
 
 from litepose.decode import group
-from litepose.decode.synthetic import synthetic_maps
+from litepose.testing import synthetic_maps
 
 
 def main() -> None:
@@ -59,7 +59,7 @@ def main() -> None:
 
         model, _ = litepose.load_checkpoint(ref_dir / "model_XS_17.pth")
         runs = json.loads(e2e.read_text())["images"]["img_480x640.png"]["runs"]
-        hm, tags, _ = litepose.Predictor(model).maps(read_image(ref_dir / "images/img_480x640.png"))
+        hm, tags, _ = litepose.Predictor(model).maps(read_image(ref_dir / "images/img_480x640.png", frame="stored"))
         for thr, legacy in ((1.0, False), (0.1, False), (0.1, True)):
             n = max(3, args.runs // 3) if not legacy else 3
             kpts, _ = group(hm, tags, detection_threshold=thr, legacy=legacy)

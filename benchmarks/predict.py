@@ -36,7 +36,7 @@ def main() -> None:
     else:
         model, source = litepose.create_model("litepose-xs"), "random litepose-xs"
     if Path(args.image).exists():
-        image = read_image(args.image)
+        image = read_image(args.image, frame="upright")
     else:
         image = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     predictor = litepose.Predictor(model, flip_test=not args.no_flip, detection_threshold=args.threshold)

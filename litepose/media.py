@@ -1,8 +1,17 @@
 """Reading images and videos robustly, and writing videos.
 
-Everything returns RGB ``uint8`` arrays (H, W, 3): grayscale, RGBA (alpha dropped), 16-bit
-(scaled to 8 bits) and EXIF-rotated images (turned upright) all work. Failures raise
-:class:`MediaError` naming the file and the problem.
+Everything returns RGB ``uint8`` arrays (H, W, 3): grayscale, RGBA (alpha dropped) and 16-bit
+(scaled to 8 bits) images all work. Failures raise :class:`MediaError` naming the file and the
+problem.
+
+:func:`read_image` is litepose's one image reader, and every caller says which pixel frame it
+wants, because both have a reason:
+
+- ``frame="stored"``: the pixels as stored, EXIF orientation ignored. COCO-format annotations
+  (COCO, CrowdPose, SynthPose, ...) give keypoints in this frame, so datasets, training and
+  ``litepose val`` read images this way;
+- ``frame="upright"``: turned upright by the EXIF orientation, as a photo is meant to be seen
+  (and as phones store most of theirs). ``litepose predict`` reads a user's photos this way.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "VIDEO_SUFFIXES",
     "MediaError",
+    "FRAMES",
     "to_rgb_uint8",
     "read_image",
     "VideoReader",
@@ -25,6 +35,10 @@ __all__ = [
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jp2"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
+
+
+#: The pixel frames :func:`read_image` offers (see the module docstring).
+FRAMES = ("stored", "upright")
 
 
 class MediaError(ValueError):
@@ -56,16 +70,21 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as RGB uint8, turned upright by its EXIF orientation."""
+def read_image(path: str | Path, *, frame: str) -> np.ndarray:
+    """Read an image file as RGB uint8 (H, W, 3) in the pixel ``frame`` asked for: ``"stored"``
+    (EXIF orientation ignored: the frame of COCO-format annotations) or ``"upright"`` (turned by
+    the EXIF orientation: how a photo is meant to be seen). See the module docstring."""
+    if frame not in FRAMES:
+        raise ValueError(f"frame must be one of {FRAMES}, got {frame!r}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     data = np.fromfile(path, dtype=np.uint8)
     if data.size == 0:
         raise MediaError(f"{path}: file is empty")
-    # IMREAD_COLOR applies the EXIF orientation and gives 8-bit BGR for gray / RGBA / 16-bit files
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    # IMREAD_COLOR gives 8-bit BGR for gray / RGBA / 16-bit files and applies the EXIF orientation
+    flags = cv2.IMREAD_COLOR | (cv2.IMREAD_IGNORE_ORIENTATION if frame == "stored" else 0)
+    img = cv2.imdecode(data, flags)
     if img is None or img.size == 0:
         raise MediaError(f"{path}: not a readable image (unknown format or corrupt data)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

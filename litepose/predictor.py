@@ -22,10 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data.keypoints import KeypointSet, get_keypoint_set, keypoint_set_for
+from .data.description import load_keypoint_set
+from .data.keypoints import KeypointSet, KeypointSetError, keypoint_set_for
 from .decode import testtime as tt
 from .decode.grouping import group
+from .device import AUTO, pick_device
 from .media import to_rgb_uint8
+from .normalization import IMAGENET, Normalization
 
 __all__ = ["Predictor", "Timings", "people_boxes"]
 
@@ -67,20 +70,27 @@ def people_boxes(keypoints: np.ndarray) -> np.ndarray:
     return np.stack([np.nanmin(x, 1), np.nanmin(y, 1), np.nanmax(x, 1), np.nanmax(y, 1)], axis=1).astype(np.float32)
 
 
-def _resolve_keypoints(keypoints: KeypointSet | str | dict | None, model: nn.Module, k: int) -> KeypointSet:
+def _resolve_keypoints(keypoints: KeypointSet | str | Path | dict | None, model: nn.Module, k: int) -> KeypointSet:
+    """The override (anything :func:`~litepose.data.description.load_keypoint_set` takes), else
+    the model's own, else the built-in set for ``k`` joints; its size must be the model's."""
     if keypoints is None:
         ks = getattr(model, "keypoints", None) or keypoint_set_for(k)
-    elif isinstance(keypoints, KeypointSet):
-        ks = keypoints
-    elif isinstance(keypoints, str):
-        ks = get_keypoint_set(keypoints)
-    elif isinstance(keypoints, dict):
-        ks = KeypointSet.from_dict(keypoints)
     else:
-        raise TypeError(f"keypoints must be a KeypointSet, a name or a dict, got {type(keypoints).__name__}")
+        ks = load_keypoint_set(keypoints)
     if ks.num_joints != k:
-        raise ValueError(f"keypoint set {ks.name!r} has {ks.num_joints} joints but the model predicts {k}")
+        raise KeypointSetError(f"keypoint set {ks.name!r} has {ks.num_joints} joints but the model predicts {k}")
     return ks
+
+
+def _on_device(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` itself when it already lives on ``device``, else a copy moved there (the caller's
+    model stays where it is)."""
+    param = next(iter(model.parameters()), None)
+    if param is None or param.device == device:
+        return model
+    import copy
+
+    return copy.deepcopy(model).to(device)
 
 
 class Predictor:
@@ -95,9 +105,16 @@ class Predictor:
         scales: test scales (multi-scale needs 1.0 among them; tags come from it).
         detection_threshold / tag_threshold / max_people: decoder settings (:func:`litepose.decode.group`).
         legacy: decode exactly as the original, defects included (to reproduce published numbers).
-        keypoints: keypoint metadata override (KeypointSet, built-in name or dict); default:
-            the checkpoint's, else the built-in set for the number of joints.
-        device: torch device for the network.
+        keypoints: keypoint metadata override (a KeypointSet, built-in name, YAML / COCO JSON
+            path or dict, see :func:`litepose.data.description.load_keypoint_set`); default: the
+            checkpoint's, else the built-in set for the number of joints. A set that does not
+            fit the model is a :class:`~litepose.data.keypoints.KeypointSetError`.
+        device: torch device for the network; ``"auto"`` (default, :func:`litepose.device.pick_device`):
+            CUDA when available, else CPU. A model already there is used as it is (and set to
+            eval mode); one elsewhere is copied there, so the caller's model never moves.
+
+    The input is normalised with the statistics the checkpoint records (``model.normalization``,
+    :mod:`litepose.normalization`; ImageNet's when it records none).
     """
 
     def __init__(
@@ -111,8 +128,8 @@ class Predictor:
         tag_threshold: float = 1.0,
         max_people: int = 30,
         legacy: bool = False,
-        keypoints: KeypointSet | str | dict | None = None,
-        device: str | torch.device = "cpu",
+        keypoints: KeypointSet | str | Path | dict | None = None,
+        device: str | torch.device = AUTO,
     ) -> None:
         if isinstance(model_or_checkpoint, (str, Path)):
             from .models import load_checkpoint
@@ -122,10 +139,9 @@ class Predictor:
             model = model_or_checkpoint
         else:
             raise TypeError(f"expected a model or a checkpoint path, got {type(model_or_checkpoint).__name__}")
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available here")
-        self.model = model.to(self.device).eval()
+        self.device = pick_device(device)
+        self.model = _on_device(model, self.device).eval()
+        self.normalization: Normalization = getattr(model, "normalization", None) or IMAGENET
         k = getattr(model, "num_joints", None)
         if k is None:
             raise ValueError("the model has no 'num_joints' attribute; build it with litepose.create_model")
@@ -192,7 +208,8 @@ class Predictor:
         xs, geoms = [], []
         for s in self.scales:
             g = tt.resize_geometry(h, w, self.input_size, s, min_scale)
-            xs.append(tt.normalize(np.stack([tt.resize_image(im, g) for im in imgs]), self.device))
+            batch = np.stack([tt.resize_image(im, g) for im in imgs])
+            xs.append(tt.normalize(batch, self.device, self.normalization))
             geoms.append(g)
         return xs, geoms, base
 

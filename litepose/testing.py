@@ -1,4 +1,6 @@
-"""Synthetic heatmaps + tags with known people, for decoder tests and benchmarks.
+"""Helpers for tests and benchmarks (litepose itself never imports this module).
+
+Synthetic heatmaps + tags with known people, for decoder tests and benchmarks.
 
 Made like the reference decoder fixtures: each visible joint is a Gaussian blob
 (``amp * exp(-d^2 / 2 sigma^2)``, joints of one type combined by max) over uniform background

@@ -29,7 +29,7 @@ def predictor() -> litepose.Predictor:
 
 @pytest.fixture(scope="module")
 def image() -> np.ndarray:
-    return read_image(shared("ref/images/img_480x640.png"))
+    return read_image(shared("ref/images/img_480x640.png"), frame="upright")
 
 
 @pytest.fixture(scope="module")

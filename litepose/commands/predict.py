@@ -229,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(images, desc="images", unit="img", disable=len(images) < 2, file=sys.stderr)
     for path in bar:
         try:
-            rgb = read_image(path)
+            rgb = read_image(path, frame="upright")
         except (MediaError, OSError) as e:
             skipped.append((str(path), str(e).removeprefix(f"{path}: ")))
             continue

@@ -9,13 +9,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .keypoints import COCO, CROWDPOSE, KeypointSet, get_keypoint_set, keypoint_set_for
+from .keypoints import COCO, CROWDPOSE, KeypointSet, KeypointSetError, get_keypoint_set, keypoint_set_for
 
 _LAZY = {
     "load_keypoint_set": "description",
     "KeypointAnnotations": "coco",
     "load_annotations": "coco",
-    "read_image": "coco",
     "KeypointDataset": "dataset",
     "MultiSizeBatchSampler": "dataset",
     "TransformConfig": "transforms",
@@ -24,7 +23,7 @@ _LAZY = {
     "joints_table": "targets",
 }
 
-__all__ = ["COCO", "CROWDPOSE", "KeypointSet", "get_keypoint_set", "keypoint_set_for", *_LAZY]
+__all__ = ["COCO", "CROWDPOSE", "KeypointSet", "KeypointSetError", "get_keypoint_set", "keypoint_set_for", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

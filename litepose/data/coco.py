@@ -11,7 +11,7 @@ ground truth, SynthPose output). Stable API::
     ann.image_ids        # image ids in file order
     ann.image_info(i)    # the image entry (file_name, width, height, ...)
     ann.image_path(i)    # Path of the image file
-    ann.read_image(i)    # RGB uint8 (H, W, 3); clear error naming the file if unreadable
+    ann.read_image(i)    # RGB uint8 (H, W, 3), stored pixels (the annotations' frame); clear error if unreadable
     ann.annotations(i)   # every annotation of the keypoint category on image i, in file order
     ann.people(i)        # training people: non-crowd, or crowd with keypoints (the original's filter)
     ann.joints(i)        # (P, K, 3) float64 (x, y, v) of ann.people(i), image pixels
@@ -51,7 +51,7 @@ from .description import keypoint_category, load_keypoint_set
 from .jsonio import read_json
 from .keypoints import KeypointSet
 
-__all__ = ["KeypointAnnotations", "load_annotations", "read_image", "find_image_root"]
+__all__ = ["KeypointAnnotations", "load_annotations", "find_image_root"]
 
 
 def load_annotations(
@@ -77,19 +77,6 @@ def load_annotations(
         path = path / "annotations.json"
     data = read_json(path, "annotation file")
     return KeypointAnnotations(data, path, images=images, keypoints=keypoints)
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as RGB uint8 (H, W, 3), EXIF orientation ignored (as COCO's annotations)."""
-    import cv2
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image {path} does not exist")
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if img is None:
-        raise ValueError(f"image {path} cannot be decoded (corrupt or not an image)")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def find_image_root(json_path: str | Path, first_file: str | None) -> Path:
@@ -192,9 +179,12 @@ class KeypointAnnotations:
         return self.image_root / self.coco.imgs[image_id]["file_name"]
 
     def read_image(self, image_id: int) -> np.ndarray:
-        """RGB uint8 (H, W, 3); the size must match the image entry."""
+        """RGB uint8 (H, W, 3) in the stored pixel frame (EXIF orientation ignored), the frame the
+        annotations are in (:func:`litepose.media.read_image`); the size must match the image entry."""
+        from ..media import read_image
+
         path = self.image_path(image_id)
-        img = read_image(path)
+        img = read_image(path, frame="stored")
         info = self.coco.imgs[image_id]
         if img.shape[:2] != (info["height"], info["width"]):
             raise ValueError(

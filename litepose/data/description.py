@@ -19,6 +19,10 @@ YAML schema (``keypoints`` is required, everything else optional)::
     grouping_order: [0, 1, ...]               # decoder order, indices or names
 
 Unknown keys are refused (they are usually typos) with a message naming the file.
+
+This is the one resolver of keypoint sets (datasets, ``Predictor(keypoints=...)``, the
+commands' ``--keypoints NAME|YAML``); whatever goes wrong is a
+:class:`~litepose.data.keypoints.KeypointSetError` (a ``ValueError``) naming the source.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .jsonio import read_json
-from .keypoints import KeypointSet, get_keypoint_set
+from .keypoints import KeypointSet, KeypointSetError, get_keypoint_set
 
 __all__ = ["load_keypoint_set", "keypoint_set_from_yaml", "keypoint_set_from_coco", "keypoint_category"]
 
@@ -41,6 +45,8 @@ def load_keypoint_set(source: KeypointSet | dict | str | Path) -> KeypointSet:
         return source
     if isinstance(source, dict):
         return _from_mapping(source, where="keypoint description")
+    if not isinstance(source, str | Path):
+        raise TypeError(f"a keypoint set is a KeypointSet, a name, a path or a dict, got {type(source).__name__}")
     text = str(source)
     path = Path(text)
     if path.suffix.lower() in (".yaml", ".yml"):
@@ -49,8 +55,8 @@ def load_keypoint_set(source: KeypointSet | dict | str | Path) -> KeypointSet:
         return keypoint_set_from_coco(path)
     try:
         return get_keypoint_set(text)
-    except KeyError:
-        raise ValueError(
+    except KeypointSetError:
+        raise KeypointSetError(
             f"unknown keypoint set {text!r}: give 'coco', 'crowdpose', a .yaml description or a COCO .json"
         ) from None
 
@@ -61,13 +67,13 @@ def keypoint_set_from_yaml(path: str | Path) -> KeypointSet:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"keypoint description {path} does not exist")
+        raise KeypointSetError(f"keypoint description {path} does not exist")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML ({e})") from None
+        raise KeypointSetError(f"{path}: not valid YAML ({e})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping with at least 'keypoints'")
+        raise KeypointSetError(f"{path}: expected a mapping with at least 'keypoints'")
     data.setdefault("name", path.stem)
     return _from_mapping(data, where=str(path))
 
@@ -92,38 +98,41 @@ def keypoint_category(dataset: dict[str, Any], where: str = "annotations") -> di
 def keypoint_set_from_coco(data: dict[str, Any] | str | Path, *, name: str | None = None) -> KeypointSet:
     """The keypoint set of a COCO-format JSON (path or loaded dict), from its keypoint category."""
     where = "annotations"
-    if not isinstance(data, dict):
-        where = str(data)
-        path = Path(data)
-        data = read_json(path, "annotation file")
+    try:
         if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a COCO-format object")
-    cat = keypoint_category(data, where)
+            where = str(data)
+            path = Path(data)
+            data = read_json(path, "annotation file")
+            if not isinstance(data, dict):
+                raise ValueError(f"{path}: expected a COCO-format object")
+        cat = keypoint_category(data, where)
+    except (OSError, ValueError) as e:
+        raise KeypointSetError(str(e)) from None
     try:
         return KeypointSet.from_coco_category(cat, name=name)
     except ValueError as e:
-        raise ValueError(f"{where}: {e}") from None
+        raise KeypointSetError(f"{where}: {e}") from None
 
 
 def _from_mapping(d: dict[str, Any], where: str) -> KeypointSet:
     unknown = set(d) - _YAML_KEYS
     if unknown:
-        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_YAML_KEYS)}")
+        raise KeypointSetError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_YAML_KEYS)}")
     names = d.get("keypoints", d.get("names"))
     if not isinstance(names, list) or not names:
-        raise ValueError(f"{where}: 'keypoints' must be a non-empty list of names")
+        raise KeypointSetError(f"{where}: 'keypoints' must be a non-empty list of names")
     names = [str(n) for n in names]
     if len(set(names)) != len(names):
-        raise ValueError(f"{where}: keypoint names repeat")
+        raise KeypointSetError(f"{where}: keypoint names repeat")
     index = {n: i for i, n in enumerate(names)}
 
     def idx(v: Any) -> int:
         if isinstance(v, str):
             if v not in index:
-                raise ValueError(f"{where}: unknown keypoint name {v!r}")
+                raise KeypointSetError(f"{where}: unknown keypoint name {v!r}")
             return index[v]
         if isinstance(v, bool) or not isinstance(v, int):
-            raise ValueError(f"{where}: expected a keypoint index or name, got {v!r}")
+            raise KeypointSetError(f"{where}: expected a keypoint index or name, got {v!r}")
         return v
 
     def pairs(key: str) -> list[list[int]] | None:
@@ -131,7 +140,7 @@ def _from_mapping(d: dict[str, Any], where: str) -> KeypointSet:
         if v is None:
             return None
         if not isinstance(v, list) or any(not isinstance(e, list | tuple) or len(e) != 2 for e in v):
-            raise ValueError(f"{where}: {key!r} must be a list of pairs")
+            raise KeypointSetError(f"{where}: {key!r} must be a list of pairs")
         return [[idx(a), idx(b)] for a, b in v]
 
     out: dict[str, Any] = {"name": str(d.get("name", "custom")), "names": names}
@@ -146,4 +155,4 @@ def _from_mapping(d: dict[str, Any], where: str) -> KeypointSet:
     try:
         return KeypointSet.from_dict(out)
     except (ValueError, TypeError) as e:
-        raise ValueError(f"{where}: {e}") from None
+        raise KeypointSetError(f"{where}: {e}") from None

@@ -18,6 +18,7 @@ from typing import Any
 
 __all__ = [
     "KeypointSet",
+    "KeypointSetError",
     "COCO",
     "CROWDPOSE",
     "get_keypoint_set",
@@ -39,6 +40,15 @@ def _side(name: str) -> Color:
     if n.startswith(("right", "r_")) or "_right" in n:
         return RIGHT
     return CENTRE
+
+
+class KeypointSetError(ValueError):
+    """A keypoint set cannot be resolved (unknown name, bad description, wrong number of joints).
+
+    The one error type of keypoint-set resolution (:func:`get_keypoint_set`,
+    :func:`litepose.data.description.load_keypoint_set`, ``Predictor(keypoints=...)``); a
+    ``ValueError``, so the command line reports it as one line with exit code 2.
+    """
 
 
 @dataclass(frozen=True)
@@ -316,11 +326,14 @@ _BUILTIN = {"coco": COCO, "crowdpose": CROWDPOSE}
 
 
 def get_keypoint_set(name: str) -> KeypointSet:
-    """Return a built-in keypoint set by name (``"coco"`` or ``"crowdpose"``)."""
+    """Return a built-in keypoint set by name (``"coco"`` or ``"crowdpose"``, any case).
+
+    Files and dicts go through :func:`litepose.data.description.load_keypoint_set`.
+    """
     try:
         return _BUILTIN[name.lower()]
     except KeyError:
-        raise KeyError(f"unknown keypoint set {name!r}; built-ins: {sorted(_BUILTIN)}") from None
+        raise KeypointSetError(f"unknown keypoint set {name!r}; built-ins: {sorted(_BUILTIN)}") from None
 
 
 def keypoint_set_for(num_joints: int) -> KeypointSet:

@@ -3,7 +3,8 @@
 1. :func:`resize_geometry` / :func:`resize_image`: keep the aspect ratio, short side to the
    model's input size (times the test scale), long side rounded up to a multiple of 64; the
    image is centred (the long side is padded symmetrically with black).
-2. :func:`normalize`: RGB / 255, then ImageNet mean / std.
+2. :func:`normalize`: RGB / 255, then the model's mean / std (:mod:`litepose.normalization`;
+   ImageNet's for every LitePose model).
 3. :func:`merge_outputs`: the network's outputs (1/4 resolution: K heatmaps + K tags,
    1/2 resolution: K heatmaps) are upsampled (bilinear, ``align_corners=False``) to the largest
    output and their heatmaps averaged; with flip test, the flipped outputs are flipped back and
@@ -26,9 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..normalization import IMAGENET, Normalization
+
 __all__ = [
-    "MEAN",
-    "STD",
     "ResizeGeometry",
     "resize_geometry",
     "resize_image",
@@ -37,10 +38,6 @@ __all__ = [
     "aggregate",
     "to_image",
 ]
-
-#: Input normalisation (ImageNet statistics on RGB / 255).
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -101,12 +98,16 @@ def resize_image(image: np.ndarray, geometry: ResizeGeometry) -> np.ndarray:
     return cv2.warpAffine(image, geometry.matrix(), geometry.size)
 
 
-def normalize(images: Sequence[np.ndarray] | np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """(N, H, W, 3) uint8 RGB -> (N, 3, H, W) float32 normalised tensor on ``device``."""
+def normalize(
+    images: Sequence[np.ndarray] | np.ndarray,
+    device: torch.device | str = "cpu",
+    normalization: Normalization = IMAGENET,
+) -> torch.Tensor:
+    """(N, H, W, 3) uint8 RGB -> (N, 3, H, W) float32 tensor on ``device``, ``(rgb / 255 - mean) / std``."""
     x = torch.from_numpy(np.ascontiguousarray(np.stack(list(images)) if not isinstance(images, np.ndarray) else images))
     x = x.to(device).permute(0, 3, 1, 2).float().div(255)
-    mean = torch.as_tensor(MEAN, dtype=torch.float32, device=x.device)[:, None, None]
-    std = torch.as_tensor(STD, dtype=torch.float32, device=x.device)[:, None, None]
+    mean = torch.as_tensor(normalization.mean, dtype=torch.float32, device=x.device)[:, None, None]
+    std = torch.as_tensor(normalization.std, dtype=torch.float32, device=x.device)[:, None, None]
     return x.sub_(mean).div_(std)
 
 

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from ..data.keypoints import KeypointSet, keypoint_set_for
+from ..normalization import IMAGENET, Normalization
 from .layouts import to_original
 from .litepose import LitePose
 from .spec import ArchSpec, StageSpec, resolve_spec, spec_name
@@ -47,11 +48,7 @@ __all__ = [
     "read_state_dict",
     "infer_spec",
     "checkpoint_metadata",
-    "NORMALIZATION",
 ]
-
-#: Input normalisation of every LitePose model (ImageNet statistics on RGB / 255).
-NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
 
 class CheckpointError(ValueError):
@@ -250,7 +247,8 @@ def load_checkpoint(
     ``arch`` / ``num_joints`` override what the file says or its shapes imply (a mismatch is a
     :class:`CheckpointError` naming the key and both shapes). ``info`` holds ``arch``
     ("litepose-xs" ... "litepose-l", "custom" or "super"), ``num_joints``, ``input_size``,
-    ``spec`` (original JSON format), ``keypoints`` (dict), ``normalization``, ``source``
+    ``spec`` (original JSON format), ``keypoints`` (dict), ``normalization`` (dict; also set
+    on the model as ``model.normalization``, which :class:`~litepose.Predictor` uses), ``source``
     ("litepose" for self-describing files, "foreign" otherwise), ``layout`` ("litepose",
     "original", "mmpose-early" or "mmpose-convmodule"), ``path`` (the file read) and any
     ``extra`` metadata.
@@ -283,13 +281,17 @@ def load_checkpoint(
     model.eval()
     input_size = int(meta.get("input_size", spec.input_size)) if meta else spec.input_size
     model.input_size = input_size
+    try:
+        model.normalization = Normalization.from_dict((meta or {}).get("normalization"))
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}") from None
     info = {
         "arch": "super" if kind == "super" else spec_name(spec),
         "num_joints": k,
         "input_size": input_size,
         "spec": spec.to_json() if kind != "super" else model.max_spec.to_json(),
         "keypoints": kps.to_dict(),
-        "normalization": (meta or {}).get("normalization", NORMALIZATION),
+        "normalization": model.normalization.to_dict(),
         "source": source,
         "layout": r.layout,
         "path": str(path),
@@ -314,7 +316,7 @@ def checkpoint_metadata(model: nn.Module, extra: dict[str, Any] | None = None) -
         "num_joints": int(model.num_joints),
         "keypoints": kps.to_dict(),
         "input_size": int(getattr(model, "input_size", spec.input_size)),
-        "normalization": NORMALIZATION,
+        "normalization": getattr(model, "normalization", IMAGENET).to_dict(),
         "version": __version__,
     }
     if extra:

@@ -1,0 +1,56 @@
+"""Input normalisation, in one place: the statistics a network's input is standardised with.
+
+Every LitePose model (the original's, the mmpose port's and litepose's own) takes RGB / 255
+standardised with the ImageNet mean and std (:data:`IMAGENET`). Training
+(:mod:`litepose.data.transforms`) and test time (:mod:`litepose.decode.testtime`) use these
+constants, checkpoints record the statistics a model was trained with (``"normalization"`` in
+their metadata), and :class:`~litepose.Predictor` normalises with the ones its checkpoint records.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["MEAN", "STD", "Normalization", "IMAGENET"]
+
+#: ImageNet statistics of RGB / 255 (per channel, R G B).
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-channel (R, G, B) mean and std of RGB / 255: the input is ``(rgb / 255 - mean) / std``."""
+
+    mean: tuple[float, float, float] = MEAN
+    std: tuple[float, float, float] = STD
+
+    def __post_init__(self) -> None:
+        mean = tuple(float(v) for v in self.mean)
+        std = tuple(float(v) for v in self.std)
+        if len(mean) != 3 or len(std) != 3:
+            raise ValueError(f"normalization needs 3 means and 3 stds (R, G, B), got {list(mean)} and {list(std)}")
+        if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in mean):
+            raise ValueError(f"normalization mean {list(mean)} must lie in [0, 1] (statistics of RGB / 255)")
+        if not all(math.isfinite(v) and v > 0.0 for v in std):
+            raise ValueError(f"normalization std {list(std)} must be positive")
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "std", std)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> Normalization:
+        """From a checkpoint's ``{"mean": [...], "std": [...]}`` (``None``: ImageNet's)."""
+        if d is None:
+            return IMAGENET
+        if not isinstance(d, dict) or "mean" not in d or "std" not in d:
+            raise ValueError(f"normalization must be a mapping with 'mean' and 'std', got {d!r}")
+        return cls(tuple(d["mean"]), tuple(d["std"]))
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """Plain lists (``weights_only``-safe, JSON-safe)."""
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+
+IMAGENET = Normalization()
