@@ -82,10 +82,10 @@ def test_fresh_run_refuses_to_overwrite(tmp_path) -> None:
 
 def test_ddp_two_processes_equal_one_process_same_global_batch(tmp_path) -> None:
     """2-process gloo DDP (torchrun) == 1 process with the same global batch (BN kept in eval)."""
-    still = {"rotation": 0, "scale_min": 1.0, "scale_max": 1.0, "translate": 0, "flip": 0.0}
+    still = {"max_rotation": 0, "min_scale": 1.0, "max_scale": 1.0, "max_translate": 0, "flip_prob": 0.0}
     cfg_path = _cfg(
         tmp_path,
-        data=still,
+        augment=still,
         train={"epochs": 1, "batch_size": 4, "freeze_bn": True, "max_steps_per_epoch": 2},
     )
     Trainer(TrainConfig.load(cfg_path), tmp_path / "one", resume=None).fit()
@@ -183,10 +183,11 @@ def test_tags_separate_and_people_are_found_on_tiny_synthpose(tmp_path) -> None:
 
     data = tmp_path / "synth"
     make_synthpose(data, TINY_IMAGES, seed=5, progress=False)
-    still = {"rotation": 0, "scale_min": 1.0, "scale_max": 1.0, "translate": 0, "flip": 0.0}
+    still = {"max_rotation": 0, "min_scale": 1.0, "max_scale": 1.0, "max_translate": 0, "flip_prob": 0.0}
     recipe = {k: dict(v) for k, v in SYNTHPOSE_RECIPE.items()}
     recipe["model"]["input_size"] = 128
-    recipe["data"] = {"train": str(data), "val": str(data), "workers": 0, **still}
+    recipe["data"] = {"train": str(data), "val": str(data), "workers": 0}
+    recipe["augment"] = still
     recipe["train"].update(epochs=TINY_STEPS, batch_size=TINY_IMAGES, seed=0, warmup_steps=10)
     recipe["val"] = {"every": 0, "flip_test": False}
     summary = Trainer(TrainConfig.from_dict(recipe), tmp_path / "run", resume=None).fit()

@@ -15,7 +15,8 @@ The original's recipe (HigherHRNet / LitePose ``RandomAffineTransform`` + ``Rand
   are kept); pixels outside the source image come out 0 (ignored), as in the original;
 - targets per output size: :func:`~litepose.data.targets.render_heatmaps` (sigma 2) and
   :func:`~litepose.data.targets.joints_table` (30 people);
-- the image becomes float32 CHW, RGB/255 normalised with ImageNet mean / std.
+- the image becomes float32 CHW, RGB/255 normalised with ImageNet mean / std
+  (:mod:`litepose.normalization`).
 
 litepose folds the flip into the affine matrix (one warp instead of warp + copy), which samples
 the same source positions. ``input_size`` can change per call (supernet training samples 256..512
@@ -37,26 +38,33 @@ from typing import Any
 
 import numpy as np
 
+from ..normalization import MEAN, STD
 from .targets import joints_table, render_heatmaps
 
-__all__ = ["TransformConfig", "TrainTransform", "affine_matrix", "apply_affine", "MEAN", "STD"]
-
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
+__all__ = ["Augmentation", "TransformConfig", "TrainTransform", "affine_matrix", "apply_affine"]
 
 
 @dataclass(frozen=True)
-class TransformConfig:
-    """Augmentation and target settings (defaults: the original training recipe)."""
+class Augmentation:
+    """The random augmentation of training samples, by the one set of names litepose uses for it
+    (here, in :class:`TransformConfig`, and as the ``augment`` section of a training config).
+    Defaults: the original training recipe."""
+
+    max_rotation: float = 30.0  # degrees, r uniform in [-max_rotation, max_rotation]
+    min_scale: float = 0.75  # crop side = short side * s, s uniform in [min_scale, max_scale]
+    max_scale: float = 1.5
+    max_translate: float = 40.0  # in units of the original's 200-pixel box (module docstring)
+    flip_prob: float = 0.5  # probability of a horizontal flip
+
+
+@dataclass(frozen=True)
+class TransformConfig(Augmentation):
+    """Augmentation (the fields of :class:`Augmentation`) and target settings (defaults: the
+    original training recipe)."""
 
     input_size: int = 256
     strides: tuple[int, ...] = (4, 2)
     sigma: float = 2.0
-    max_rotation: float = 30.0
-    min_scale: float = 0.75
-    max_scale: float = 1.5
-    max_translate: float = 40.0
-    flip_prob: float = 0.5
     max_people: int = 30
     legacy_table: bool = False
     legacy_flip: bool = False

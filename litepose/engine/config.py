@@ -23,10 +23,13 @@ from typing import Any
 
 import yaml
 
+from ..data.transforms import Augmentation, TransformConfig
+
 __all__ = [
     "TrainConfig",
     "ModelCfg",
     "DataCfg",
+    "Augmentation",
     "OptimCfg",
     "LossCfg",
     "SupernetCfg",
@@ -77,11 +80,17 @@ class DataCfg:
     max_people: int = 30
     sigma: float = 2.0
     workers: int = 2
-    rotation: float = 30.0
-    scale_min: float = 0.75
-    scale_max: float = 1.5
-    translate: float = 40.0
-    flip: float = 0.5
+    # The augmentation has its own section, ``augment`` (litepose.data.transforms.Augmentation).
+
+
+#: Keys that once named the augmentation and are refused now, with the key that replaced them.
+RENAMED = {
+    "data.rotation": "augment.max_rotation",
+    "data.scale_min": "augment.min_scale",
+    "data.scale_max": "augment.max_scale",
+    "data.translate": "augment.max_translate",
+    "data.flip": "augment.flip_prob",
+}
 
 
 @dataclass
@@ -144,6 +153,7 @@ class ValCfg:
 class TrainConfig:
     model: ModelCfg = field(default_factory=ModelCfg)
     data: DataCfg = field(default_factory=DataCfg)
+    augment: Augmentation = field(default_factory=Augmentation)
     train: OptimCfg = field(default_factory=OptimCfg)
     loss: LossCfg = field(default_factory=LossCfg)
     supernet: SupernetCfg = field(default_factory=SupernetCfg)
@@ -163,11 +173,18 @@ class TrainConfig:
             if not isinstance(values, dict):
                 raise ValueError(f"{where}: section {section!r} must be a mapping")
             names = {f.name for f in dataclasses.fields(obj)}
+            converted = {}
             for k, v in values.items():
                 if k not in names:
-                    raise ValueError(f"{where}: unknown key {section}.{k} (known: {sorted(names)})")
-                setattr(obj, k, convert_value(v, _hints(type(obj))[k], f"{where}: {section}.{k}"))
+                    raise ValueError(f"{where}: {_unknown_key(cfg, section, k, names)}")
+                converted[k] = convert_value(v, _hints(type(obj))[k], f"{where}: {section}.{k}")
+            setattr(cfg, section, dataclasses.replace(obj, **converted))  # frozen sections too
         return cfg
+
+    def transform_config(self, input_size: int) -> TransformConfig:
+        """The training transform at ``input_size``: the ``augment`` section, ``data.sigma``, ``data.max_people``."""
+        aug = {f.name: getattr(self.augment, f.name) for f in dataclasses.fields(self.augment)}
+        return TransformConfig(input_size=input_size, sigma=self.data.sigma, max_people=self.data.max_people, **aug)
 
     @classmethod
     def load(cls, path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
@@ -225,6 +242,17 @@ class TrainConfig:
 
 def _sections() -> list[str]:
     return [f.name for f in dataclasses.fields(TrainConfig) if f.name != "source"]
+
+
+def _unknown_key(cfg: TrainConfig, section: str, key: str, names: set[str]) -> str:
+    """The message for an unknown ``section.key``: its replacement if it was renamed, the section
+    it belongs to if it is another's, else the keys this section knows."""
+    if f"{section}.{key}" in RENAMED:
+        return f"{section}.{key} is now {RENAMED[section + '.' + key]} (the augmentation's one set of names)"
+    for other in _sections():
+        if other != section and key in {f.name for f in dataclasses.fields(getattr(cfg, other))}:
+            return f"unknown key {section}.{key}: it belongs to section {other!r} ({other}.{key})"
+    return f"unknown key {section}.{key} (known: {sorted(names)})"
 
 
 def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:

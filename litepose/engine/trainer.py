@@ -34,7 +34,6 @@ from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Sampler
 
 from ..data.dataset import KeypointDataset, MultiSizeBatchSampler
-from ..data.transforms import TransformConfig
 from ..models import SuperLitePose, create_model, load_checkpoint, save_checkpoint
 from ..models.checkpoint import CheckpointError, read_state_dict
 from ..models.spec import ArchSpec, resolve_spec, spec_name
@@ -162,16 +161,7 @@ class Trainer:
         self.input_size = int(cfg.model.input_size or base_size)
         d = cfg.data
         self._ensure_synthpose()
-        tcfg = TransformConfig(
-            input_size=self.input_size,
-            sigma=d.sigma,
-            max_rotation=d.rotation,
-            min_scale=d.scale_min,
-            max_scale=d.scale_max,
-            max_translate=d.translate,
-            flip_prob=d.flip,
-            max_people=d.max_people,
-        )
+        tcfg = cfg.transform_config(self.input_size)
         self.dataset = KeypointDataset(d.train, d.train_images, keypoints=d.keypoints, transform=tcfg)
         if len(self.dataset) == 0:
             raise ValueError(f"{d.train}: no training images with annotations")
