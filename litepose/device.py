@@ -6,7 +6,10 @@ resolve their device here, so the same name means the same device everywhere.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported on use: the command line's option definitions read AUTO
+    import torch
 
 __all__ = ["AUTO", "pick_device"]
 
@@ -20,6 +23,8 @@ def pick_device(name: str | torch.device = AUTO, local_rank: int = 0) -> torch.d
     A bare ``cuda`` becomes ``cuda:<local_rank>``; asking for CUDA where there is none is a
     ``ValueError`` (one clear line, not a failure at the first tensor).
     """
+    import torch
+
     if isinstance(name, str) and name.strip().lower() == AUTO:
         return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
     try:

@@ -284,4 +284,4 @@ def test_profile_cli(capsys) -> None:
         assert figure in out
     assert main(["profile", "litepose-xs", "--json", "--num-joints", "14"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data[0]["macs"] == profile_model("litepose-xs", 14).macs
+    assert data["models"][0]["macs"] == profile_model("litepose-xs", 14).macs and data["num_joints"] == 14

@@ -19,15 +19,18 @@ PROFILES = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--output", default="runs/demo", help="output folder (default: runs/demo)")
+    from . import _options as o
+
     p.add_argument("--quick", action="store_true", help="about one minute instead of about ten")
     p.add_argument("--minutes", type=float, default=None, help="training budget in minutes (overrides the profile)")
     p.add_argument("--train-images", type=int, default=None, help="SynthPose training images")
     p.add_argument("--val-images", type=int, default=None, help="SynthPose validation images")
-    p.add_argument("--input-size", type=int, default=None, help="network input size (multiple of 32)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
     p.add_argument("--workers", type=int, default=1, help="data-loading worker processes")
+    o.add_input_size(p)
+    o.add_device_options(p)
+    o.add_output_option(p, "folder", "data, the training run, overlays, metrics and report.json", "runs/demo")
+    o.add_json_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,9 +40,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..data.synth import make_synthpose
+    from ..device import pick_device
     from ..engine.config import SYNTHPOSE_RECIPE, TrainConfig
-    from ..engine.distributed import pick_device
     from ..engine.trainer import Trainer
+    from ._options import emit
 
     n_train, n_val, minutes, size, epochs, every = PROFILES["quick" if args.quick else "default"]
     n_train = args.train_images or n_train
@@ -106,10 +110,12 @@ def run(args: argparse.Namespace) -> int:
         },
     }
     (out / "report.json").write_text(json.dumps(report, indent=1))
-    print(
+    emit(
+        args,
+        report,
         f"\nSynthPose val: AP {report['AP']:.3f}  AP50 {report['AP50']:.3f}  AR {report['AR']:.3f}  "
         f"({report['epochs']} epochs, {report['steps']} steps, {report['total_minutes']:.1f} min in all)\n"
-        f"report {out / 'report.json'}, curves {run_dir / 'curves.png'}, overlays {out / 'overlays'}/"
+        f"report {out / 'report.json'}, curves {run_dir / 'curves.png'}, overlays {out / 'overlays'}/",
     )
     return 0
 
@@ -134,6 +140,7 @@ def _draw_overlays(predictor, folder, out, count: int = 8) -> list:
 
     import cv2
 
+    from ..media import MediaError, read_image
     from ..viz import draw_people
 
     out.mkdir(parents=True, exist_ok=True)
@@ -141,10 +148,10 @@ def _draw_overlays(predictor, folder, out, count: int = 8) -> list:
     written = []
     for img in data["images"][:count]:
         path = folder / "images" / img["file_name"]
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
+        try:
+            rgb = read_image(path, frame="stored")  # the frame of the annotations
+        except (MediaError, OSError):
             continue
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         people = predictor(rgb)
         drawn = draw_people(rgb, people, predictor.keypoints)
         dst = out / f"{Path(img['file_name']).stem}.jpg"

@@ -22,31 +22,20 @@ _GLOB_CHARS = set("*?[")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from . import _options as o
+
     p.add_argument(
         "source", metavar="SOURCE", help="image file, folder, glob ('imgs/*.jpg'), video file or webcam index"
     )
-    p.add_argument(
-        "--weights", metavar="W",
-        help="checkpoint: a file (litepose's, the original's or the mmpose port's) or a name from 'litepose weights'",
-    )  # fmt: skip
-    p.add_argument(
-        "--model", metavar="NAME",
-        help="architecture (litepose-xs/-s/-m/-l); alone: random weights (for trying the pipeline only)",
-    )  # fmt: skip
-    p.add_argument("--output", metavar="DIR", default="runs/predict", help="output folder (default: runs/predict)")
     p.add_argument("--save-json", action="store_true", help="write OUT/results.json (COCO results format)")
-    p.add_argument("--no-flip", action="store_true", help="no flip test (about 2x faster network)")
-    p.add_argument("--threshold", metavar="T", type=float, default=0.1, help="detection threshold (default 0.1)")
-    p.add_argument("--input-size", metavar="N", type=int, default=None, help="network input short side")
-    p.add_argument("--device", metavar="D", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--show", action="store_true", help="also display results in a window")
     p.add_argument("--ann", metavar="COCO.json", help="COCO annotations: image ids and category for results.json")
-    p.add_argument("--legacy", action="store_true", help="decode exactly as the original (defects included)")
-    p.add_argument(
-        "--threads", metavar="N", type=int, default=None,
-        help="CPU threads for the network (default: torch's; 1 is often fastest on a busy machine)",
-    )  # fmt: skip
+    p.add_argument("--show", action="store_true", help="also display results in a window")
     p.add_argument("--kpt-threshold", metavar="S", type=float, default=0.1, help="joints drawn above this score")
+    o.add_model_options(p)
+    o.add_inference_options(p)
+    o.add_device_options(p)
+    o.add_output_option(p, "folder", "overlays, results.json, per-video .mp4 and .jsonl", "runs/predict")
+    o.add_json_option(p)
 
 
 # -- sources -------------------------------------------------------------------------------------
@@ -175,128 +164,145 @@ class _Display:
 # -- main ----------------------------------------------------------------------------------------
 
 
-def _build_predictor(args: argparse.Namespace) -> Any:
-    from ..models import create_model, load_checkpoint
-    from ..predictor import Predictor
+class _Run:
+    """One predict run: the predictor, where its files go, and what it has done so far."""
 
-    if args.weights:
-        model, _info = load_checkpoint(args.weights, arch=args.model)
-    elif args.model:
-        model = create_model(args.model)
-        print(
-            f"warning: --model {args.model} without --weights: the network has random weights, "
-            "so the detected people are meaningless (use it to try the pipeline only)",
-            file=sys.stderr,
-        )
-    else:
-        raise ValueError("give --weights W (a checkpoint) or --model NAME (random weights, for trying the pipeline)")
-    return Predictor(
-        model,
-        input_size=args.input_size,
-        flip_test=not args.no_flip,
-        detection_threshold=args.threshold,
-        legacy=args.legacy,
-        device=args.device,
-    )
+    def __init__(self, args: argparse.Namespace, predictor: Any, ids: _Ids | None) -> None:
+        from ..viz import draw_people
 
+        self.args = args
+        self.predictor = predictor
+        self.ids = ids
+        self.out = Path(args.output)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.display = _Display(args.show)
+        self.used: set[str] = set()
+        self.results: list[dict[str, Any]] = []
+        self.skipped: list[tuple[str, str]] = []
+        self.images = self.frames = self.people = 0
+        self._draw_people = draw_people
 
-def run(args: argparse.Namespace) -> int:
-    import cv2
-    from tqdm import tqdm
+    def draw(self, rgb: Any, people: list[dict[str, Any]]) -> Any:
+        return self._draw_people(rgb, people, self.predictor.keypoints, self.args.kpt_threshold)
 
-    from ..media import MediaError, VideoReader, VideoWriter, read_image
-    from ..viz import draw_people
+    def image(self, path: Path) -> bool:
+        """Predict one image file: overlay, COCO results; False when the user asked to stop."""
+        import cv2
 
-    if args.threads is not None:
-        import torch
+        from ..media import MediaError, read_image
 
-        if args.threads < 1:
-            raise ValueError(f"--threads must be at least 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
-    images, videos, skipped = _resolve_source(args.source)
-    ids = _Ids(args.ann) if (args.ann or args.save_json) else None
-    predictor = _build_predictor(args)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    display = _Display(args.show)
-    used: set[str] = set()
-    results: list[dict[str, Any]] = []
-    n_images = n_frames = n_people = 0
-
-    def draw(rgb: Any, people: list[dict[str, Any]]) -> Any:
-        return draw_people(rgb, people, predictor.keypoints, args.kpt_threshold)
-
-    bar = tqdm(images, desc="images", unit="img", disable=len(images) < 2, file=sys.stderr)
-    for path in bar:
         try:
             rgb = read_image(path, frame="upright")
         except (MediaError, OSError) as e:
-            skipped.append((str(path), str(e).removeprefix(f"{path}: ")))
-            continue
-        people = predictor(rgb)
-        n_images += 1
-        n_people += len(people)
-        overlay = draw(rgb, people)
-        dst = _unique(out, path.stem, ".jpg", used)
+            self.skipped.append((str(path), str(e).removeprefix(f"{path}: ")))
+            return True
+        people = self.predictor(rgb)
+        self.images += 1
+        self.people += len(people)
+        overlay = self.draw(rgb, people)
+        dst = _unique(self.out, path.stem, ".jpg", self.used)
         if not cv2.imwrite(str(dst), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR)):
             raise OSError(f"{dst}: could not write the overlay")
-        if ids is not None:
-            image_id = ids.image_id(path)
+        if self.ids is not None:
+            image_id, category = self.ids.image_id(path), self.ids.category
             for p in people:
                 flat = [round(float(v), 3) for v in p["keypoints"].reshape(-1)]
-                results.append(
-                    {"image_id": image_id, "category_id": ids.category, "keypoints": flat, "score": float(p["score"])}
+                self.results.append(
+                    {"image_id": image_id, "category_id": category, "keypoints": flat, "score": float(p["score"])}
                 )
-        if not display.show(overlay):
-            break
+        return self.display.show(overlay)
 
-    for video in videos:
+    def video(self, video: Path | int) -> None:
+        """Predict every frame of a video (or a webcam until interrupted): OUT/<name>.mp4 and .jsonl."""
+        from tqdm import tqdm
+
+        from ..media import MediaError, VideoReader, VideoWriter
+
         name = f"webcam{video}" if isinstance(video, int) else video.stem
         try:
             reader = VideoReader(video)
         except MediaError as e:
             label = f"webcam {video}" if isinstance(video, int) else str(video)
-            skipped.append((label, str(e).removeprefix(f"{label}: ")))
-            continue
-        mp4 = _unique(out, name, ".mp4", used)
+            self.skipped.append((label, str(e).removeprefix(f"{label}: ")))
+            return
+        mp4 = _unique(self.out, name, ".mp4", self.used)
         jsonl = mp4.with_suffix(".jsonl")
         frames = 0
         with VideoWriter(mp4, reader.fps) as writer, open(jsonl, "w") as lines:
             bar = tqdm(reader, desc=name, unit="frame", total=reader.frame_count, file=sys.stderr)
             try:
                 for rgb in bar:
-                    people = predictor(rgb)
+                    people = self.predictor(rgb)
                     lines.write(json.dumps({"frame": frames, "people": [_person_json(p) for p in people]}) + "\n")
-                    overlay = draw(rgb, people)
+                    overlay = self.draw(rgb, people)
                     writer.write(overlay)
                     frames += 1
-                    n_people += len(people)
-                    if not display.show(overlay):
+                    self.people += len(people)
+                    if not self.display.show(overlay):
                         break
             except KeyboardInterrupt:  # a webcam runs until interrupted; keep what was written
                 pass
         if frames == 0:
-            skipped.append((str(video), "no frame could be decoded"))
+            self.skipped.append((str(video), "no frame could be decoded"))
             mp4.unlink(missing_ok=True)
             jsonl.unlink(missing_ok=True)
-        n_frames += frames
-    display.close()
+        self.frames += frames
 
-    if args.save_json and n_images:
-        (out / "results.json").write_text(json.dumps(results))
-    for name, reason in skipped:
-        print(f"skipped {name}: {reason}", file=sys.stderr)
-    done = n_images + n_frames
-    if done == 0:
-        print("litepose predict: nothing could be processed", file=sys.stderr)
-        return 1
-    t = predictor.timings.per_image()
-    what = ", ".join(
-        s for s in (f"{n_images} image(s)" if n_images else "", f"{n_frames} video frame(s)" if n_frames else "") if s
-    )
-    print(
-        f"{what}, {n_people} people; {t['total']:.1f} ms per image "
-        f"(preprocess {t['preprocess']:.1f}, network {t['network']:.1f}, decode {t['decode']:.1f}); "
-        f"results in {out}" + (f"; {len(skipped)} skipped" if skipped else "")
-    )
-    return 0
+    def finish(self) -> int:
+        """Write results.json, report the skipped inputs and the summary; the exit code."""
+        self.display.close()
+        results_json = None
+        if self.args.save_json and self.images:
+            results_json = self.out / "results.json"
+            results_json.write_text(json.dumps(self.results))
+        for name, reason in self.skipped:
+            print(f"skipped {name}: {reason}", file=sys.stderr)
+        t = self.predictor.timings.per_image()
+        summary = {
+            "images": self.images,
+            "video_frames": self.frames,
+            "people": self.people,
+            "output": str(self.out),
+            "results_json": str(results_json) if results_json else None,
+            "skipped": [{"source": n, "reason": r} for n, r in self.skipped],
+            "ms_per_image": {k: round(v, 2) for k, v in t.items()},
+        }
+        from ._options import emit
+
+        if self.images + self.frames == 0:
+            print("litepose predict: nothing could be processed", file=sys.stderr)
+            emit(self.args, summary, None)
+            return 1
+        what = ", ".join(
+            s
+            for s in (
+                f"{self.images} image(s)" if self.images else "",
+                f"{self.frames} video frame(s)" if self.frames else "",
+            )
+            if s
+        )
+        emit(
+            self.args,
+            summary,
+            f"{what}, {self.people} people; {t['total']:.1f} ms per image "
+            f"(preprocess {t['preprocess']:.1f}, network {t['network']:.1f}, decode {t['decode']:.1f}); "
+            f"results in {self.out}" + (f"; {len(self.skipped)} skipped" if self.skipped else ""),
+        )
+        return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ._options import build_predictor
+
+    images, videos, skipped = _resolve_source(args.source)
+    ids = _Ids(args.ann) if (args.ann or args.save_json) else None
+    job = _Run(args, build_predictor(args), ids)
+    job.skipped.extend(skipped)
+    for path in tqdm(images, desc="images", unit="img", disable=len(images) < 2, file=sys.stderr):
+        if not job.image(path):
+            break
+    for video in videos:
+        job.video(video)
+    return job.finish()

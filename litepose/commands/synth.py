@@ -8,7 +8,8 @@ HELP = "write a SynthPose dataset: synthetic multi-person images with COCO-forma
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--output", required=True, help="folder to write (images/*.jpg and annotations.json)")
+    from . import _options as o
+
     p.add_argument("--images", type=int, required=True, help="number of images")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same dataset)")
     p.add_argument("--size", default="320x256", help="image size WIDTHxHEIGHT (default 320x256)")
@@ -16,17 +17,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--sequence", type=int, default=0, metavar="FRAMES",
         help="write sequences of FRAMES frames: people move smoothly and keep track_id (default: still images)",
     )  # fmt: skip
+    o.add_output_option(p, "folder", "the dataset: images/*.jpg and annotations.json", required=True)
+    o.add_json_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
     import json
 
     from ..data.synth import make_synthpose
+    from ._options import emit
 
     path = make_synthpose(args.output, args.images, seed=args.seed, size=args.size, sequence=args.sequence)
     data = json.loads(path.read_text())
     people = sum(1 for a in data["annotations"] if not a["iscrowd"])
     crowds = len(data["annotations"]) - people
-    print(f"wrote {len(data['images'])} images, {people} people, {crowds} crowd regions to {args.output}")
-    print(f"annotations: {path}")
+    summary = {
+        "output": str(args.output),
+        "annotations": str(path),
+        "images": len(data["images"]),
+        "people": people,
+        "crowd_regions": crowds,
+    }
+    emit(
+        args,
+        summary,
+        f"wrote {summary['images']} images, {people} people, {crowds} crowd regions to {args.output}\n"
+        f"annotations: {path}",
+    )
     return 0

@@ -1,4 +1,7 @@
-"""``litepose train``: train LitePose (or its supernet) from a YAML config."""
+"""``litepose train``: train LitePose (or its supernet) from a YAML config.
+
+``--device`` overrides the config's ``train.device`` unless it is the default, ``auto``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,10 @@ HELP = "train a model from a YAML config (single process, or DDP under torchrun)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from . import _options as o
+
     p.add_argument("--config", required=True, help="YAML config (see configs/)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.epochs=1")
-    p.add_argument("--output", default=None, help="run folder (default: runs/<config name>)")
     p.add_argument("--resume", default="auto", help="'auto' (continue OUTPUT/last.pth if present), 'no', or a path")
     p.add_argument("--arch", default=None, help="supernet configs: train this fixed subnet (preset or JSON)")
     p.add_argument(
@@ -21,15 +25,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--pretrained", default=None,
         help="fine-tune: load the backbone of this checkpoint (file or weights name), skip the head",
     )  # fmt: skip
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: the config's, 'auto')")
+    o.add_device_options(p)
+    o.add_output_option(
+        p, "folder", "the run: checkpoints, metrics.jsonl, config.yaml, curves.png", default_text="runs/<config name>"
+    )
+    o.add_json_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ..device import AUTO
     from ..engine.config import TrainConfig
     from ..engine.distributed import cleanup
     from ..engine.trainer import Trainer
+    from ._options import emit
 
     cfg = TrainConfig.load(args.config, args.overrides)
     if args.arch:
@@ -38,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         cfg.loss.teacher = args.teacher
     if args.pretrained:
         cfg.model.pretrained = args.pretrained
-    if args.device:
+    if args.device != AUTO:  # auto, the default, leaves the config's choice alone
         cfg.train.device = args.device
     out = Path(args.output) if args.output else Path("runs") / Path(args.config).stem
     resume = None if args.resume in ("no", "none", "false") else args.resume
@@ -49,9 +59,14 @@ def run(args: argparse.Namespace) -> int:
         cleanup()
     if trainer.main:
         ap = summary["best_ap"]
-        print(
+        files = {name: str(out / name) for name in ("best.pth", "last.pth", "metrics.jsonl", "curves.png")}
+        emit(
+            args,
+            {**summary, "files": files},
             f"done: {summary['epochs']} epochs, {summary['steps']} steps"
             + (f", best AP {ap:.3f}" if ap is not None else "")
-            + f" -> {out}/best.pth, {out}/last.pth, {out}/metrics.jsonl, {out}/curves.png"
+            + f" -> {', '.join(files.values())}",
         )
+    else:
+        emit(args, {**summary, "rank": trainer.dist.rank}, None)  # torchrun: only rank 0 reports
     return 0

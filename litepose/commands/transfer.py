@@ -8,26 +8,30 @@ HELP = "extract a subnet from a supernet checkpoint and recalibrate its BatchNor
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from . import _options as o
+
     p.add_argument(
         "--supernet", required=True,
         help="supernet checkpoint (original release or litepose run; a file or a weights name)",
     )  # fmt: skip
     p.add_argument("--arch", required=True, help="subnet: preset name (litepose-xs ...) or architecture JSON")
-    p.add_argument("--output", required=True, help="where to write the self-describing subnet checkpoint")
     p.add_argument(
         "--data", default=None, help="training annotations (COCO JSON or SynthPose folder) for recalibration"
     )
     p.add_argument("--images", default=None, help="image folder of --data when not beside the JSON")
     p.add_argument("--calib-images", type=int, default=512, help="images used to re-estimate BatchNorm statistics")
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
+    o.add_device_options(p)
+    o.add_output_option(p, "file", "the self-describing subnet checkpoint", required=True)
+    o.add_json_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
 
     from ..engine.transfer import transfer
+    from ._options import emit
 
     if args.data is None:
         print(
@@ -46,8 +50,10 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         seed=args.seed,
     )
-    print(
+    emit(
+        args,
+        s,
         f"{s['arch']} (input {s['input_size']}) -> {s['output']}; "
-        f"BatchNorm recalibrated on {s['recalibrated_on']} images"
+        f"BatchNorm recalibrated on {s['recalibrated_on']} images",
     )
     return 0

@@ -1,4 +1,9 @@
-"""``litepose val``: COCO / CrowdPose keypoint metrics of a model, saved results, or the ground truth."""
+"""``litepose val``: COCO / CrowdPose keypoint metrics of a model, saved results, or the ground truth.
+
+A model (``--weights``, or ``--model`` for random weights) runs with every inference option that
+``litepose predict`` takes, so published numbers can be reproduced from the command line
+(``--legacy`` decodes as the original did).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ HELP = "evaluate keypoint AP/AR (COCO or CrowdPose protocol) of a model, saved r
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from . import _options as o
+
     p.add_argument(
         "--data", required=True,
         help="COCO-format keypoint JSON, or a SynthPose folder (annotations.json + images/)",
@@ -17,41 +24,45 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--protocol", choices=("coco", "crowdpose"), default=None,
         help="metric protocol (default: crowdpose for 14 joints, coco otherwise)",
     )  # fmt: skip
-    what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument(
-        "--weights", default=None, help="checkpoint to run on every image (a file or a name from 'litepose weights')"
-    )
-    what.add_argument("--results", default=None, help="saved COCO results JSON to score")
-    what.add_argument(
+    p.add_argument("--results", default=None, help="instead of a model: saved COCO results JSON to score")
+    p.add_argument(
         "--gt-as-results", action="store_true",
-        help="score the ground truth itself (self-check: AP must be 1.000)",
+        help="instead of a model: score the ground truth itself (self-check: AP must be 1.000)",
     )  # fmt: skip
-    p.add_argument("--output", default=None, help="folder for results.json (after inference) and metrics.json")
-    p.add_argument("--no-flip", action="store_true", help="no flip test (faster, a little less accurate)")
-    p.add_argument("--input-size", type=int, default=None, help="model input size (short side; default: the model's)")
-    p.add_argument("--device", default=None, help="torch device for inference (default: cuda if available, else cpu)")
-    p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
+    o.add_model_options(p)
+    o.add_inference_options(p)
+    o.add_device_options(p)
+    o.add_output_option(p, "folder", "results.json (after inference) and metrics.json")
+    o.add_json_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
     from ..eval import evaluate, format_metrics, gt_as_results, load_eval_data
+    from ._options import build_predictor, emit
 
+    given = [
+        name
+        for name, on in (
+            ("--weights/--model", bool(args.weights or args.model)),
+            ("--results", bool(args.results)),
+            ("--gt-as-results", args.gt_as_results),
+        )
+        if on
+    ]
+    if len(given) != 1:
+        what = "several: " + ", ".join(given) if given else "none"
+        raise ValueError(f"give one of --weights W (or --model NAME), --results R.json, --gt-as-results ({what} given)")
     ann = load_eval_data(args.data, args.images)
     if args.gt_as_results:
         source = gt_as_results(ann)
     elif args.results:
         source = args.results
     else:
-        import torch
-
-        from ..predictor import Predictor
-
-        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        source = Predictor(args.weights, input_size=args.input_size, flip_test=not args.no_flip, device=device)
+        source = build_predictor(args)
     metrics = evaluate(source, ann, args.protocol, output=args.output)
-    print(json.dumps(metrics, indent=1) if args.json else format_metrics(metrics))
+    text = format_metrics(metrics)
     if args.output:
-        print(f"metrics written to {args.output}/metrics.json")
+        metrics["metrics_file"] = f"{args.output}/metrics.json"
+        text += f"\nmetrics written to {args.output}/metrics.json"
+    emit(args, metrics, text)
     return 0

@@ -8,18 +8,16 @@ licence and whether it is cached; ``litepose weights download NAME ...`` downloa
 from __future__ import annotations
 
 import argparse
-import json
 
 HELP = "list the named pretrained weights (dataset, reported AP, licence, cached) or download them"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", nargs="?", choices=("list", "download"), default="list", help="default: list")
+    from . import _options as o
+
     p.add_argument("names", nargs="*", metavar="NAME", help="weights to download (download only)")
-    p.add_argument(
-        "--json", action="store_true",
-        help='print one JSON object, {"weights": [...]}: each entry\'s fields, cached and path',
-    )  # fmt: skip
+    o.add_json_option(p)
 
 
 def _table(rows: list[dict], cache: str) -> str:
@@ -45,12 +43,13 @@ def _table(rows: list[dict], cache: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..models.weights import WeightsError, download_weights, find_weights, list_weights, weights_dir
+    from ._options import emit
 
     if args.action == "list":
         if args.names:
             raise ValueError("'litepose weights list' takes no names (did you mean 'download'?)")
         rows = list_weights()
-        print(json.dumps({"weights": rows}, indent=1) if args.json else _table(rows, str(weights_dir())))
+        emit(args, {"weights": rows}, _table(rows, str(weights_dir())))
         return 0
     if not args.names:
         raise ValueError("give the NAME(s) to download (see 'litepose weights')")
@@ -61,8 +60,5 @@ def run(args: argparse.Namespace) -> int:
             raise WeightsError(f"unknown weights name {name!r} (see 'litepose weights')")
         path = download_weights(entry, progress=not args.json)
         done.append(dict(entry.to_dict(), cached=True, path=str(path)))
-        if not args.json:
-            print(f"{entry.name}: {path}")
-    if args.json:
-        print(json.dumps({"weights": done}, indent=1))
+    emit(args, {"weights": done}, "\n".join(f"{d['name']}: {d['path']}" for d in done))
     return 0

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..data.dataset import KeypointDataset
+from ..device import pick_device
 from ..models import extract_subnet, load_checkpoint, save_checkpoint
 from ..models.spec import ArchSpec, resolve_spec
 from ..models.supernet import SuperLitePose
@@ -109,13 +110,15 @@ def transfer(
     images: str | Path | None = None,
     num_images: int = 512,
     batch_size: int = 16,
-    device: str = "cpu",
+    device: str | torch.device = "auto",
     seed: int = 0,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Extract ``arch`` from ``supernet`` and recalibrate its BatchNorm on ``data`` (if given).
+    """Extract ``arch`` from ``supernet`` and recalibrate its BatchNorm on ``data`` (if given), on
+    ``device`` (:func:`litepose.device.pick_device`: ``auto`` is CUDA when available, else CPU).
 
-    Writes a self-describing checkpoint to ``output`` when given. Returns ``(model, summary)``.
+    Writes a self-describing checkpoint to ``output`` when given. Returns ``(model on the CPU, summary)``.
     """
+    device = pick_device(device)
     if isinstance(supernet, SuperLitePose):
         sup = supernet
     else:

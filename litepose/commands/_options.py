@@ -1,0 +1,211 @@
+"""The options the commands share, each defined once: the same flag means the same thing, with
+the same default and help text, in every command that takes it.
+
+Groups (``litepose VERB --help`` shows each as a section; docs/cli.md tabulates which verb takes
+which):
+
+- ``model``: ``--weights``, ``--model``, ``--input-size``;
+- ``inference``: ``--threshold``, ``--tag-threshold``, ``--scales``, ``--no-flip``, ``--legacy``,
+  ``--max-people``, ``--keypoints``;
+- ``device``: ``--device`` (default ``auto``: CUDA when available, else CPU), ``--threads``;
+- ``output``: ``--output``, a folder or a file (each help text says which);
+- ``json``: ``--json``: stdout is exactly one JSON object, the command's summary (its keys are
+  listed in docs/cli.md), and every log line goes to stderr.
+
+A command reports its result through :func:`emit` (text, or the summary under ``--json``); the
+command line (:func:`litepose.cli.main`) prints the summary and applies ``--threads``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..device import AUTO
+
+__all__ = [
+    "GROUPS",
+    "add_model_options",
+    "add_input_size",
+    "add_inference_options",
+    "add_device_options",
+    "add_output_option",
+    "add_json_option",
+    "emit",
+    "apply_threads",
+    "build_predictor",
+    "parse_scales",
+]
+
+#: The shared groups, by title (the argparse group titles), and the options of each.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "model": ("--weights", "--model", "--input-size"),
+    "inference": ("--threshold", "--tag-threshold", "--scales", "--no-flip", "--legacy", "--max-people", "--keypoints"),
+    "device": ("--device", "--threads"),
+    "output": ("--output",),
+    "json": ("--json",),
+}
+
+JSON_HELP = "print one JSON object, the command's summary (keys: docs/cli.md), on stdout; logs go to stderr"
+
+
+def _group(p: argparse.ArgumentParser, title: str) -> argparse._ArgumentGroup:
+    """The parser's argument group ``title``, made on first use (so options of one group stay together)."""
+    for g in p._action_groups:
+        if g.title == title:
+            return g
+    return p.add_argument_group(title)
+
+
+def add_input_size(p: argparse.ArgumentParser) -> None:
+    """``--input-size`` alone (of the model group): for verbs that size a model but load none."""
+    _group(p, "model").add_argument(
+        "--input-size", metavar="N", type=int, default=None,
+        help="network input size in pixels, the short side (default: the model's own)",
+    )  # fmt: skip
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """``--weights``, ``--model``, ``--input-size``: which network runs."""
+    g = _group(p, "model")
+    g.add_argument(
+        "--weights", metavar="W", default=None,
+        help="checkpoint: a file (litepose's, the original's or the mmpose port's) or a name from 'litepose weights'",
+    )  # fmt: skip
+    g.add_argument(
+        "--model", metavar="NAME", default=None,
+        help="architecture (litepose-xs/-s/-m/-l): with --weights, overrides the file's; "
+        "alone, random weights (for trying the pipeline only)",
+    )  # fmt: skip
+    add_input_size(p)
+
+
+def parse_scales(text: str) -> tuple[float, ...]:
+    """``"1,0.5"`` -> ``(1.0, 0.5)`` (argparse type of ``--scales``)."""
+    try:
+        scales = tuple(float(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 1,0.5, got {text!r}") from None
+    if not scales:
+        raise argparse.ArgumentTypeError("give at least one scale, e.g. 1")
+    return scales
+
+
+def add_inference_options(p: argparse.ArgumentParser) -> None:
+    """The Predictor's settings (:class:`litepose.Predictor`, with the same defaults)."""
+    g = _group(p, "inference")
+    g.add_argument("--threshold", metavar="T", type=float, default=0.1, help="detection threshold (default 0.1)")
+    g.add_argument(
+        "--tag-threshold", metavar="T", type=float, default=1.0,
+        help="largest tag distance that joins a joint to a person (default 1.0)",
+    )  # fmt: skip
+    g.add_argument(
+        "--scales", metavar="S,S", type=parse_scales, default=(1.0,),
+        help="test scales, comma-separated; several need 1 among them (default 1)",
+    )  # fmt: skip
+    g.add_argument("--no-flip", action="store_true", help="no flip test (about 2x faster network)")
+    g.add_argument(
+        "--legacy", action="store_true",
+        help="decode exactly as the original, defects included (to reproduce published numbers)",
+    )  # fmt: skip
+    g.add_argument("--max-people", metavar="N", type=int, default=30, help="people per image at most (default 30)")
+    g.add_argument(
+        "--keypoints", metavar="NAME|YAML", default=None,
+        help="keypoint set override: coco, crowdpose or a YAML description (default: the checkpoint's)",
+    )  # fmt: skip
+
+
+def add_device_options(p: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--threads``: where the network runs."""
+    g = _group(p, "device")
+    g.add_argument(
+        "--device", metavar="D", default=AUTO,
+        help="torch device: auto (CUDA when available, else CPU; the default), cpu, cuda, cuda:1",
+    )  # fmt: skip
+    g.add_argument(
+        "--threads", metavar="N", type=int, default=None,
+        help="CPU threads for torch (default: torch's; 1 is often fastest on a busy machine)",
+    )  # fmt: skip
+
+
+def add_output_option(
+    p: argparse.ArgumentParser,
+    kind: str,
+    what: str,
+    default: str | None = None,
+    *,
+    required: bool = False,
+    default_text: str | None = None,
+) -> None:
+    """``--output``: a ``kind`` ("folder" or "file") for ``what``; the help says which, and the default
+    (``default_text`` where it is computed, e.g. from the config's name)."""
+    if kind not in ("folder", "file"):
+        raise ValueError(f"--output is a folder or a file, not {kind!r}")
+    shown = default_text or default
+    tail = "required" if required else f"default: {shown}" if shown else "default: none written"
+    _group(p, "output").add_argument(
+        "--output", metavar="DIR" if kind == "folder" else "FILE", default=default, required=required,
+        help=f"output {kind}: {what} ({tail})",
+    )  # fmt: skip
+
+
+def add_json_option(p: argparse.ArgumentParser) -> None:
+    """``--json``: the summary as one JSON object on stdout, logs on stderr."""
+    _group(p, "json").add_argument("--json", action="store_true", help=JSON_HELP)
+
+
+def emit(args: argparse.Namespace, summary: dict[str, Any], text: str | None) -> None:
+    """Report a command's result: ``text`` on stdout, or under ``--json`` the ``summary`` (printed
+    by the command line as the one JSON object of stdout)."""
+    if getattr(args, "json", False):
+        args._summary = summary
+    elif text:
+        print(text)
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """``--threads N``: torch's CPU threads for the rest of the process."""
+    n = getattr(args, "threads", None)
+    if n is None:
+        return
+    if n < 1:
+        raise ValueError(f"--threads must be at least 1, got {n}")
+    import torch
+
+    torch.set_num_threads(n)
+
+
+def build_predictor(args: argparse.Namespace) -> Any:
+    """The :class:`~litepose.Predictor` of the model and inference groups (and ``--device``)."""
+    from ..models import create_model, load_checkpoint
+    from ..predictor import Predictor
+
+    if args.weights:
+        model, _info = load_checkpoint(args.weights, arch=args.model)
+    elif args.model:
+        joints = 17
+        if args.keypoints:
+            from ..data.description import load_keypoint_set
+
+            joints = load_keypoint_set(args.keypoints).num_joints
+        model = create_model(args.model, num_joints=joints)
+        print(
+            f"warning: --model {args.model} without --weights: the network has random weights, "
+            "so the detected people are meaningless (use it to try the pipeline only)",
+            file=sys.stderr,
+        )
+    else:
+        raise ValueError("give --weights W (a checkpoint) or --model NAME (random weights, for trying the pipeline)")
+    return Predictor(
+        model,
+        input_size=args.input_size,
+        flip_test=not args.no_flip,
+        scales=args.scales,
+        detection_threshold=args.threshold,
+        tag_threshold=args.tag_threshold,
+        max_people=args.max_people,
+        legacy=args.legacy,
+        keypoints=args.keypoints,
+        device=args.device,
+    )
