@@ -26,6 +26,7 @@ from ..device import AUTO
 
 __all__ = [
     "GROUPS",
+    "SHARED",
     "add_model_options",
     "add_input_size",
     "add_inference_options",
@@ -37,48 +38,6 @@ __all__ = [
     "build_predictor",
     "parse_scales",
 ]
-
-#: The shared groups, by title (the argparse group titles), and the options of each.
-GROUPS: dict[str, tuple[str, ...]] = {
-    "model": ("--weights", "--model", "--input-size"),
-    "inference": ("--threshold", "--tag-threshold", "--scales", "--no-flip", "--legacy", "--max-people", "--keypoints"),
-    "device": ("--device", "--threads"),
-    "output": ("--output",),
-    "json": ("--json",),
-}
-
-JSON_HELP = "print one JSON object, the command's summary (keys: docs/cli.md), on stdout; logs go to stderr"
-
-
-def _group(p: argparse.ArgumentParser, title: str) -> argparse._ArgumentGroup:
-    """The parser's argument group ``title``, made on first use (so options of one group stay together)."""
-    for g in p._action_groups:
-        if g.title == title:
-            return g
-    return p.add_argument_group(title)
-
-
-def add_input_size(p: argparse.ArgumentParser) -> None:
-    """``--input-size`` alone (of the model group): for verbs that size a model but load none."""
-    _group(p, "model").add_argument(
-        "--input-size", metavar="N", type=int, default=None,
-        help="network input size in pixels, the short side (default: the model's own)",
-    )  # fmt: skip
-
-
-def add_model_options(p: argparse.ArgumentParser) -> None:
-    """``--weights``, ``--model``, ``--input-size``: which network runs."""
-    g = _group(p, "model")
-    g.add_argument(
-        "--weights", metavar="W", default=None,
-        help="checkpoint: a file (litepose's, the original's or the mmpose port's) or a name from 'litepose weights'",
-    )  # fmt: skip
-    g.add_argument(
-        "--model", metavar="NAME", default=None,
-        help="architecture (litepose-xs/-s/-m/-l): with --weights, overrides the file's; "
-        "alone, random weights (for trying the pipeline only)",
-    )  # fmt: skip
-    add_input_size(p)
 
 
 def parse_scales(text: str) -> tuple[float, ...]:
@@ -92,41 +51,120 @@ def parse_scales(text: str) -> tuple[float, ...]:
     return scales
 
 
+#: Every shared option but ``--output`` (whose help depends on the verb): argparse keywords, and
+#: under ``"predictor"`` the :class:`~litepose.Predictor` keyword it sets (``--no-flip``: the negation).
+SHARED: dict[str, dict[str, Any]] = {
+    "--weights": {
+        "metavar": "W",
+        "help": "checkpoint: a file (litepose's, the original's or the mmpose port's) or a name from "
+        "'litepose weights'",
+    },
+    "--model": {
+        "metavar": "NAME",
+        "help": "architecture (litepose-xs/-s/-m/-l): with --weights, overrides the file's; "
+        "alone, random weights (for trying the pipeline only)",
+    },
+    "--input-size": {
+        "metavar": "N",
+        "type": int,
+        "help": "network input size in pixels, the short side (default: the model's own)",
+        "predictor": "input_size",
+    },
+    "--threshold": {
+        "metavar": "T",
+        "type": float,
+        "default": 0.1,
+        "help": "detection threshold (default 0.1)",
+        "predictor": "detection_threshold",
+    },
+    "--tag-threshold": {
+        "metavar": "T",
+        "type": float,
+        "default": 1.0,
+        "help": "largest tag distance that joins a joint to a person (default 1.0)",
+        "predictor": "tag_threshold",
+    },
+    "--scales": {
+        "metavar": "S,S",
+        "type": parse_scales,
+        "default": (1.0,),
+        "help": "test scales, comma-separated; several need 1 among them (default 1)",
+        "predictor": "scales",
+    },
+    "--no-flip": {"action": "store_true", "help": "no flip test (about 2x faster network)", "predictor": "flip_test"},
+    "--legacy": {
+        "action": "store_true",
+        "help": "decode exactly as the original, defects included (to reproduce published numbers)",
+        "predictor": "legacy",
+    },
+    "--max-people": {
+        "metavar": "N",
+        "type": int,
+        "default": 30,
+        "help": "people per image at most (default 30)",
+        "predictor": "max_people",
+    },
+    "--keypoints": {
+        "metavar": "NAME|YAML",
+        "help": "keypoint set override: coco, crowdpose or a YAML description (default: the checkpoint's)",
+        "predictor": "keypoints",
+    },
+    "--device": {
+        "metavar": "D",
+        "default": AUTO,
+        "help": "torch device: auto (CUDA when available, else CPU; the default), cpu, cuda, cuda:1",
+        "predictor": "device",
+    },
+    "--threads": {
+        "metavar": "N",
+        "type": int,
+        "help": "CPU threads for torch (default: torch's; 1 is often fastest on a busy machine)",
+    },
+    "--json": {
+        "action": "store_true",
+        "help": "print one JSON object, the command's summary (keys: docs/cli.md), on stdout; logs go to stderr",
+    },
+}
+
+#: The shared groups, by title (the argparse group titles ``--help`` shows), and their options.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "model": ("--weights", "--model", "--input-size"),
+    "inference": ("--threshold", "--tag-threshold", "--scales", "--no-flip", "--legacy", "--max-people", "--keypoints"),
+    "device": ("--device", "--threads"),
+    "output": ("--output",),
+    "json": ("--json",),
+}
+
+
+def _group(p: argparse.ArgumentParser, title: str) -> argparse._ArgumentGroup:
+    """The parser's argument group ``title``, made on first use (``--help`` shows it as a section)."""
+    return next((g for g in p._action_groups if g.title == title), None) or p.add_argument_group(title)
+
+
+def _add(p: argparse.ArgumentParser, title: str, *flags: str) -> None:
+    """Add ``flags``, as :data:`SHARED` defines them, to the parser's group ``title``."""
+    for flag in flags:
+        _group(p, title).add_argument(flag, **{k: v for k, v in SHARED[flag].items() if k != "predictor"})
+
+
+def add_input_size(p: argparse.ArgumentParser) -> None:
+    """``--input-size`` alone (of the model group): for verbs that size a model but load none."""
+    _add(p, "model", "--input-size")
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """``--weights``, ``--model``, ``--input-size``: which network runs."""
+    _add(p, "model", *GROUPS["model"])
+
+
 def add_inference_options(p: argparse.ArgumentParser) -> None:
     """The Predictor's settings (:class:`litepose.Predictor`, with the same defaults)."""
-    g = _group(p, "inference")
-    g.add_argument("--threshold", metavar="T", type=float, default=0.1, help="detection threshold (default 0.1)")
-    g.add_argument(
-        "--tag-threshold", metavar="T", type=float, default=1.0,
-        help="largest tag distance that joins a joint to a person (default 1.0)",
-    )  # fmt: skip
-    g.add_argument(
-        "--scales", metavar="S,S", type=parse_scales, default=(1.0,),
-        help="test scales, comma-separated; several need 1 among them (default 1)",
-    )  # fmt: skip
-    g.add_argument("--no-flip", action="store_true", help="no flip test (about 2x faster network)")
-    g.add_argument(
-        "--legacy", action="store_true",
-        help="decode exactly as the original, defects included (to reproduce published numbers)",
-    )  # fmt: skip
-    g.add_argument("--max-people", metavar="N", type=int, default=30, help="people per image at most (default 30)")
-    g.add_argument(
-        "--keypoints", metavar="NAME|YAML", default=None,
-        help="keypoint set override: coco, crowdpose or a YAML description (default: the checkpoint's)",
-    )  # fmt: skip
+    _add(p, "inference", *GROUPS["inference"])
 
 
 def add_device_options(p: argparse.ArgumentParser) -> None:
     """``--device`` and ``--threads``: where the network runs."""
-    g = _group(p, "device")
-    g.add_argument(
-        "--device", metavar="D", default=AUTO,
-        help="torch device: auto (CUDA when available, else CPU; the default), cpu, cuda, cuda:1",
-    )  # fmt: skip
-    g.add_argument(
-        "--threads", metavar="N", type=int, default=None,
-        help="CPU threads for torch (default: torch's; 1 is often fastest on a busy machine)",
-    )  # fmt: skip
+    _add(p, "device", *GROUPS["device"])
 
 
 def add_output_option(
@@ -144,15 +182,16 @@ def add_output_option(
         raise ValueError(f"--output is a folder or a file, not {kind!r}")
     shown = default_text or default
     tail = "required" if required else f"default: {shown}" if shown else "default: none written"
-    _group(p, "output").add_argument(
-        "--output", metavar="DIR" if kind == "folder" else "FILE", default=default, required=required,
-        help=f"output {kind}: {what} ({tail})",
-    )  # fmt: skip
+    group = next((g for g in p._action_groups if g.title == "output"), None) or p.add_argument_group("output")
+    metavar = "DIR" if kind == "folder" else "FILE"
+    group.add_argument(
+        "--output", metavar=metavar, default=default, required=required, help=f"output {kind}: {what} ({tail})"
+    )
 
 
 def add_json_option(p: argparse.ArgumentParser) -> None:
     """``--json``: the summary as one JSON object on stdout, logs on stderr."""
-    _group(p, "json").add_argument("--json", action="store_true", help=JSON_HELP)
+    _add(p, "json", "--json")
 
 
 def emit(args: argparse.Namespace, summary: dict[str, Any], text: str | None) -> None:
@@ -197,15 +236,9 @@ def build_predictor(args: argparse.Namespace) -> Any:
         )
     else:
         raise ValueError("give --weights W (a checkpoint) or --model NAME (random weights, for trying the pipeline)")
-    return Predictor(
-        model,
-        input_size=args.input_size,
-        flip_test=not args.no_flip,
-        scales=args.scales,
-        detection_threshold=args.threshold,
-        tag_threshold=args.tag_threshold,
-        max_people=args.max_people,
-        legacy=args.legacy,
-        keypoints=args.keypoints,
-        device=args.device,
-    )
+    settings = {}
+    for flag, spec in SHARED.items():
+        if "predictor" in spec:
+            value = getattr(args, flag[2:].replace("-", "_"))
+            settings[spec["predictor"]] = not value if flag == "--no-flip" else value
+    return Predictor(model, **settings)
