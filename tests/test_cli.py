@@ -4,6 +4,7 @@ concept (device, normalisation, image reading, augmentation names, the public AP
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import json
 import os
@@ -27,14 +28,14 @@ from litepose.commands import _options, _reference
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs" / "cli.md"
 
-# The groups each verb takes (the list; "input size" = --input-size of the model group alone).
+# The groups each verb takes ("input size" = --input-size of the model group alone).
 EXPECTED = {
     "predict": {"model", "inference", "device", "output", "json"},
-    "val": {"model", "inference", "device", "output", "json"},
+    "val": {"data", "model", "inference", "device", "output", "json"},
     "train": {"device", "output", "json"},
     "demo": {"input size", "device", "output", "json"},
     "synth": {"output", "json"},
-    "transfer": {"device", "output", "json"},
+    "transfer": {"data", "device", "output", "json"},
     "profile": {"input size", "json"},
     "weights": {"json"},
 }
@@ -59,7 +60,7 @@ def test_every_verb_takes_its_shared_groups_with_the_same_defaults_and_help() ->
     parsers = _reference.verb_parsers()
     assert set(parsers) == set(EXPECTED) and "export" not in parsers  # no verb without a module
     for verb, p in parsers.items():
-        actions = {a.option_strings[-1]: a for a in p._actions if a.option_strings}
+        actions = {a.option_strings[-1]: a for a in p._actions if a.option_strings and a.help != argparse.SUPPRESS}
         groups = set()
         for title, flags in _options.GROUPS.items():
             taken = [f for f in flags if f in actions]
@@ -162,7 +163,7 @@ def test_json_is_one_object_for_every_verb(tmp_path, capsys) -> None:
         "train": ["train", "--config", str(_tiny_train_config(tmp_path)), "--output", str(tmp_path / "t")],
         "demo": ["demo", "--quick", "--minutes", "0.001", "--train-images", "4", "--val-images", "2",
                  "--input-size", "64", "--workers", "0", "--output", str(tmp_path / "d")],
-        "synth": ["synth", "--images", "2", "--size", "96x64", "--output", str(tmp_path / "s")],
+        "synth": ["synth", "--num-images", "2", "--size", "96x64", "--output", str(tmp_path / "s")],
         "transfer": ["transfer", "--supernet", str(shared("ref/super_14.pth")), "--arch", "litepose-xs",
                      "--output", str(tmp_path / "xs.pth")],
         "profile": ["profile", "litepose-xs"],
@@ -183,6 +184,8 @@ def test_json_is_one_object_for_every_verb(tmp_path, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["exit_code"] == 2
     assert main(["val", "--json"]) == 2
     assert "--data" in json.loads(capsys.readouterr().out)["error"]
+    assert main(["synth", "--images", "2", "--output", str(tmp_path / "s2")]) == 2  # renamed: --num-images
+    assert "--images is now --num-images" in capsys.readouterr().err
 
 
 def test_json_stdout_holds_nothing_else_in_a_subprocess(tmp_path) -> None:

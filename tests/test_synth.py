@@ -193,7 +193,7 @@ def test_size_option_and_errors(tmp_path):
 
 def test_cli_synth_then_val_gt_scores_one(tmp_path, capsys):
     out = tmp_path / "S"
-    assert cli(["synth", "--output", str(out), "--images", "200", "--seed", "1"]) == 0
+    assert cli(["synth", "--output", str(out), "--num-images", "200", "--seed", "1"]) == 0
     assert len(list((out / "images").glob("*.jpg"))) == 200
     capsys.readouterr()
     assert cli(["val", "--data", str(out), "--gt-as-results"]) == 0

@@ -4,6 +4,8 @@ the same default and help text, in every command that takes it.
 Groups (``litepose VERB --help`` shows each as a section; docs/cli.md tabulates which verb takes
 which):
 
+- ``data``: ``--data`` (a COCO-format keypoint JSON or a SynthPose folder; each help says what
+  for), ``--images``;
 - ``model``: ``--weights``, ``--model``, ``--input-size``;
 - ``inference``: ``--threshold``, ``--tag-threshold``, ``--scales``, ``--no-flip``, ``--legacy``,
   ``--max-people``, ``--keypoints``;
@@ -27,6 +29,7 @@ from ..device import AUTO
 __all__ = [
     "GROUPS",
     "SHARED",
+    "add_data_options",
     "add_model_options",
     "add_input_size",
     "add_inference_options",
@@ -51,8 +54,9 @@ def parse_scales(text: str) -> tuple[float, ...]:
     return scales
 
 
-#: Every shared option but ``--output`` (whose help depends on the verb): argparse keywords, and
-#: under ``"predictor"`` the :class:`~litepose.Predictor` keyword it sets (``--no-flip``: the negation).
+#: Every shared option but ``--data`` and ``--output`` (whose help says what they hold for the verb):
+#: argparse keywords, and under ``"predictor"`` the :class:`~litepose.Predictor` keyword it sets
+#: (``--no-flip``: the negation).
 SHARED: dict[str, dict[str, Any]] = {
     "--weights": {
         "metavar": "W",
@@ -120,6 +124,7 @@ SHARED: dict[str, dict[str, Any]] = {
         "type": int,
         "help": "CPU threads for torch (default: torch's; 1 is often fastest on a busy machine)",
     },
+    "--images": {"metavar": "DIR", "help": "image folder of --data (default: found beside the JSON)"},
     "--json": {
         "action": "store_true",
         "help": "print one JSON object, the command's summary (keys: docs/cli.md), on stdout; logs go to stderr",
@@ -128,6 +133,7 @@ SHARED: dict[str, dict[str, Any]] = {
 
 #: The shared groups, by title (the argparse group titles ``--help`` shows), and their options.
 GROUPS: dict[str, tuple[str, ...]] = {
+    "data": ("--data", "--images"),
     "model": ("--weights", "--model", "--input-size"),
     "inference": ("--threshold", "--tag-threshold", "--scales", "--no-flip", "--legacy", "--max-people", "--keypoints"),
     "device": ("--device", "--threads"),
@@ -145,6 +151,13 @@ def _add(p: argparse.ArgumentParser, title: str, *flags: str) -> None:
     """Add ``flags``, as :data:`SHARED` defines them, to the parser's group ``title``."""
     for flag in flags:
         _group(p, title).add_argument(flag, **{k: v for k, v in SHARED[flag].items() if k != "predictor"})
+
+
+def add_data_options(p: argparse.ArgumentParser, what: str, *, required: bool) -> None:
+    """``--data`` (a COCO-format keypoint JSON or a SynthPose folder, used for ``what``) and ``--images``."""
+    text = f"COCO-format keypoint JSON or SynthPose folder (annotations.json + images/): {what}"
+    _group(p, "data").add_argument("--data", metavar="D", required=required, default=None, help=text)
+    _add(p, "data", "--images")
 
 
 def add_input_size(p: argparse.ArgumentParser) -> None:

@@ -27,7 +27,8 @@ def verb_parsers() -> dict[str, argparse.ArgumentParser]:
 
 
 def _options(p: argparse.ArgumentParser) -> list[argparse.Action]:
-    return [a for a in p._actions if not isinstance(a, argparse._HelpAction)]
+    """The options ``--help`` shows (not ``-h`` itself, nor refused old names)."""
+    return [a for a in p._actions if not isinstance(a, argparse._HelpAction) and a.help != argparse.SUPPRESS]
 
 
 def _name(a: argparse.Action) -> str:

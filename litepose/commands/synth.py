@@ -10,7 +10,9 @@ HELP = "write a SynthPose dataset: synthetic multi-person images with COCO-forma
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from . import _options as o
 
-    p.add_argument("--images", type=int, required=True, help="number of images")
+    p.add_argument("--num-images", metavar="N", type=int, default=None, help="number of images (required)")
+    # --images names an image folder in val and transfer; here it was the count, and is refused now
+    p.add_argument("--images", dest="images_renamed", default=None, help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same dataset)")
     p.add_argument("--size", default="320x256", help="image size WIDTHxHEIGHT (default 320x256)")
     p.add_argument(
@@ -27,7 +29,11 @@ def run(args: argparse.Namespace) -> int:
     from ..data.synth import make_synthpose
     from ._options import emit
 
-    path = make_synthpose(args.output, args.images, seed=args.seed, size=args.size, sequence=args.sequence)
+    if args.images_renamed is not None:
+        raise ValueError("--images is now --num-images (--images names an image folder in val and transfer)")
+    if args.num_images is None:
+        raise ValueError("give --num-images N, the number of images to write")
+    path = make_synthpose(args.output, args.num_images, seed=args.seed, size=args.size, sequence=args.sequence)
     data = json.loads(path.read_text())
     people = sum(1 for a in data["annotations"] if not a["iscrowd"])
     crowds = len(data["annotations"]) - people

@@ -15,10 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="supernet checkpoint (original release or litepose run; a file or a weights name)",
     )  # fmt: skip
     p.add_argument("--arch", required=True, help="subnet: preset name (litepose-xs ...) or architecture JSON")
-    p.add_argument(
-        "--data", default=None, help="training annotations (COCO JSON or SynthPose folder) for recalibration"
-    )
-    p.add_argument("--images", default=None, help="image folder of --data when not beside the JSON")
+    o.add_data_options(p, "training images to recalibrate BatchNorm on (default: none)", required=False)
     p.add_argument("--calib-images", type=int, default=512, help="images used to re-estimate BatchNorm statistics")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)

@@ -15,11 +15,7 @@ HELP = "evaluate keypoint AP/AR (COCO or CrowdPose protocol) of a model, saved r
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from . import _options as o
 
-    p.add_argument(
-        "--data", required=True,
-        help="COCO-format keypoint JSON, or a SynthPose folder (annotations.json + images/)",
-    )  # fmt: skip
-    p.add_argument("--images", default=None, help="image folder (default: found beside the JSON)")
+    o.add_data_options(p, "the ground truth", required=True)
     p.add_argument(
         "--protocol", choices=("coco", "crowdpose"), default=None,
         help="metric protocol (default: crowdpose for 14 joints, coco otherwise)",
