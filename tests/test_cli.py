@@ -79,6 +79,13 @@ def test_every_verb_takes_its_shared_groups_with_the_same_defaults_and_help() ->
         if "--output" in actions:
             kind = OUTPUT_KIND.get(verb, "folder")
             assert actions["--output"].help.startswith(f"output {kind}: "), verb
+    # any flag that several verbs have means the same in each: one help text, one default
+    seen: dict[str, tuple] = {}
+    for verb, p in parsers.items():
+        for a in p._actions:
+            if a.option_strings and a.help != argparse.SUPPRESS and a.dest not in ("help", "data", "output"):
+                first = seen.setdefault(a.option_strings[-1], (verb, a.help, a.default))
+                assert first[1:] == (a.help, a.default), (a.option_strings[-1], first[0], verb)
     predictor_default = inspect.signature(litepose.Predictor).parameters["device"].default
     assert parsers["predict"].parse_args(["x"]).device == "auto" == predictor_default
 

@@ -36,6 +36,7 @@ __all__ = [
     "add_device_options",
     "add_output_option",
     "add_json_option",
+    "add_option",
     "emit",
     "apply_threads",
     "build_predictor",
@@ -125,6 +126,18 @@ SHARED: dict[str, dict[str, Any]] = {
         "help": "CPU threads for torch (default: torch's; 1 is often fastest on a busy machine)",
     },
     "--images": {"metavar": "DIR", "help": "image folder of --data (default: found beside the JSON)"},
+    # in no group: options a few verbs have in common
+    "--seed": {
+        "metavar": "S",
+        "type": int,
+        "default": 0,
+        "help": "random seed: the same seed, the same result (default 0)",
+    },
+    "--arch": {
+        "metavar": "ARCH",
+        "help": "a subnet of the supernet: a preset (litepose-xs ...) or an architecture JSON "
+        "(train: the fixed subnet to train; transfer: the subnet to extract)",
+    },
     "--json": {
         "action": "store_true",
         "help": "print one JSON object, the command's summary (keys: docs/cli.md), on stdout; logs go to stderr",
@@ -158,6 +171,11 @@ def add_data_options(p: argparse.ArgumentParser, what: str, *, required: bool) -
     text = f"COCO-format keypoint JSON or SynthPose folder (annotations.json + images/): {what}"
     _group(p, "data").add_argument("--data", metavar="D", required=required, default=None, help=text)
     _add(p, "data", "--images")
+
+
+def add_option(p: argparse.ArgumentParser, flag: str, *, required: bool = False) -> None:
+    """A shared option that belongs to no group (``--seed``, ``--arch``), among the verb's own."""
+    p.add_argument(flag, required=required, **SHARED[flag])
 
 
 def add_input_size(p: argparse.ArgumentParser) -> None:

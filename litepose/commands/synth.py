@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-images", metavar="N", type=int, default=None, help="number of images (required)")
     # --images names an image folder in val and transfer; here it was the count, and is refused now
     p.add_argument("--images", dest="images_renamed", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same dataset)")
+    o.add_option(p, "--seed")
     p.add_argument("--size", default="320x256", help="image size WIDTHxHEIGHT (default 320x256)")
     p.add_argument(
         "--sequence", type=int, default=0, metavar="FRAMES",

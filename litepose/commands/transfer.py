@@ -14,11 +14,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--supernet", required=True,
         help="supernet checkpoint (original release or litepose run; a file or a weights name)",
     )  # fmt: skip
-    p.add_argument("--arch", required=True, help="subnet: preset name (litepose-xs ...) or architecture JSON")
+    o.add_option(p, "--arch", required=True)
     o.add_data_options(p, "training images to recalibrate BatchNorm on (default: none)", required=False)
     p.add_argument("--calib-images", type=int, default=512, help="images used to re-estimate BatchNorm statistics")
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
+    o.add_option(p, "--seed")
     o.add_device_options(p)
     o.add_output_option(p, "file", "the self-describing subnet checkpoint", required=True)
     o.add_json_option(p)
