@@ -213,11 +213,8 @@ def add_output_option(
         raise ValueError(f"--output is a folder or a file, not {kind!r}")
     shown = default_text or default
     tail = "required" if required else f"default: {shown}" if shown else "default: none written"
-    group = next((g for g in p._action_groups if g.title == "output"), None) or p.add_argument_group("output")
-    metavar = "DIR" if kind == "folder" else "FILE"
-    group.add_argument(
-        "--output", metavar=metavar, default=default, required=required, help=f"output {kind}: {what} ({tail})"
-    )
+    metavar, text = ("DIR" if kind == "folder" else "FILE"), f"output {kind}: {what} ({tail})"
+    _group(p, "output").add_argument("--output", metavar=metavar, default=default, required=required, help=text)
 
 
 def add_json_option(p: argparse.ArgumentParser) -> None:
