@@ -6,10 +6,13 @@ with 1 worker (kept alive between epochs: with a small dataset, restarting it ev
 would dominate), channels_last, the real LitePoseLoss and AdamW with the shipped recipe's
 settings (configs/synthpose_xs.yaml), eager fp32. A step is batch + forward + loss + backward +
 optimizer step, data loading included; images per second = batch size / the median time of the
-timed steps (after the warm-up steps; the median resists other load on the machine).
+timed steps (after the warm-up steps; the median resists other load on the machine). Each variant
+runs in a fresh process, so that process-wide settings do not leak from one into the next.
 
-Variants are the list VARIANTS below: (a) today's recipe with the fast depthwise conv turned
-off (LITEPOSE_FAST_CONV=0), (b) the same with it on. Add a Variant to compare another lever.
+Variants are the list VARIANTS below, each adding one lever to the one before: (a) the step as
+the original trains (aten only: LITEPOSE_FAST_CONV=0, LITEPOSE_FAST_BN=0), (b) the C depthwise-conv
+gradients, (c) the C BatchNorm + activation, (d) torch's fused AdamW, (e) the CPU process settings
+of litepose.engine.cputune; (e) is what litepose ships. Add a Variant to compare another lever.
 
 Usage: python benchmarks/train_speed.py [--steps 15] [--warmup 3] [--batch-size 16]
        [--input-size 128] [--threads 2] [--images 64] [--data DIR] [--rounds 1] [VARIANT ...]
@@ -19,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -36,8 +41,9 @@ from litepose.data.dataset import KeypointDataset
 from litepose.data.synth import make_synthpose
 from litepose.data.transforms import TransformConfig
 from litepose.engine.config import TrainConfig
+from litepose.engine.cputune import cpu_training_settings
 from litepose.engine.loss import LitePoseLoss
-from litepose.models import create_model, fastconv
+from litepose.models import create_model, fastbn, fastconv
 
 RECIPE = Path(__file__).resolve().parents[1] / "configs" / "synthpose_xs.yaml"
 
@@ -51,11 +57,24 @@ class Variant:
     about: str
     env: dict[str, str] = field(default_factory=dict)
     prepare: Callable[[torch.nn.Module], torch.nn.Module] | None = None
+    fused_adamw: bool = False  # torch's fused AdamW kernel (one pass over all parameters)
+    cpu_settings: bool = False  # litepose.engine.cputune: denormals flushed, allocator keeps freed blocks
 
 
+OFF = {fastconv.ENV_ENABLE: "0", fastbn.ENV_ENABLE: "0"}
+ON = {fastconv.ENV_ENABLE: "1", fastbn.ENV_ENABLE: "1"}
 VARIANTS = [
-    Variant("eager fp32", "today's recipe, aten depthwise convs", {fastconv.ENV_ENABLE: "0"}),
-    Variant("+ fast dw conv", "C weight gradient of the depthwise convs", {fastconv.ENV_ENABLE: "1"}),
+    Variant("eager fp32", "the original recipe's step: aten only", OFF),
+    Variant("+ fast dw conv", "C depthwise-conv gradients", {**OFF, fastconv.ENV_ENABLE: "1"}),
+    Variant("+ fast bn", "and C BatchNorm + ReLU6", ON),
+    Variant("+ fused adamw", "and torch's fused AdamW step", ON, fused_adamw=True),
+    Variant(
+        "+ cpu settings",
+        "and denormals flushed, freed memory kept (shipped)",
+        ON,
+        fused_adamw=True,
+        cpu_settings=True,
+    ),
 ]
 
 
@@ -90,7 +109,7 @@ def batches(ds: KeypointDataset, batch_size: int, seed: int) -> Iterator[dict[st
 
 def run(variant: Variant, ds: KeypointDataset, cfg: TrainConfig, args: argparse.Namespace) -> dict[str, float]:
     """Train ``args.warmup + args.steps`` steps; median and fastest time of the last ``args.steps``."""
-    with environment(variant.env):
+    with environment(variant.env), cpu_training_settings(variant.cpu_settings):
         torch.manual_seed(0)
         model = create_model("litepose-xs", num_joints=ds.num_joints)
         model.keypoints = ds.keypoints
@@ -98,7 +117,8 @@ def run(variant: Variant, ds: KeypointDataset, cfg: TrainConfig, args: argparse.
         if variant.prepare is not None:
             model = variant.prepare(model)
         t, lc = cfg.train, cfg.loss
-        opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        fused = {"fused": True} if variant.fused_adamw else {}
+        opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, **fused)
         loss_fn = LitePoseLoss(ds.num_joints, lc.heatmap_factors, lc.push_factor, lc.pull_factor, lc.push_type)
         data = batches(ds, args.batch_size, seed=0)
         losses = []
@@ -119,6 +139,16 @@ def run(variant: Variant, ds: KeypointDataset, cfg: TrainConfig, args: argparse.
     return {"ms": median, "min_ms": fastest, "img_s": args.batch_size * 1e3 / median, "loss": losses[-1]}
 
 
+def _in_subprocess(v: Variant, folder: Path, args: argparse.Namespace) -> dict[str, float]:
+    """Run one variant in a fresh Python process: process-wide settings (the allocator tuning of
+    the shipped variant cannot be undone) never leak into the next variant."""
+    cmd = [sys.executable, __file__, "--worker", v.name, "--data", str(folder)]
+    for opt in ("steps", "warmup", "batch_size", "input_size", "threads"):
+        cmd += [f"--{opt.replace('_', '-')}", str(getattr(args, opt))]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("variants", nargs="*", help="names of the variants to run (default: all)")
@@ -130,23 +160,29 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=64, help="SynthPose training images to generate")
     ap.add_argument("--data", help="SynthPose folder (generated there if absent; default: a temporary one)")
     ap.add_argument("--rounds", type=int, default=1, help="alternate the variants this many times (median)")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)  # internal: run one variant in this process
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     chosen = [v for v in VARIANTS if not args.variants or v.name in args.variants]
     if not chosen:
         ap.error(f"no such variant; known: {[v.name for v in VARIANTS]}")
 
+    if args.worker:  # one variant, one round, in this fresh process: the result as JSON
+        v = next(v for v in VARIANTS if v.name == args.worker)
+        ds = KeypointDataset(
+            Path(args.data) / "annotations.json", transform=TransformConfig(input_size=args.input_size)
+        )
+        print(json.dumps(run(v, ds, TrainConfig.load(RECIPE), args)))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.data or Path(tmp) / "synthpose")
         if not (folder / "annotations.json").is_file():
             make_synthpose(folder, args.images, seed=0, progress=False)
-        ds = KeypointDataset(folder / "annotations.json", transform=TransformConfig(input_size=args.input_size))
-        cfg = TrainConfig.load(RECIPE)
-        fast = fastconv.fast_conv_available()  # compile the kernel before any timing
+        fast = fastconv.fast_conv_available() and fastbn.fast_bn_enabled()  # compile the kernels before timing
         results: dict[str, list[dict[str, float]]] = {v.name: [] for v in chosen}
         for r in range(args.rounds):
             for v in chosen:
-                res = run(v, ds, cfg, args)
+                res = _in_subprocess(v, folder, args)
                 results[v.name].append(res)
                 print(f"round {r + 1}, {v.name}: {res['ms']:.0f} ms/step (median)", file=sys.stderr, flush=True)
 
@@ -154,7 +190,7 @@ def main() -> None:
         f"LitePose-XS training: {args.input_size} px, batch {args.batch_size}, {args.threads} threads, "
         f"{args.steps} timed steps after {args.warmup} warm-up, median of {args.rounds} round(s); "
         f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}; "
-        f"fast dw kernel {'available' if fast else 'UNAVAILABLE (aten used)'}"
+        f"fast kernels {'available' if fast else 'UNAVAILABLE (aten used)'}; each variant in a fresh process"
     )
     print(f"{'variant':<16} {'ms/step':>8} {'fastest':>8} {'img/s':>7} {'speed-up':>9} {'last loss':>10}  about")
     base = None

@@ -9,20 +9,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from litepose.models import create_model, fastconv
+from litepose.models import create_model, fastconv, native
 from litepose.models.fastconv import DepthwiseConv2d, depthwise_conv2d, depthwise_input_grad, depthwise_weight_grad
 
 
 @pytest.fixture(scope="module", autouse=True)
 def kernel(tmp_path_factory):
     """Compile the kernel once into a fresh cache folder (skip without a C compiler)."""
-    if fastconv._compiler() is None:
+    if native._compiler() is None:
         pytest.skip("no C compiler (cc, gcc or clang) on PATH: the fast depthwise kernel cannot be built")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(fastconv.ENV_CACHE, str(tmp_path_factory.mktemp("cache")))
+        mp.setenv(native.ENV_CACHE, str(tmp_path_factory.mktemp("cache")))
         mp.delenv(fastconv.ENV_ENABLE, raising=False)
-        mp.setattr(fastconv, "_lib", None)
-        mp.setattr(fastconv, "_lib_failed", False)
+        mp.setattr(native, "_lib", None)
+        mp.setattr(native, "_lib_failed", False)
         assert fastconv.fast_conv_available(), "the kernel failed to compile (see the warning)"
         yield
 
@@ -247,13 +247,13 @@ def test_xs_model_gradients_equal_with_and_without(monkeypatch):
 
 
 def test_failed_compile_warns_once_and_falls_back(monkeypatch, tmp_path):
-    monkeypatch.setenv(fastconv.ENV_CACHE, str(tmp_path))
-    monkeypatch.setattr(fastconv, "_lib", None)
-    monkeypatch.setattr(fastconv, "_lib_failed", False)
-    monkeypatch.setattr(fastconv, "CFLAGS", (*fastconv.CFLAGS, "-litepose-no-such-flag"))
+    monkeypatch.setenv(native.ENV_CACHE, str(tmp_path))
+    monkeypatch.setattr(native, "_lib", None)
+    monkeypatch.setattr(native, "_lib_failed", False)
+    monkeypatch.setattr(native, "CFLAGS", (*native.CFLAGS, "-litepose-no-such-flag"))
     x, wt, gy = _case(1, 8, 8, 8, 7, 1, "cl")
     w = wt.clone().requires_grad_()
-    with pytest.warns(RuntimeWarning, match="fast depthwise-conv kernel is unavailable"):
+    with pytest.warns(RuntimeWarning, match="fast CPU training kernels are unavailable"):
         y = depthwise_conv2d(x, w)
     assert not _fast(y)
     y.backward(gy)
@@ -266,9 +266,9 @@ def test_failed_compile_warns_once_and_falls_back(monkeypatch, tmp_path):
 
 
 def test_no_compiler_is_silent(monkeypatch):
-    monkeypatch.setattr(fastconv, "_lib", None)
-    monkeypatch.setattr(fastconv, "_lib_failed", False)
-    monkeypatch.setattr(fastconv, "_compiler", lambda: None)
+    monkeypatch.setattr(native, "_lib", None)
+    monkeypatch.setattr(native, "_lib_failed", False)
+    monkeypatch.setattr(native, "_compiler", lambda: None)
     import warnings
 
     with warnings.catch_warnings():
@@ -278,21 +278,21 @@ def test_no_compiler_is_silent(monkeypatch):
 
 
 def test_cached_library_is_reused(monkeypatch):
-    folder = fastconv._cache_dir()
-    libs = sorted(folder.glob("depthwise-*.so"))
+    folder = native._cache_dir()
+    libs = sorted(folder.glob("kernels-*.so"))
     assert len(libs) == 1 and not list(folder.glob(".*"))  # one library, no temporary left
     mtime = libs[0].stat().st_mtime_ns
-    monkeypatch.setattr(fastconv, "_lib", None)
-    monkeypatch.setattr(fastconv, "_compile", lambda *a: pytest.fail("recompiled although cached"))
-    assert fastconv._load() is not None
+    monkeypatch.setattr(native, "_lib", None)
+    monkeypatch.setattr(native, "_compile", lambda *a: pytest.fail("recompiled although cached"))
+    assert native.load() is not None
     assert libs[0].stat().st_mtime_ns == mtime
 
 
 def test_broken_cached_library_is_rebuilt(monkeypatch, tmp_path):
-    monkeypatch.setenv(fastconv.ENV_CACHE, str(tmp_path))
-    monkeypatch.setattr(fastconv, "_lib", None)
-    monkeypatch.setattr(fastconv, "_lib_failed", False)
-    path = tmp_path / f"depthwise-{fastconv._build_key(fastconv._compiler())}.so"
+    monkeypatch.setenv(native.ENV_CACHE, str(tmp_path))
+    monkeypatch.setattr(native, "_lib", None)
+    monkeypatch.setattr(native, "_lib_failed", False)
+    path = tmp_path / native.library_name(native._compiler())
     path.write_bytes(b"not a shared library")
-    assert fastconv._load() is not None
+    assert native.load() is not None
     assert path.stat().st_size > 1000

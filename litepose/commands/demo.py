@@ -14,7 +14,7 @@ HELP = "generate SynthPose, train LitePose-XS on the CPU, evaluate, and draw the
 # (train images, val images, minutes of training, input size, epochs cap, val every N epochs)
 PROFILES = {
     "quick": (120, 24, 1.0, 128, 200, 2),
-    "default": (500, 100, 10.0, 128, 400, 3),
+    "default": (1000, 100, 10.0, 128, 400, 3),
 }
 
 

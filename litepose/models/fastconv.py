@@ -4,9 +4,8 @@ On CPUs, oneDNN's weight gradient of a depthwise kxk convolution in channels_las
 times slower than its forward pass or input gradient, and LitePose (one 7x7 depthwise conv per
 block) spends most of a training step there. This module keeps aten for the forward pass and
 computes the weight gradient (and the stride-1 7x7 input gradient, where it measured faster than
-aten; other input gradients stay aten) with a small C kernel (``_csrc/depthwise.c``), compiled on
-first use with the system C compiler into ``$LITEPOSE_HOME`` (default ``~/.cache/litepose``)
-and loaded with ctypes. It uses ``torch.get_num_threads()`` threads.
+aten; other input gradients stay aten) with a small C kernel (``_csrc/depthwise.c``, part of the
+library that :mod:`.native` compiles on first use). It uses ``torch.get_num_threads()`` threads.
 
 The fast path (results equal to aten's within float32 rounding) is taken for training-mode
 depthwise convs (groups == channels, square kernel 3/5/7, stride 1 or 2, padding k // 2,
@@ -20,22 +19,14 @@ path off. The function is differentiable once (no double backward).
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
-import platform
-import shutil
-import subprocess
-import tempfile
-import threading
-import warnings
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from ..home import ENV_HOME, home_dir
+from . import native
 
 __all__ = [
     "DepthwiseConv2d",
@@ -48,19 +39,11 @@ __all__ = [
 ]
 
 ENV_ENABLE = "LITEPOSE_FAST_CONV"
-ENV_CACHE = ENV_HOME  # the kernels live in litepose's home folder
 KERNEL_SIZES = (3, 5, 7)
 STRIDES = (1, 2)
-SOURCE = Path(__file__).with_name("_csrc") / "depthwise.c"
-CFLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC")
-_ABI_VERSION = 2
 #: kernel sizes whose stride-1 input gradient the C kernel computes (measured faster than aten;
 #: for 3 and 5 the pass is memory-bound and aten is as fast or faster)
 INPUT_GRAD_KERNEL_SIZES = (7,)
-
-_lock = threading.Lock()
-_lib: ctypes.CDLL | None = None
-_lib_failed = False
 
 
 def fast_conv_enabled() -> bool:
@@ -68,110 +51,8 @@ def fast_conv_enabled() -> bool:
     return os.environ.get(ENV_ENABLE, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def _cache_dir() -> Path:
-    return home_dir()
-
-
-def _compiler() -> str | None:
-    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
-def _machine_id() -> str:
-    """What ``-march=native`` depends on: the CPU model and feature flags (Linux), else platform."""
-    parts = [platform.machine(), platform.system()]
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key = line.split(":", 1)[0].strip()
-                if key in ("model name", "flags", "Features", "CPU part"):
-                    parts.append(line.strip())
-                if not line.strip() and len(parts) > 2:
-                    break  # the first processor is enough
-    except OSError:
-        parts.append(platform.processor())
-    return "\n".join(parts)
-
-
-def _build_key(cc: str) -> str:
-    try:
-        version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        version = ""
-    h = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), cc.encode(), version.encode(), " ".join(CFLAGS).encode(), _machine_id().encode()):
-        h.update(part)
-        h.update(b"\0")
-    return h.hexdigest()[:20]
-
-
-def _compile(cc: str, out: Path) -> None:
-    """Compile SOURCE to ``out`` atomically (a temporary name in the same folder, then os.replace)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}-", suffix=".so", dir=out.parent)
-    os.close(fd)
-    try:
-        res = subprocess.run([cc, *CFLAGS, "-o", tmp, str(SOURCE)], capture_output=True, text=True, timeout=300)
-        if res.returncode != 0:
-            raise RuntimeError(f"{cc} exited with {res.returncode}: {(res.stderr or res.stdout).strip()[-2000:]}")
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _open(path: Path) -> ctypes.CDLL:
-    """Load a compiled library and declare its functions (raises if it is not ours or stale)."""
-    lib = ctypes.CDLL(str(path))
-    if lib.litepose_dw_abi_version() != _ABI_VERSION:
-        raise RuntimeError(f"{path}: unexpected ABI version")
-    lib.litepose_dw_wgrad.restype = ctypes.c_int
-    lib.litepose_dw_wgrad.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int] * 9
-    lib.litepose_dw_dgrad.restype = ctypes.c_int
-    lib.litepose_dw_dgrad.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int] * 6
-    return lib
-
-
 def _load() -> ctypes.CDLL | None:
-    """The compiled kernel library (compiled on first use), or None after one warning."""
-    global _lib, _lib_failed
-    if _lib is not None or _lib_failed:
-        return _lib
-    with _lock:
-        if _lib is not None or _lib_failed:
-            return _lib
-        try:
-            cc = _compiler()
-            if cc is None:
-                _lib_failed = True  # no compiler: plain aten, silently
-                return None
-            name = f"depthwise-{_build_key(cc)}.so"
-            path = _cache_dir() / name
-            lib = None
-            if path.is_file():
-                try:
-                    lib = _open(path)
-                except (OSError, AttributeError, RuntimeError):
-                    lib = None  # unreadable or stale: build it again
-            if lib is None:
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    _compile(cc, path)
-                except PermissionError:  # read-only cache: build for this process only
-                    path = Path(tempfile.mkdtemp(prefix="litepose-")) / name
-                    _compile(cc, path)
-                lib = _open(path)
-            _lib = lib
-        except Exception as e:  # never break training over this
-            _lib_failed = True
-            warnings.warn(
-                f"litepose: the fast depthwise-conv kernel is unavailable ({e}); training uses plain aten "
-                f"(set {ENV_ENABLE}=0 to silence this)",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-    return _lib
+    return native.load()
 
 
 def fast_conv_available() -> bool:

@@ -2,7 +2,9 @@
 convs and the fusion deconv head.
 
 Module names and tensor layouts equal the original ``lib/models/pose_mobilenet.py``, so its
-released state_dicts load unchanged. ``forward`` returns the two raw output maps
+released state_dicts load unchanged. Its Sequentials are :class:`FusedSequential` and its depthwise
+convs :class:`DepthwiseConv2d` (plain ``nn.Sequential`` / ``nn.Conv2d`` subclasses that train
+faster on CPU; identical in eval mode and export). ``forward`` returns the two raw output maps
 ``[1/4 res: K heatmaps + K tags, 1/2 res: K heatmaps]``.
 """
 
@@ -13,6 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .fastbn import FusedSequential
 from .fastconv import DepthwiseConv2d
 from .spec import ArchSpec, expanded_width
 
@@ -34,10 +37,11 @@ def conv_bn_act(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 
     """Conv (no bias) + BatchNorm + ReLU6, as a Sequential (keys ``0``, ``1``).
 
     A depthwise conv (``groups == cin == cout``) is a :class:`DepthwiseConv2d`: an ``nn.Conv2d``
-    with the same parameters that trains faster on CPU.
+    with the same parameters that trains faster on CPU. The Sequential is a
+    :class:`FusedSequential`, which trains BatchNorm + ReLU6 as one faster step on CPU.
     """
     conv = DepthwiseConv2d if groups > 1 and groups == cin == cout else nn.Conv2d
-    return nn.Sequential(
+    return FusedSequential(
         conv(cin, cout, k, stride, k // 2, groups=groups, bias=False),
         nn.BatchNorm2d(cout),
         nn.ReLU6(inplace=True),
@@ -52,7 +56,7 @@ class InvertedBottleneck(nn.Module):
         hidden = expanded_width(cin, expansion)
         self.inv = conv_bn_act(cin, hidden, 1)
         self.depth_conv = conv_bn_act(hidden, hidden, kernel, stride, groups=hidden)
-        self.point_conv = nn.Sequential(nn.Conv2d(hidden, cout, 1, 1, 0, bias=False), nn.BatchNorm2d(cout))
+        self.point_conv = FusedSequential(nn.Conv2d(hidden, cout, 1, 1, 0, bias=False), nn.BatchNorm2d(cout))
         self.use_residual = stride == 1 and cin == cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -65,7 +69,7 @@ class SepConv(nn.Module):
 
     def __init__(self, cin: int, cout: int, kernel: int = 5) -> None:
         super().__init__()
-        self.conv = nn.Sequential(
+        self.conv = FusedSequential(
             DepthwiseConv2d(cin, cin, kernel, 1, kernel // 2, groups=cin, bias=False),
             nn.BatchNorm2d(cin),
             nn.ReLU(inplace=True),
@@ -90,7 +94,7 @@ def build_layers(net: nn.Module, spec: ArchSpec, num_joints: int, block: BlockFa
     network and the supernet differ only there. Sets ``net.channels`` = (stem, stage 1..4).
     """
     stem = spec.stem_channels
-    net.first = nn.Sequential(
+    net.first = FusedSequential(
         conv_bn_act(3, 32, 3, 2),
         conv_bn_act(32, 32, 3, 1, groups=32),
         nn.Conv2d(32, stem, 1, 1, 0, bias=False),
@@ -114,7 +118,7 @@ def build_layers(net: nn.Module, spec: ArchSpec, num_joints: int, block: BlockFa
     for i, f in enumerate(spec.deconv):
         refined.append(_deconv(prev, f))
         raw.append(_deconv(channels[-i - 2], f))
-        bnrelu.append(nn.Sequential(nn.BatchNorm2d(f), nn.ReLU(inplace=True)))
+        bnrelu.append(FusedSequential(nn.BatchNorm2d(f), nn.ReLU(inplace=True)))
         prev = f
     net.deconv_refined = nn.ModuleList(refined)
     net.deconv_raw = nn.ModuleList(raw)

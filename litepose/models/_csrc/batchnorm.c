@@ -1,0 +1,273 @@
+/*
+ * Training-mode BatchNorm fused with the activation that follows it (none, ReLU or ReLU6), for
+ * channels_last float32 tensors on CPU: litepose's fast BatchNorm (litepose/models/fastbn.py).
+ *
+ * Why: in LitePose training on CPU, aten's BatchNorm backward in channels_last and the separate
+ * ReLU6 passes moved the same activation tensors through memory several times per layer and took
+ * about a third of a training step. Viewing a channels_last tensor as M = N*H*W rows of C
+ * channels, the whole layer needs
+ *
+ *   forward:  one pass for the per-channel (shifted) sums (bn_sums), one pass writing
+ *             y = act(a[c] * (x - mean[c]) + beta[c]) with a = gamma * invstd (bn_act_forward;
+ *             subtracting the mean first keeps precision when |mean| >> std);
+ *   backward: one pass for the per-channel sums of dz and dz * (x - mean), where
+ *             dz = dy * act'(a (x - mean) + beta)
+ *             (recomputed from x, so nothing but x is kept; bn_act_backward_sums), one
+ *             pass writing dx = a * dz + k1[c] * (x - mean) + k0[c] (bn_act_backward_dx).
+ *
+ * litepose_bn_forward and litepose_bn_backward do a layer's whole step in one call each (the
+ * per-channel arithmetic too, so Python does no small-tensor work).
+ * Sums are taken in double per thread over a fixed split of the rows and added in thread order,
+ * so results are reproducible for a given thread count. Built with -O3 -march=native -fopenmp;
+ * the loops over channels vectorise.
+ */
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU6 = 2 };
+
+/* Rows [lo, hi) of M split into T near-equal parts: part t. */
+static void split(int64_t M, int T, int t, int64_t *lo, int64_t *hi) {
+    *lo = M * t / T;
+    *hi = M * (t + 1) / T;
+}
+
+static int clamp_threads(int nthreads, int64_t M) {
+    if (nthreads < 1) nthreads = 1;
+    if (nthreads > 64) nthreads = 64;
+    if (M < 4096) nthreads = 1; /* too small to be worth a parallel region */
+    return nthreads;
+}
+
+/* Per-channel sums of (x - shift[c]) and of its square over x[M][C] (double). A shift near the
+ * mean (e.g. the first row) keeps E[x^2] - E[x]^2 from cancelling when |mean| >> std. */
+static int bn_sums(const float *x, const float *shift, int64_t M, int C, double *sum, double *sumsq,
+                     int nthreads) {
+    const int T = clamp_threads(nthreads, M);
+    double *part = calloc((size_t)T * 2 * C, sizeof(double));
+    if (!part) return -1;
+#pragma omp parallel for num_threads(T) schedule(static, 1)
+    for (int t = 0; t < T; t++) {
+        int64_t lo, hi;
+        split(M, T, t, &lo, &hi);
+        double *s = part + (size_t)t * 2 * C, *q = s + C;
+        double fs[C], fq[C]; /* partial sums over a block of rows */
+        for (int64_t r0 = lo; r0 < hi; r0 += 64) {
+            const int64_t r1 = r0 + 64 < hi ? r0 + 64 : hi;
+            memset(fs, 0, sizeof fs);
+            memset(fq, 0, sizeof fq);
+            for (int64_t r = r0; r < r1; r++) {
+                const float *row = x + r * C;
+                for (int c = 0; c < C; c++) {
+                    const double v = row[c] - shift[c];
+                    fs[c] += v;
+                    fq[c] += v * v;
+                }
+            }
+            for (int c = 0; c < C; c++) {
+                s[c] += fs[c];
+                q[c] += fq[c];
+            }
+        }
+    }
+    for (int c = 0; c < C; c++) {
+        double s = 0, q = 0;
+        for (int t = 0; t < T; t++) {
+            s += part[(size_t)t * 2 * C + c];
+            q += part[(size_t)t * 2 * C + C + c];
+        }
+        sum[c] = s;
+        sumsq[c] = q;
+    }
+    free(part);
+    return 0;
+}
+
+/* y[M][C] = act(a[c] * (x - mean[c]) + b[c]). */
+static int bn_act_forward(const float *x, float *y, const float *mean, const float *a, const float *b, int64_t M,
+                          int C, int act,
+                            int nthreads) {
+    const int T = clamp_threads(nthreads, M);
+#pragma omp parallel for num_threads(T) schedule(static)
+    for (int64_t r = 0; r < M; r++) {
+        const float *xr = x + r * C;
+        float *yr = y + r * C;
+        if (act == ACT_RELU6) {
+            for (int c = 0; c < C; c++) {
+                float z = a[c] * (xr[c] - mean[c]) + b[c];
+                z = z > 0.0f ? z : 0.0f;
+                yr[c] = z < 6.0f ? z : 6.0f;
+            }
+        } else if (act == ACT_RELU) {
+            for (int c = 0; c < C; c++) {
+                const float z = a[c] * (xr[c] - mean[c]) + b[c];
+                yr[c] = z > 0.0f ? z : 0.0f;
+            }
+        } else {
+            for (int c = 0; c < C; c++) yr[c] = a[c] * (xr[c] - mean[c]) + b[c];
+        }
+    }
+    return 0;
+}
+
+/* Per-channel sums of dz and dz * (x - mean[c]), with dz = dy * act'(a (x - mean) + b): dy inside
+ * activation's linear range (open at the ends, as aten's threshold / hardtanh backward), else 0. */
+static int bn_act_backward_sums(const float *x, const float *dy, const float *a, const float *b,
+                                  const float *mean, int64_t M, int C, int act, double *sdz, double *sdzx,
+                                  int nthreads) {
+    const int T = clamp_threads(nthreads, M);
+    double *part = calloc((size_t)T * 2 * C, sizeof(double));
+    if (!part) return -1;
+#pragma omp parallel for num_threads(T) schedule(static, 1)
+    for (int t = 0; t < T; t++) {
+        int64_t lo, hi;
+        split(M, T, t, &lo, &hi);
+        double *s = part + (size_t)t * 2 * C, *q = s + C;
+        double fs[C], fq[C];
+        for (int64_t r0 = lo; r0 < hi; r0 += 64) {
+            const int64_t r1 = r0 + 64 < hi ? r0 + 64 : hi;
+            memset(fs, 0, sizeof fs);
+            memset(fq, 0, sizeof fq);
+            for (int64_t r = r0; r < r1; r++) {
+                const float *xr = x + r * C, *gr = dy + r * C;
+                if (act == ACT_NONE) {
+                    for (int c = 0; c < C; c++) {
+                        fs[c] += gr[c];
+                        fq[c] += (double)gr[c] * (xr[c] - mean[c]);
+                    }
+                } else if (act == ACT_RELU) {
+                    for (int c = 0; c < C; c++) {
+                        const float z = a[c] * (xr[c] - mean[c]) + b[c];
+                        const float dz = gr[c] * (float)(z > 0.0f);
+                        fs[c] += dz;
+                        fq[c] += (double)dz * (xr[c] - mean[c]);
+                    }
+                } else {
+                    for (int c = 0; c < C; c++) {
+                        const float z = a[c] * (xr[c] - mean[c]) + b[c];
+                        const float dz = gr[c] * (float)((z > 0.0f) & (z < 6.0f));
+                        fs[c] += dz;
+                        fq[c] += (double)dz * (xr[c] - mean[c]);
+                    }
+                }
+            }
+            for (int c = 0; c < C; c++) {
+                s[c] += fs[c];
+                q[c] += fq[c];
+            }
+        }
+    }
+    for (int c = 0; c < C; c++) {
+        double s = 0, q = 0;
+        for (int t = 0; t < T; t++) {
+            s += part[(size_t)t * 2 * C + c];
+            q += part[(size_t)t * 2 * C + C + c];
+        }
+        sdz[c] = s;
+        sdzx[c] = q;
+    }
+    free(part);
+    return 0;
+}
+
+/* dx[M][C] = a[c] * dz + k1[c] * (x - mean[c]) + k0[c], with dz = dy * act'(a (x - mean) + b). */
+static int bn_act_backward_dx(const float *x, const float *dy, float *dx, const float *a, const float *b,
+                                const float *mean, const float *k1, const float *k0, int64_t M, int C, int act,
+                                int nthreads) {
+    const int T = clamp_threads(nthreads, M);
+#pragma omp parallel for num_threads(T) schedule(static)
+    for (int64_t r = 0; r < M; r++) {
+        const float *xr = x + r * C, *gr = dy + r * C;
+        float *dr = dx + r * C;
+        if (act == ACT_NONE) {
+            for (int c = 0; c < C; c++) dr[c] = a[c] * gr[c] + k1[c] * (xr[c] - mean[c]) + k0[c];
+        } else if (act == ACT_RELU) {
+            for (int c = 0; c < C; c++) {
+                const float z = a[c] * (xr[c] - mean[c]) + b[c];
+                const float dz = z > 0.0f ? gr[c] : 0.0f;
+                dr[c] = a[c] * dz + k1[c] * (xr[c] - mean[c]) + k0[c];
+            }
+        } else {
+            for (int c = 0; c < C; c++) {
+                const float z = a[c] * (xr[c] - mean[c]) + b[c];
+                const float dz = (z > 0.0f) & (z < 6.0f) ? gr[c] : 0.0f;
+                dr[c] = a[c] * dz + k1[c] * (xr[c] - mean[c]) + k0[c];
+            }
+        }
+    }
+    return 0;
+}
+
+/*
+ * Forward: y = act(BatchNorm(x)) with the batch's statistics. stats[5][C] receives the batch mean,
+ * the biased variance, a = gamma * invstd, beta, and invstd (what backward needs).
+ */
+int litepose_bn_forward(const float *x, float *y, const float *gamma, const float *beta, double eps, int64_t M,
+                        int C, int act, float *stats, int nthreads) {
+    double *s = malloc(2 * (size_t)C * sizeof(double));
+    if (!s) return -1;
+    double *q = s + C;
+    /* shift: the first row, close to the mean for typical activations */
+    if (bn_sums(x, x, M, C, s, q, nthreads)) {
+        free(s);
+        return -1;
+    }
+    float *mean = stats, *var = stats + C, *a = stats + 2 * C, *b = stats + 3 * C, *invstd = stats + 4 * C;
+    for (int c = 0; c < C; c++) {
+        const double d = s[c] / (double)M;
+        double v = q[c] / (double)M - d * d;
+        if (v < 0) v = 0;
+        const double m = (double)x[c] + d, is = 1.0 / sqrt(v + eps);
+        const double ac = (double)gamma[c] * is;
+        mean[c] = (float)m;
+        var[c] = (float)v;
+        invstd[c] = (float)is;
+        a[c] = (float)ac;
+        b[c] = beta[c];
+    }
+    free(s);
+    return bn_act_forward(x, y, mean, a, b, M, C, act, nthreads);
+}
+
+/*
+ * Backward from the forward's stats: grads[2][C] receives dgamma and dbeta; dx (may be NULL) the
+ * input gradient.
+ */
+int litepose_bn_backward(const float *x, const float *dy, float *dx, const float *stats, int64_t M, int C, int act,
+                         float *grads, int nthreads) {
+    const float *mean = stats, *a = stats + 2 * C, *b = stats + 3 * C, *invstd = stats + 4 * C;
+    double *s = malloc(2 * (size_t)C * sizeof(double));
+    float *k = malloc(2 * (size_t)C * sizeof(float));
+    if (!s || !k) {
+        free(s);
+        free(k);
+        return -1;
+    }
+    double *q = s + C;
+    if (bn_act_backward_sums(x, dy, a, b, mean, M, C, act, s, q, nthreads)) {
+        free(s);
+        free(k);
+        return -1;
+    }
+    float *k1 = k, *k0 = k + C;
+    for (int c = 0; c < C; c++) {
+        const double dgamma = q[c] * (double)invstd[c], dbeta = s[c];
+        grads[c] = (float)dgamma;
+        grads[C + c] = (float)dbeta;
+        k1[c] = (float)(-(double)a[c] * (double)invstd[c] * dgamma / (double)M);
+        k0[c] = (float)(-(double)a[c] * dbeta / (double)M);
+    }
+    int rc = 0;
+    if (dx) rc = bn_act_backward_dx(x, dy, dx, a, b, mean, k1, k0, M, C, act, nthreads);
+    free(s);
+    free(k);
+    return rc;
+}
+
+int litepose_bn_abi_version(void) { return 3; }
