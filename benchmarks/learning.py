@@ -1,6 +1,6 @@
 """Learning benchmark: LitePose-XS from scratch on SynthPose, AP against wall-clock minutes.
 
-The goal (issue 5): XS reaches AP >= 0.50 on SynthPose val (`litepose synth --images 500 --seed 1`,
+The goal (issue 5): XS reaches AP >= 0.50 on SynthPose val (`litepose synth --num-images 500 --seed 1`,
 default settings) within 30 minutes on a 2-core CPU. The recipe is configs/synthpose_xs.yaml
 (training data: SynthPose seed 0, disjoint from val; splits generated on first use). Prints the
 curve (minutes, epoch, loss, AP, AP50; validated without flip test, for speed), then the final
