@@ -23,6 +23,7 @@ import math
 import random
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -499,8 +500,30 @@ class Trainer:
     def _fit(self) -> dict[str, Any]:
         cfg = self.cfg
         self._build()
-        self.tb = None
-        start_epoch, step, best = 0, 0, -1.0
+        start_epoch, step, best = self._resume()
+        self._open_run(start_epoch)
+        t0 = time.time()
+        elapsed_before = self.history[-1]["minutes"] if self.history else 0.0
+
+        def clock() -> float:
+            """Minutes of the run so far, including those before a resume."""
+            return elapsed_before + (time.time() - t0) / 60
+
+        self._announce(start_epoch)
+        stopped_early = False
+        loader = self._loader()
+        for epoch in range(start_epoch, cfg.train.epochs):
+            step, row = self._train_epoch(loader, epoch, step)
+            best, stop = self._end_epoch(epoch, step, row, best, clock)
+            if stop:
+                self._log(f"time limit of {cfg.train.time_limit_min} min reached after epoch {epoch + 1}")
+                stopped_early = True
+                break
+        del loader  # ends persistent workers now rather than at garbage collection
+        return self._finish(start_epoch, step, best, stopped_early)
+
+    def _resume(self) -> tuple[int, int, float]:
+        """Restore ``last.pth`` (``resume``: auto / a path / None); returns (epoch, step, best AP)."""
         last = self.out / "last.pth"
         state_path = None
         if self.resume == "auto":
@@ -509,28 +532,31 @@ class Trainer:
             state_path = Path(self.resume)
         elif last.is_file():
             raise ValueError(f"{self.out} already holds a run (last.pth): resume it, or choose another --output")
-        if state_path is not None:
-            state = load_training_state(state_path)
-            r = restore_training_state(
-                state, self.model, self.optimizer, self.scheduler, self.scaler, rank=self.dist.rank
-            )
-            start_epoch, step = r["epoch"], r["step"]
-            best = float(r["extra"].get("best_ap", -1.0))
-            self._check_data_version(state_path, r["extra"].get("synthpose_version"))
-            self._log(f"resumed from {state_path}: epoch {start_epoch}, step {step}")
-        if self.main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-            self._trim_metrics(start_epoch)
-            try:
-                from torch.utils.tensorboard import SummaryWriter
+        if state_path is None:
+            return 0, 0, -1.0
+        state = load_training_state(state_path)
+        r = restore_training_state(state, self.model, self.optimizer, self.scheduler, self.scaler, rank=self.dist.rank)
+        self._check_data_version(state_path, r["extra"].get("synthpose_version"))
+        self._log(f"resumed from {state_path}: epoch {r['epoch']}, step {r['step']}")
+        return r["epoch"], r["step"], float(r["extra"].get("best_ap", -1.0))
 
-                self.tb = SummaryWriter(str(self.out / "tb"))
-            except Exception:  # tensorboard is optional
-                self.tb = None
-        t0 = time.time()
-        elapsed_before = self.history[-1]["minutes"] if self.history else 0.0
-        epochs = cfg.train.epochs
+    def _open_run(self, start_epoch: int) -> None:
+        """Rank 0: the output folder, its config.yaml, the metrics history and tensorboard."""
+        self.tb = None
+        if not self.main:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+        self._trim_metrics(start_epoch)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(self.out / "tb"))
+        except Exception:  # tensorboard is optional
+            self.tb = None
+
+    def _announce(self, start_epoch: int) -> None:
+        cfg = self.cfg
         what = cfg.model.arch
         if self.is_super:
             what = f"subnet {spec_name(self.fixed_arch)} of the supernet" if self.fixed_arch else "supernet"
@@ -538,72 +564,81 @@ class Trainer:
         self._log(
             f"training {what} on {len(self.dataset)} images "
             f"({self.dataset.num_joints} joints), input {self.input_size}, {self.dist.world_size} process(es)"
-            f"{group} on {self.device}, epochs {start_epoch}->{epochs}"
+            f"{group} on {self.device}, epochs {start_epoch}->{cfg.train.epochs}"
         )
-        stopped_early = False
-        loader = self._loader()
-        for epoch in range(start_epoch, epochs):
-            _seed_all(_epoch_seed(cfg.train.seed, epoch, self.dist.rank))
-            loader.batch_sampler.set_epoch(epoch)
-            self._train_mode()
-            sums: dict[str, float] = {}
-            n = 0
-            limit = cfg.train.max_steps_per_epoch
-            total_steps = min(len(loader), limit) if limit else len(loader)
-            bar = None
-            if self.main:
-                from tqdm import tqdm
 
-                bar = tqdm(total=total_steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False, file=sys.stderr)
-            for i, batch in enumerate(loader):
-                if limit and i >= limit:
-                    break
-                stats = self._step(batch, step)
-                step += 1
-                n += 1
-                for k, v in stats.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{sums['loss'] / n:.5f}")
-            if bar is not None:
-                bar.close()
-            if not self.per_step_schedule:
-                self.scheduler.step()
-            avg = D.all_reduce_mean(torch.tensor([sums.get(k, 0.0) / max(n, 1) for k in sorted(sums)]))
-            row: dict[str, Any] = {"epoch": epoch + 1, "step": step}
-            row.update({k: float(v) for k, v in zip(sorted(sums), avg.tolist())})
-            dist, spread = row.pop("tag_dist_sum", 0.0), row.pop("tag_spread_sum", 0.0)
-            if spread > 0:  # means over steps and ranks: their ratio is the separation of all batches
-                row["tag_separation"] = round(dist / spread, 4)
-            row["lr"] = self.optimizer.param_groups[0]["lr"]
-            last_epoch = epoch + 1 == epochs
-            plan = self._plan(epoch, last_epoch, elapsed_before + (time.time() - t0) / 60)
-            row["minutes"] = round(plan["minutes"], 3)
-            self._fit_horizon(step, plan["minutes"], epoch + 1)
-            if plan["validate"]:
-                metrics = self.validate()  # collective: every rank takes part
-                if metrics:
-                    row["ap"] = metrics.get("AP", 0.0)
-                    row["ap50"] = metrics.get("AP50", 0.0)
-                    row["minutes"] = round(elapsed_before + (time.time() - t0) / 60, 3)  # rank 0's clock counts
-                    if row["ap"] > best:
-                        best = row["ap"]
-                        if self.main:
-                            self._save_best({"epoch": epoch + 1, "ap": best})
-            self._write_metrics(row)
-            msg = f"epoch {epoch + 1}/{epochs}  loss {row.get('loss', float('nan')):.5f}  lr {row['lr']:.2e}"
-            if "ap" in row:
-                msg += f"  AP {row['ap']:.3f} (best {best:.3f})"
-                if self.val_info:
-                    msg += f" of subnet {self.val_info['val_arch']}"
-            self._log(msg + f"  [{row['minutes']:.1f} min]")
-            self._save_last(last, epoch + 1, step, best)
-            if plan["stop"]:
-                self._log(f"time limit of {cfg.train.time_limit_min} min reached after epoch {epoch + 1}")
-                stopped_early = True
+    def _train_epoch(self, loader: Any, epoch: int, step: int) -> tuple[int, dict[str, Any]]:
+        """One epoch of training steps; returns the step count and the epoch's metrics row (loss
+        terms averaged over steps and ranks, tag separation, learning rate)."""
+        cfg = self.cfg
+        _seed_all(_epoch_seed(cfg.train.seed, epoch, self.dist.rank))
+        loader.batch_sampler.set_epoch(epoch)
+        self._train_mode()
+        sums: dict[str, float] = {}
+        n = 0
+        limit = cfg.train.max_steps_per_epoch
+        total_steps = min(len(loader), limit) if limit else len(loader)
+        bar = None
+        if self.main:
+            from tqdm import tqdm
+
+            desc = f"epoch {epoch + 1}/{cfg.train.epochs}"
+            bar = tqdm(total=total_steps, desc=desc, leave=False, file=sys.stderr)
+        for i, batch in enumerate(loader):
+            if limit and i >= limit:
                 break
-        del loader  # ends persistent workers now rather than at garbage collection
+            stats = self._step(batch, step)
+            step += 1
+            n += 1
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{sums['loss'] / n:.5f}")
+        if bar is not None:
+            bar.close()
+        if not self.per_step_schedule:
+            self.scheduler.step()
+        avg = D.all_reduce_mean(torch.tensor([sums.get(k, 0.0) / max(n, 1) for k in sorted(sums)]))
+        row: dict[str, Any] = {"epoch": epoch + 1, "step": step}
+        row.update({k: float(v) for k, v in zip(sorted(sums), avg.tolist())})
+        dist, spread = row.pop("tag_dist_sum", 0.0), row.pop("tag_spread_sum", 0.0)
+        if spread > 0:  # means over steps and ranks: their ratio is the separation of all batches
+            row["tag_separation"] = round(dist / spread, 4)
+        row["lr"] = self.optimizer.param_groups[0]["lr"]
+        return step, row
+
+    def _end_epoch(
+        self, epoch: int, step: int, row: dict[str, Any], best: float, clock: Callable[[], float]
+    ) -> tuple[float, bool]:
+        """After an epoch: rank 0's plan, validation (and best.pth), the metrics line, the log line and
+        last.pth. Returns the best AP so far and whether the time limit stops the run."""
+        epochs = self.cfg.train.epochs
+        plan = self._plan(epoch, epoch + 1 == epochs, clock())
+        row["minutes"] = round(plan["minutes"], 3)
+        self._fit_horizon(step, plan["minutes"], epoch + 1)
+        if plan["validate"]:
+            metrics = self.validate()  # collective: every rank takes part
+            if metrics:
+                row["ap"] = metrics.get("AP", 0.0)
+                row["ap50"] = metrics.get("AP50", 0.0)
+                row["minutes"] = round(clock(), 3)  # rank 0's clock counts (only rank 0 writes metrics)
+                if row["ap"] > best:
+                    best = row["ap"]
+                    if self.main:
+                        self._save_best({"epoch": epoch + 1, "ap": best})
+        self._write_metrics(row)
+        msg = f"epoch {epoch + 1}/{epochs}  loss {row.get('loss', float('nan')):.5f}  lr {row['lr']:.2e}"
+        if "ap" in row:
+            msg += f"  AP {row['ap']:.3f} (best {best:.3f})"
+            if self.val_info:
+                msg += f" of subnet {self.val_info['val_arch']}"
+        self._log(msg + f"  [{row['minutes']:.1f} min]")
+        self._save_last(self.out / "last.pth", epoch + 1, step, best)
+        return best, plan["stop"]
+
+    def _finish(self, start_epoch: int, step: int, best: float, stopped_early: bool) -> dict[str, Any]:
+        """The run's summary; rank 0 makes sure best.pth exists and draws the curves."""
         summary = {
             "output": str(self.out),
             "epochs": self.history[-1]["epoch"] if self.history else start_epoch,
