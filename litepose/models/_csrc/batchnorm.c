@@ -25,7 +25,6 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -45,6 +44,20 @@ static int clamp_threads(int nthreads, int64_t M) {
     return nthreads;
 }
 
+/* Sum the threads' partial sums part[T][2][C] (in thread order) into out0[C], out1[C]; frees part. */
+static void add_parts(double *part, int T, int C, double *out0, double *out1) {
+    for (int c = 0; c < C; c++) {
+        double s = 0, q = 0;
+        for (int t = 0; t < T; t++) {
+            s += part[(size_t)t * 2 * C + c];
+            q += part[(size_t)t * 2 * C + C + c];
+        }
+        out0[c] = s;
+        out1[c] = q;
+    }
+    free(part);
+}
+
 /* Per-channel sums of (x - shift[c]) and of its square over x[M][C] (double). A shift near the
  * mean (e.g. the first row) keeps E[x^2] - E[x]^2 from cancelling when |mean| >> std. */
 static int bn_sums(const float *x, const float *shift, int64_t M, int C, double *sum, double *sumsq,
@@ -57,35 +70,16 @@ static int bn_sums(const float *x, const float *shift, int64_t M, int C, double 
         int64_t lo, hi;
         split(M, T, t, &lo, &hi);
         double *s = part + (size_t)t * 2 * C, *q = s + C;
-        double fs[C], fq[C]; /* partial sums over a block of rows */
-        for (int64_t r0 = lo; r0 < hi; r0 += 64) {
-            const int64_t r1 = r0 + 64 < hi ? r0 + 64 : hi;
-            memset(fs, 0, sizeof fs);
-            memset(fq, 0, sizeof fq);
-            for (int64_t r = r0; r < r1; r++) {
-                const float *row = x + r * C;
-                for (int c = 0; c < C; c++) {
-                    const double v = row[c] - shift[c];
-                    fs[c] += v;
-                    fq[c] += v * v;
-                }
-            }
+        for (int64_t r = lo; r < hi; r++) {
+            const float *row = x + r * C;
             for (int c = 0; c < C; c++) {
-                s[c] += fs[c];
-                q[c] += fq[c];
+                const double v = row[c] - shift[c];
+                s[c] += v;
+                q[c] += v * v;
             }
         }
     }
-    for (int c = 0; c < C; c++) {
-        double s = 0, q = 0;
-        for (int t = 0; t < T; t++) {
-            s += part[(size_t)t * 2 * C + c];
-            q += part[(size_t)t * 2 * C + C + c];
-        }
-        sum[c] = s;
-        sumsq[c] = q;
-    }
-    free(part);
+    add_parts(part, T, C, sum, sumsq);
     return 0;
 }
 
@@ -129,50 +123,31 @@ static int bn_act_backward_sums(const float *x, const float *dy, const float *a,
         int64_t lo, hi;
         split(M, T, t, &lo, &hi);
         double *s = part + (size_t)t * 2 * C, *q = s + C;
-        double fs[C], fq[C];
-        for (int64_t r0 = lo; r0 < hi; r0 += 64) {
-            const int64_t r1 = r0 + 64 < hi ? r0 + 64 : hi;
-            memset(fs, 0, sizeof fs);
-            memset(fq, 0, sizeof fq);
-            for (int64_t r = r0; r < r1; r++) {
-                const float *xr = x + r * C, *gr = dy + r * C;
-                if (act == ACT_NONE) {
-                    for (int c = 0; c < C; c++) {
-                        fs[c] += gr[c];
-                        fq[c] += (double)gr[c] * (xr[c] - mean[c]);
-                    }
-                } else if (act == ACT_RELU) {
-                    for (int c = 0; c < C; c++) {
-                        const float z = a[c] * (xr[c] - mean[c]) + b[c];
-                        const float dz = gr[c] * (float)(z > 0.0f);
-                        fs[c] += dz;
-                        fq[c] += (double)dz * (xr[c] - mean[c]);
-                    }
-                } else {
-                    for (int c = 0; c < C; c++) {
-                        const float z = a[c] * (xr[c] - mean[c]) + b[c];
-                        const float dz = gr[c] * (float)((z > 0.0f) & (z < 6.0f));
-                        fs[c] += dz;
-                        fq[c] += (double)dz * (xr[c] - mean[c]);
-                    }
+        for (int64_t r = lo; r < hi; r++) {
+            const float *xr = x + r * C, *gr = dy + r * C;
+            if (act == ACT_NONE) {
+                for (int c = 0; c < C; c++) {
+                    s[c] += gr[c];
+                    q[c] += (double)gr[c] * (xr[c] - mean[c]);
+                }
+            } else if (act == ACT_RELU) {
+                for (int c = 0; c < C; c++) {
+                    const float z = a[c] * (xr[c] - mean[c]) + b[c];
+                    const float dz = gr[c] * (float)(z > 0.0f);
+                    s[c] += dz;
+                    q[c] += (double)dz * (xr[c] - mean[c]);
+                }
+            } else {
+                for (int c = 0; c < C; c++) {
+                    const float z = a[c] * (xr[c] - mean[c]) + b[c];
+                    const float dz = gr[c] * (float)((z > 0.0f) & (z < 6.0f));
+                    s[c] += dz;
+                    q[c] += (double)dz * (xr[c] - mean[c]);
                 }
             }
-            for (int c = 0; c < C; c++) {
-                s[c] += fs[c];
-                q[c] += fq[c];
-            }
         }
     }
-    for (int c = 0; c < C; c++) {
-        double s = 0, q = 0;
-        for (int t = 0; t < T; t++) {
-            s += part[(size_t)t * 2 * C + c];
-            q += part[(size_t)t * 2 * C + C + c];
-        }
-        sdz[c] = s;
-        sdzx[c] = q;
-    }
-    free(part);
+    add_parts(part, T, C, sdz, sdzx);
     return 0;
 }
 
