@@ -25,7 +25,7 @@ import pytest
 import torch
 import yaml
 from conftest import shared
-from test_predict_cli import _exif_rotated_jpeg
+from test_predict_cli import _exif_rotated_jpeg, _mjpg_clip
 
 import litepose
 from litepose.cli import main
@@ -404,14 +404,7 @@ def test_a_bug_shows_its_traceback_and_asks_to_be_reported(tmp_path, capsys, mon
 
 
 def test_a_truncated_video_warns_with_the_count_of_frames_decoded(tmp_path, capsys) -> None:
-    src = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 128))
-    for i in range(10):
-        writer.write(np.full((128, 160, 3), 20 * i, np.uint8))
-    writer.release()
-    data = src.read_bytes()
-    broken = tmp_path / "broken.avi"
-    broken.write_bytes(data[: int(len(data) * 0.75)])
+    src, broken = _mjpg_clip(tmp_path)
     assert main(["predict", str(broken), *FAST, "--output", str(tmp_path / "o")]) == 0
     err = capsys.readouterr().err
     lines = (tmp_path / "o" / "broken.jsonl").read_text().splitlines()
