@@ -18,7 +18,7 @@ Public API (imported on first use, so ``import litepose`` is cheap):
 Subpackages, also reachable as attributes (``litepose.decode.group``): ``data``, ``decode``,
 ``engine``, ``eval``, ``models``, ``viz``, and the modules ``media`` (reading images and videos),
 ``device`` (device choice), ``normalization`` (input statistics), ``home`` (the cache folder),
-``predictor``.
+``files`` (atomic writes: never a half file), ``predictor``.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ _LAZY = {
 
 #: Public subpackages and modules, imported when first used as ``litepose.<name>``.
 SUBMODULES = (
-    "data", "decode", "engine", "eval", "models", "viz", "media", "device", "normalization", "home", "predictor",
+    "data", "decode", "engine", "eval", "models", "viz", "media", "device", "normalization", "home", "files",
+    "predictor",
 )  # fmt: skip
 
 __all__ = ["__version__", *_LAZY]

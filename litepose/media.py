@@ -11,7 +11,13 @@ wants, because both have a reason:
   (COCO, CrowdPose, SynthPose, ...) give keypoints in this frame, so datasets, training and
   ``litepose val`` read images this way;
 - ``frame="upright"``: turned upright by the EXIF orientation, as a photo is meant to be seen
-  (and as phones store most of theirs). ``litepose predict`` reads a user's photos this way.
+  (and as phones store most of theirs). ``litepose predict`` reads a user's photos this way
+  (but in the stored frame when it scores against annotations, ``--ann``).
+
+Size cap: :func:`read_image` refuses an image of more than :data:`MAX_IMAGE_PIXELS` (50
+megapixels) from the file's header, before any pixel is decoded, so a small file that claims a
+huge image costs nothing. (The network input has a cap of its own:
+:data:`litepose.decode.testtime.MAX_INPUT_PIXELS`.)
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ __all__ = [
     "VIDEO_SUFFIXES",
     "MediaError",
     "FRAMES",
+    "MAX_IMAGE_PIXELS",
     "to_rgb_uint8",
+    "image_header",
     "read_image",
     "VideoReader",
     "VideoWriter",
@@ -39,6 +47,11 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".m
 
 #: The pixel frames :func:`read_image` offers (see the module docstring).
 FRAMES = ("stored", "upright")
+
+
+#: The most pixels (width x height) :func:`read_image` decodes: 50 megapixels, more than any photo
+#: litepose is meant for (an 8000x6000 photo has 48).
+MAX_IMAGE_PIXELS = 50_000_000
 
 
 class MediaError(ValueError):
@@ -70,29 +83,71 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def image_header(path: str | Path, *, orientation: bool = False) -> tuple[int, int, int] | None:
+    """``(width, height, EXIF orientation)`` from the file's header, without decoding its pixels;
+    ``None`` when Pillow does not identify the format. The orientation (1 = none, up to 8) is read
+    only when asked for (else 1). A header that claims over twice Pillow's own pixel limit is a
+    :class:`MediaError`."""
+    import warnings
+
+    from PIL import Image
+
+    turn = 1
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                width, height = im.size
+                if orientation and ("exif" in im.info or im.format == "TIFF"):  # parsed with the header
+                    turn = int(im.getexif().get(0x0112, 1) or 1)
+    except Image.DecompressionBombError:  # over twice Pillow's own limit, far above ours too
+        raise MediaError(
+            f"{path}: more than {2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f} megapixels, above the limit of "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} (litepose.media.MAX_IMAGE_PIXELS)"
+        ) from None
+    except Exception:  # not a format Pillow knows (or a broken header): OpenCV decides
+        return None
+    return int(width), int(height), turn if 1 <= turn <= 8 else 1
+
+
+def _check_pixels(path: Path, width: int, height: int) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise MediaError(
+            f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, above the limit of "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} (litepose.media.MAX_IMAGE_PIXELS); resize the image first"
+        )
+
+
 def read_image(path: str | Path, *, frame: str) -> np.ndarray:
     """Read an image file as RGB uint8 (H, W, 3) in the pixel ``frame`` asked for: ``"stored"``
     (EXIF orientation ignored: the frame of COCO-format annotations) or ``"upright"`` (turned by
-    the EXIF orientation: how a photo is meant to be seen). See the module docstring."""
+    the EXIF orientation: how a photo is meant to be seen). See the module docstring; more than
+    :data:`MAX_IMAGE_PIXELS` is refused before decoding."""
     if frame not in FRAMES:
         raise ValueError(f"frame must be one of {FRAMES}, got {frame!r}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    data = np.fromfile(path, dtype=np.uint8)
-    if data.size == 0:
+    if path.stat().st_size == 0:
         raise MediaError(f"{path}: file is empty")
+    header = image_header(path)
+    if header is not None:
+        _check_pixels(path, header[0], header[1])
+    data = np.fromfile(path, dtype=np.uint8)
     # IMREAD_COLOR gives 8-bit BGR for gray / RGBA / 16-bit files and applies the EXIF orientation
     flags = cv2.IMREAD_COLOR | (cv2.IMREAD_IGNORE_ORIENTATION if frame == "stored" else 0)
     img = cv2.imdecode(data, flags)
     if img is None or img.size == 0:
         raise MediaError(f"{path}: not a readable image (unknown format or corrupt data)")
+    _check_pixels(path, img.shape[1], img.shape[0])  # a format without a header Pillow reads
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 class VideoReader:
     """Frames of a video file (or a webcam index) as RGB uint8; stops at the first frame that
-    does not decode, so a video with a broken tail yields every frame before it."""
+    does not decode, so a video with a broken tail yields every frame before it. ``decoded``
+    counts the frames yielded, ``frame_count`` is what the file says it holds (None if unknown):
+    fewer decoded than that means a truncated or corrupt file."""
 
     def __init__(self, source: str | Path | int) -> None:
         self.source = source
@@ -105,6 +160,7 @@ class VideoReader:
         n = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count = n if n > 0 else None
         self.size = (int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        self.decoded = 0
 
     def __iter__(self) -> Iterator[np.ndarray]:
         try:
@@ -112,6 +168,7 @@ class VideoReader:
                 ok, frame = self._cap.read()
                 if not ok or frame is None or frame.size == 0:
                     return
+                self.decoded += 1
                 yield cv2.cvtColor(to_bgr_uint8(frame), cv2.COLOR_BGR2RGB)
         finally:
             self.close()

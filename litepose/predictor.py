@@ -12,7 +12,10 @@ decoder (:func:`litepose.decode.group`), with per-stage timings::
 
 from __future__ import annotations
 
+import math
+import numbers
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +31,7 @@ from .decode import testtime as tt
 from .decode.grouping import group
 from .device import AUTO, pick_device
 from .media import to_rgb_uint8
+from .models.spec import check_input_size
 from .normalization import IMAGENET, Normalization
 
 __all__ = ["Predictor", "Timings", "people_boxes"]
@@ -82,6 +86,36 @@ def _resolve_keypoints(keypoints: KeypointSet | str | Path | dict | None, model:
     return ks
 
 
+def _check_test_size(input_size: int, scales: tuple[float, ...]) -> None:
+    """Refuse an input size that no image fits under the network-input cap; warn when the test-time
+    resize, which rounds the short side up to a multiple of 64 as the original, runs another size."""
+    try:
+        tt.resize_geometry(input_size, input_size, input_size, max(scales), min(scales))
+    except ValueError:
+        raise ValueError(
+            f"input_size {input_size} is too large: even a square image would need a network input above "
+            f"{tt.MAX_INPUT_PIXELS} pixels (litepose.decode.testtime.MAX_INPUT_PIXELS)"
+        ) from None
+    if input_size % 64:
+        warnings.warn(
+            f"input_size {input_size} runs at {(input_size + 63) // 64 * 64}: the test-time resize rounds the "
+            "short side up to a multiple of 64, as the original does",
+            stacklevel=3,
+        )
+
+
+def _check_decoder_settings(detection_threshold: Any, tag_threshold: Any, max_people: Any) -> None:
+    """Decoder settings must be finite and in range: a NaN threshold would silently find no one."""
+    for name, v, ok, rule in (
+        ("detection_threshold", detection_threshold, lambda x: 0 <= x <= 1, "in [0, 1]"),
+        ("tag_threshold", tag_threshold, lambda x: x > 0, "positive"),
+    ):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or not ok(v):
+            raise ValueError(f"{name} must be a finite number {rule}, got {v!r}")
+    if isinstance(max_people, bool) or not isinstance(max_people, numbers.Integral) or max_people < 1:
+        raise ValueError(f"max_people must be a positive integer, got {max_people!r}")
+
+
 def _on_device(model: nn.Module, device: torch.device) -> nn.Module:
     """``model`` itself when it already lives on ``device``, else a copy moved there (the caller's
     model stays where it is)."""
@@ -100,10 +134,14 @@ class Predictor:
         model_or_checkpoint: a model (``LitePose``), the path of a checkpoint (litepose's own,
             the original's or the mmpose port's releases) or a weights name such as
             ``litepose-xs-coco`` (see :func:`litepose.load_checkpoint`, ``litepose weights``).
-        input_size: short side of the network input (default: the model's, else 256).
+        input_size: short side of the network input, a positive multiple of 16 (default: the
+            model's, else 256). The test-time resize rounds it up to a multiple of 64 as the
+            original does (with a warning when that changes it); a size whose network input would
+            exceed :data:`litepose.decode.testtime.MAX_INPUT_PIXELS` is refused.
         flip_test: also run the mirrored image and merge (the original's default).
         scales: test scales (multi-scale needs 1.0 among them; tags come from it).
-        detection_threshold / tag_threshold / max_people: decoder settings (:func:`litepose.decode.group`).
+        detection_threshold / tag_threshold / max_people: decoder settings (:func:`litepose.decode.group`):
+            a finite threshold in [0, 1], a finite positive tag distance, a positive count.
         legacy: decode exactly as the original, defects included (to reproduce published numbers).
         keypoints: keypoint metadata override (a KeypointSet, built-in name, YAML / COCO JSON
             path or dict, see :func:`litepose.data.description.load_keypoint_set`); default: the
@@ -147,15 +185,16 @@ class Predictor:
             raise ValueError("the model has no 'num_joints' attribute; build it with litepose.create_model")
         self.num_joints = int(k)
         self.keypoints = _resolve_keypoints(keypoints, model, self.num_joints)
-        self.input_size = int(input_size or getattr(model, "input_size", None) or 256)
-        if self.input_size < 16:
-            raise ValueError(f"input_size must be at least 16, got {self.input_size}")
+        size = input_size if input_size is not None else getattr(model, "input_size", None) or 256
+        self.input_size = check_input_size(size, "input_size")
         scales = tuple(float(s) for s in scales)
-        if not scales or any(s <= 0 for s in scales):
+        if not scales or not all(math.isfinite(s) and s > 0 for s in scales):
             raise ValueError(f"scales must be positive numbers, got {scales}")
         if len(scales) > 1 and 1.0 not in scales:
             raise ValueError(f"multi-scale test needs 1.0 among the scales (tags come from it), got {scales}")
         self.scales = tuple(sorted(scales, reverse=True))
+        _check_test_size(self.input_size, self.scales)
+        _check_decoder_settings(detection_threshold, tag_threshold, max_people)
         self.flip_test = bool(flip_test)
         self.decoder_settings: dict[str, Any] = {
             "detection_threshold": float(detection_threshold),

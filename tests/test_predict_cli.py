@@ -93,6 +93,19 @@ def test_long_video_end_to_end_in_a_subprocess(tmp_path, weights):
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 72 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 1920
 
 
+def _mjpg_clip(folder: Path, frames: int = 10) -> tuple[Path, Path]:
+    """An MJPG ``clip.avi`` of ``frames`` frames, and ``broken.avi``: the same with its last quarter cut off."""
+    src = folder / "clip.avi"
+    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 128))
+    for i in range(frames):
+        writer.write(np.full((128, 160, 3), 20 * i, np.uint8))
+    writer.release()
+    data = src.read_bytes()
+    broken = folder / "broken.avi"
+    broken.write_bytes(data[: int(len(data) * 0.75)])
+    return src, broken
+
+
 def test_street_video_and_broken_tail(tmp_path, weights, capsys):
     video = shared("data/video/mmpose_demo_street_walking.mp4")
     out = tmp_path / "out"
@@ -103,14 +116,7 @@ def test_street_video_and_broken_tail(tmp_path, weights, capsys):
     assert len(person["keypoints"]) == 17 and len(person["box"]) == 4
 
     # an MJPG video whose last frames are cut off: every frame before the break is kept
-    src = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 128))
-    for i in range(10):
-        writer.write(np.full((128, 160, 3), 20 * i, np.uint8))
-    writer.release()
-    data = src.read_bytes()
-    broken = tmp_path / "broken.avi"
-    broken.write_bytes(data[: int(len(data) * 0.75)])
+    _, broken = _mjpg_clip(tmp_path)
     readable = 0
     cap = cv2.VideoCapture(str(broken))
     while cap.read()[0]:

@@ -21,7 +21,9 @@ command line (:func:`litepose.cli.main`) prints the summary and applies ``--thre
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..device import AUTO
@@ -38,6 +40,8 @@ __all__ = [
     "add_json_option",
     "add_option",
     "emit",
+    "output_folder",
+    "check_fraction",
     "apply_threads",
     "build_predictor",
     "parse_scales",
@@ -72,14 +76,14 @@ SHARED: dict[str, dict[str, Any]] = {
     "--input-size": {
         "metavar": "N",
         "type": int,
-        "help": "network input size in pixels, the short side (default: the model's own)",
+        "help": "network input size in pixels, the short side: a positive multiple of 16 (default: the model's own)",
         "predictor": "input_size",
     },
     "--threshold": {
         "metavar": "T",
         "type": float,
         "default": 0.1,
-        "help": "detection threshold (default 0.1)",
+        "help": "detection threshold, in [0, 1] (default 0.1)",
         "predictor": "detection_threshold",
     },
     "--tag-threshold": {
@@ -229,6 +233,28 @@ def emit(args: argparse.Namespace, summary: dict[str, Any], text: str | None) ->
         args._summary = summary
     elif text:
         print(text)
+
+
+def output_folder(path: str | Path, *, make: bool = True) -> Path:
+    """``--output`` as a folder, made when missing (unless not ``make``: the command makes it once its
+    other values are checked); a file in its place is a one-line error."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"--output {p}: exists and is a file, not a folder")
+    if not make:
+        return p
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--output {p}: cannot make the folder ({e.strerror or e})") from None
+    return p
+
+
+def check_fraction(flag: str, value: float) -> float:
+    """A threshold option: a finite number in [0, 1] (a NaN would silently select nothing)."""
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise ValueError(f"{flag} must be a number in [0, 1], got {value}")
+    return value
 
 
 def apply_threads(args: argparse.Namespace) -> None:

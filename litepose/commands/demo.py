@@ -37,20 +37,20 @@ def run(args: argparse.Namespace) -> int:
     import json
     import shutil
     import time
-    from pathlib import Path
 
     from ..data.synth import make_synthpose
     from ..device import pick_device
     from ..engine.config import SYNTHPOSE_RECIPE, TrainConfig
     from ..engine.trainer import Trainer
-    from ._options import emit
+    from ..models.spec import check_input_size
+    from ._options import emit, output_folder
 
     n_train, n_val, minutes, size, epochs, every = PROFILES["quick" if args.quick else "default"]
     n_train = args.train_images or n_train
     n_val = args.val_images or n_val
     minutes = args.minutes if args.minutes is not None else minutes
-    size = args.input_size or size
-    out = Path(args.output)
+    size = check_input_size(args.input_size if args.input_size is not None else size, "--input-size")
+    out = output_folder(args.output, make=False)
     t0 = time.time()
     data = out / "data"
     splits = {}

@@ -2,8 +2,25 @@
 
 Writes skeleton overlays ``OUT/<stem>.jpg``, optionally ``OUT/results.json`` (COCO results
 format), and for videos ``OUT/<stem>.mp4`` (overlaid, mp4v) plus ``OUT/<stem>.jsonl`` (one
-JSON line per frame). Unreadable inputs are reported by name and skipped; the exit code is
-non-zero only when nothing could be processed.
+JSON line per frame).
+
+Each input is handled on its own: an image or frame that fails (unreadable, too large, out of
+memory, not in ``--ann``) is reported by name and skipped, and the run goes on; the exit code is
+non-zero only when nothing could be processed. ``results.json`` is rewritten whole (atomically,
+so it is always valid JSON) every few seconds and on every exit, Ctrl-C included (exit code 130,
+with the results of the images done so far).
+
+Image ids (``results.json``): with ``--ann``, the annotations' id of each file name; otherwise
+every file's numeric stem when all have one and no two are equal (COCO's ``000000000139.jpg`` ->
+139), else a running index 1..N over all files, mapped in ``OUT/image_ids.json`` (file -> id).
+Each result also names its ``file_name``, so that ``litepose val`` can refuse ids that do not
+match the annotations.
+
+Pixel frame: with ``--ann`` (results to be scored against annotations), images are read in the
+stored frame, the one COCO-format keypoints use, so that ``predict`` then ``val --results``
+equals ``val --weights``; without it they are turned upright by their EXIF orientation, and a
+result of an image that this turned carries ``"frame": "upright"`` (which ``val`` refuses). The
+summary's ``frame`` says which was used.
 """
 
 from __future__ import annotations
@@ -13,6 +30,7 @@ import glob
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +46,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "source", metavar="SOURCE", help="image file, folder, glob ('imgs/*.jpg'), video file or webcam index"
     )
     p.add_argument("--save-json", action="store_true", help="write OUT/results.json (COCO results format)")
-    p.add_argument("--ann", metavar="COCO.json", help="COCO annotations: image ids and category for results.json")
+    p.add_argument(
+        "--ann", metavar="COCO.json",
+        help="COCO annotations to score against: results.json then has their image ids and category, and "
+        "keypoints in their (stored, not EXIF-turned) pixel frame",
+    )  # fmt: skip
     p.add_argument("--show", action="store_true", help="also display results in a window")
-    p.add_argument("--kpt-threshold", metavar="S", type=float, default=0.1, help="joints drawn above this score")
+    p.add_argument(
+        "--kpt-threshold", metavar="S", type=float, default=0.1, help="joints drawn above this score, in [0, 1]"
+    )
     o.add_model_options(p)
     o.add_inference_options(p)
     o.add_device_options(p)
@@ -87,33 +111,45 @@ def _person_json(p: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Ids:
-    """image_id and category_id for COCO results: from --ann, else the numeric stem, else a
-    running index."""
+    """image_id and category_id for COCO results (the module docstring gives the scheme)."""
 
-    def __init__(self, ann: str | None) -> None:
-        self.by_name: dict[str, int] = {}
+    def __init__(self, ann: str | None, files: list[Path], num_joints: int) -> None:
+        self.ann = ann
         self.category = 1
-        self.next = 0
+        # with --ann: file name -> id (None: a name two of its images share); else: path -> id
+        self._ids: dict[str, int | str | None] = {}
+        self.mapping: dict[str, int] | None = None  # the running index, written to image_ids.json
         if ann:
-            path = Path(ann)
-            if not path.is_file():
-                raise FileNotFoundError(f"{ann}: annotation file does not exist")
-            try:
-                data = json.loads(path.read_text())
-                self.by_name = {Path(im["file_name"]).name: int(im["id"]) for im in data["images"]}
-            except (ValueError, KeyError, TypeError) as e:
-                raise ValueError(f"{ann}: not a COCO annotation file ({type(e).__name__}: {e})") from None
-            cats = [c for c in data.get("categories", []) if c.get("keypoints")]
-            if cats:
-                self.category = int(cats[0]["id"])
+            from ..data.coco import load_annotations
 
-    def image_id(self, path: Path) -> int:
-        if path.name in self.by_name:
-            return self.by_name[path.name]
-        if path.stem.isdigit():
-            return int(path.stem)
-        self.next += 1
-        return self.next
+            data = load_annotations(ann)
+            if data.num_joints != num_joints:
+                raise ValueError(
+                    f"{ann}: the annotations have {data.num_joints} keypoints per person, the model predicts "
+                    f"{num_joints}: choose annotations (or weights) of the same keypoint set"
+                )
+            self.category = data.category_id
+            for im in data.dataset["images"]:
+                name = Path(im["file_name"]).name
+                self._ids[name] = None if name in self._ids else im["id"]
+            return
+        stems = [int(f.stem) if f.stem.isdigit() else None for f in files]
+        if None not in stems and len(set(stems)) == len(stems):
+            self._ids = {str(f): i for f, i in zip(files, stems)}
+        else:
+            self.mapping = {str(f): n for n, f in enumerate(files, start=1)}
+            self._ids = dict(self.mapping)
+
+    def image_id(self, path: Path) -> int | str:
+        """The id of ``path``; a ValueError (for this file only) when ``--ann`` does not list it."""
+        if not self.ann:
+            return self._ids[str(path)]  # type: ignore[return-value]
+        if path.name not in self._ids:
+            raise ValueError(f"{path}: not among the images of {self.ann}")
+        found = self._ids[path.name]
+        if found is None:
+            raise ValueError(f"{path}: two images of {self.ann} have this file name, so its id is ambiguous")
+        return found
 
 
 def _unique(out: Path, stem: str, suffix: str, used: set[str]) -> Path:
@@ -164,106 +200,193 @@ class _Display:
 # -- main ----------------------------------------------------------------------------------------
 
 
+#: How often (seconds, at least) results.json is rewritten while a run goes on; a rewrite also
+#: waits 20 times as long as the last one took, so that large result sets cost little.
+SAVE_EVERY_S = 10.0
+
+
+def _item_error(e: BaseException) -> bool:
+    """Whether ``e`` is the failure of one input (unreadable, too large, out of memory) rather than
+    of the run: such an input is reported and skipped."""
+    import cv2
+
+    if isinstance(e, ValueError | OSError | MemoryError | cv2.error):
+        return True
+    text = str(e)
+    return isinstance(e, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def _reason(e: BaseException, name: str) -> str:
+    """Why input ``name`` was skipped, in one line (without the name the message may start with)."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if isinstance(e, MemoryError | RuntimeError) and "out of memory" not in text:
+        text = f"out of memory ({text})"
+    return text.removeprefix(f"{name}: ")
+
+
 class _Run:
     """One predict run: the predictor, where its files go, and what it has done so far."""
 
     def __init__(self, args: argparse.Namespace, predictor: Any, ids: _Ids | None) -> None:
         from ..viz import draw_people
+        from ._options import output_folder
 
         self.args = args
         self.predictor = predictor
         self.ids = ids
-        self.out = Path(args.output)
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.frame = "stored" if args.ann else "upright"  # the annotations' frame when scoring against them
+        self.out = output_folder(args.output)
         self.display = _Display(args.show)
         self.used: set[str] = set()
         self.results: list[dict[str, Any]] = []
         self.skipped: list[tuple[str, str]] = []
         self.images = self.frames = self.people = 0
         self._draw_people = draw_people
+        self._saved_at = time.monotonic()
+        self._save_cost = 0.0
+        self.results_json: Path | None = None
+        self.ids_json: Path | None = None
 
     def draw(self, rgb: Any, people: list[dict[str, Any]]) -> Any:
         return self._draw_people(rgb, people, self.predictor.keypoints, self.args.kpt_threshold)
 
+    def skip(self, name: str, e: BaseException) -> None:
+        self.skipped.append((name, _reason(e, name)))
+
     def image(self, path: Path) -> bool:
-        """Predict one image file: overlay, COCO results; False when the user asked to stop."""
+        """Predict one image file: overlay, COCO results; False when the user asked to stop. A
+        failure of this image (read, size, memory, id) skips it (:func:`_item_error`)."""
         import cv2
 
-        from ..media import MediaError, read_image
+        from ..media import image_header, read_image
 
         try:
-            rgb = read_image(path, frame="upright")
-        except (MediaError, OSError) as e:
-            self.skipped.append((str(path), str(e).removeprefix(f"{path}: ")))
+            image_id = self.ids.image_id(path) if self.ids is not None else None
+            rgb = read_image(path, frame=self.frame)
+            people = self.predictor(rgb)
+            overlay = self.draw(rgb, people)
+        except Exception as e:
+            if not _item_error(e):
+                raise
+            self.skip(str(path), e)
             return True
-        people = self.predictor(rgb)
         self.images += 1
         self.people += len(people)
-        overlay = self.draw(rgb, people)
         dst = _unique(self.out, path.stem, ".jpg", self.used)
         if not cv2.imwrite(str(dst), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR)):
             raise OSError(f"{dst}: could not write the overlay")
         if self.ids is not None:
-            image_id, category = self.ids.image_id(path), self.ids.category
+            turned = self.frame == "upright" and (image_header(path, orientation=True) or (0, 0, 1))[2] != 1
             for p in people:
                 flat = [round(float(v), 3) for v in p["keypoints"].reshape(-1)]
-                self.results.append(
-                    {"image_id": image_id, "category_id": category, "keypoints": flat, "score": float(p["score"])}
-                )
+                r = {"image_id": image_id, "category_id": self.ids.category, "keypoints": flat,
+                     "score": float(p["score"]), "file_name": path.name}  # fmt: skip
+                if turned:  # these coordinates are not in the stored frame that annotations use
+                    r["frame"] = "upright"
+                self.results.append(r)
+            self.save(final=False)
         return self.display.show(overlay)
 
-    def video(self, video: Path | int) -> None:
-        """Predict every frame of a video (or a webcam until interrupted): OUT/<name>.mp4 and .jsonl."""
+    def video(self, video: Path | int) -> bool:
+        """Predict every frame of a video (or a webcam until interrupted): OUT/<name>.mp4 and .jsonl.
+        False when the user asked to stop. A frame that fails is reported and skipped; a file with
+        fewer frames than it says it holds gets a warning."""
         from tqdm import tqdm
 
         from ..media import MediaError, VideoReader, VideoWriter
 
-        name = f"webcam{video}" if isinstance(video, int) else video.stem
+        webcam = isinstance(video, int)
+        name = f"webcam{video}" if webcam else video.stem
+        label = f"webcam {video}" if webcam else str(video)
         try:
             reader = VideoReader(video)
         except MediaError as e:
-            label = f"webcam {video}" if isinstance(video, int) else str(video)
-            self.skipped.append((label, str(e).removeprefix(f"{label}: ")))
-            return
+            self.skip(label, e)
+            return True
         mp4 = _unique(self.out, name, ".mp4", self.used)
         jsonl = mp4.with_suffix(".jsonl")
-        frames = 0
-        with VideoWriter(mp4, reader.fps) as writer, open(jsonl, "w") as lines:
-            bar = tqdm(reader, desc=name, unit="frame", total=reader.frame_count, file=sys.stderr)
-            try:
-                for rgb in bar:
-                    people = self.predictor(rgb)
-                    lines.write(json.dumps({"frame": frames, "people": [_person_json(p) for p in people]}) + "\n")
-                    overlay = self.draw(rgb, people)
+        frames, go_on, complete = 0, True, False
+        bar = tqdm(reader, desc=name, unit="frame", total=reader.frame_count, file=sys.stderr)
+        try:
+            with VideoWriter(mp4, reader.fps) as writer, open(jsonl, "w") as lines:
+                for n, rgb in enumerate(bar):
+                    try:
+                        people = self.predictor(rgb)
+                        overlay = self.draw(rgb, people)
+                    except Exception as e:
+                        if not _item_error(e):
+                            raise
+                        self.skip(f"{label} frame {n}", e)
+                        continue
+                    lines.write(json.dumps({"frame": n, "people": [_person_json(p) for p in people]}) + "\n")
                     writer.write(overlay)
                     frames += 1
                     self.people += len(people)
                     if not self.display.show(overlay):
+                        go_on = False
                         break
-            except KeyboardInterrupt:  # a webcam runs until interrupted; keep what was written
-                pass
-        if frames == 0:
-            self.skipped.append((str(video), "no frame could be decoded"))
-            mp4.unlink(missing_ok=True)
-            jsonl.unlink(missing_ok=True)
-        self.frames += frames
+                else:
+                    complete = True
+        except KeyboardInterrupt:  # a webcam runs until interrupted; a file's frames so far are kept
+            if not webcam:
+                raise
+        finally:
+            bar.close()
+            self.frames += frames
+            if frames == 0:
+                self.skipped.append((label, "no frame could be decoded"))
+                mp4.unlink(missing_ok=True)
+                jsonl.unlink(missing_ok=True)
+        if complete and reader.frame_count and reader.decoded < reader.frame_count:
+            print(
+                f"warning: {label}: {reader.decoded} of the {reader.frame_count} frames it holds could be decoded "
+                "(a truncated or corrupt file); the output has those frames",
+                file=sys.stderr,
+            )
+        return go_on
+
+    def save(self, *, final: bool) -> None:
+        """Write results.json (and image_ids.json) atomically: now when ``final``, else when the
+        last write is old enough (:data:`SAVE_EVERY_S`)."""
+        from ..data.jsonio import write_json
+
+        if not (self.args.save_json and self.ids is not None and self.images):
+            return
+        now = time.monotonic()
+        if not final and now - self._saved_at < max(SAVE_EVERY_S, 20 * self._save_cost):
+            return
+        if self.ids.mapping is not None and self.ids_json is None:
+            self.ids_json = write_json(self.out / "image_ids.json", self.ids.mapping, indent=1)
+        self.results_json = write_json(self.out / "results.json", self.results)
+        self._saved_at = time.monotonic()
+        self._save_cost = self._saved_at - now
+
+    def report_skipped(self) -> None:
+        for name, reason in self.skipped:
+            print(f"skipped {name}: {reason}", file=sys.stderr)
+
+    def interrupted(self) -> None:
+        """Ctrl-C (or another error) stopped the run: keep and say what was done."""
+        self.display.close()
+        self.save(final=True)
+        self.report_skipped()
+        kept = f"; results so far in {self.results_json}" if self.results_json else ""
+        print(f"stopped after {self.images} image(s), {self.frames} video frame(s){kept}", file=sys.stderr)
 
     def finish(self) -> int:
         """Write results.json, report the skipped inputs and the summary; the exit code."""
         self.display.close()
-        results_json = None
-        if self.args.save_json and self.images:
-            results_json = self.out / "results.json"
-            results_json.write_text(json.dumps(self.results))
-        for name, reason in self.skipped:
-            print(f"skipped {name}: {reason}", file=sys.stderr)
+        self.save(final=True)
+        self.report_skipped()
         t = self.predictor.timings.per_image()
         summary = {
             "images": self.images,
             "video_frames": self.frames,
             "people": self.people,
             "output": str(self.out),
-            "results_json": str(results_json) if results_json else None,
+            "results_json": str(self.results_json) if self.results_json else None,
+            "image_ids_json": str(self.ids_json) if self.ids_json else None,
+            "frame": self.frame,
             "skipped": [{"source": n, "reason": r} for n, r in self.skipped],
             "ms_per_image": {k: round(v, 2) for k, v in t.items()},
         }
@@ -294,15 +417,24 @@ class _Run:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ._options import build_predictor
+    from ._options import build_predictor, check_fraction
 
+    check_fraction("--kpt-threshold", args.kpt_threshold)
     images, videos, skipped = _resolve_source(args.source)
-    ids = _Ids(args.ann) if (args.ann or args.save_json) else None
-    job = _Run(args, build_predictor(args), ids)
+    predictor = build_predictor(args)
+    ids = _Ids(args.ann, images, predictor.num_joints) if (args.ann or args.save_json) else None
+    job = _Run(args, predictor, ids)
     job.skipped.extend(skipped)
-    for path in tqdm(images, desc="images", unit="img", disable=len(images) < 2, file=sys.stderr):
-        if not job.image(path):
-            break
-    for video in videos:
-        job.video(video)
+    try:
+        go_on = True
+        for path in tqdm(images, desc="images", unit="img", disable=len(images) < 2, file=sys.stderr):
+            if not job.image(path):
+                go_on = False
+                break
+        for video in videos if go_on else []:
+            if not job.video(video):
+                break
+    except BaseException:  # Ctrl-C, or an error that stops the run: what was done is written first
+        job.interrupted()
+        raise
     return job.finish()

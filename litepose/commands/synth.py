@@ -14,7 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     # --images names an image folder in val and transfer; here it was the count, and is refused now
     p.add_argument("--images", dest="images_renamed", default=None, help=argparse.SUPPRESS)
     o.add_option(p, "--seed")
-    p.add_argument("--size", default="320x256", help="image size WIDTHxHEIGHT (default 320x256)")
+    p.add_argument("--size", default="320x256", help="image size WIDTHxHEIGHT, 32 to 4096 a side (default 320x256)")
     p.add_argument(
         "--sequence", type=int, default=0, metavar="FRAMES",
         help="write sequences of FRAMES frames: people move smoothly and keep track_id (default: still images)",
@@ -27,12 +27,13 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..data.synth import make_synthpose
-    from ._options import emit
+    from ._options import emit, output_folder
 
     if args.images_renamed is not None:
         raise ValueError("--images is now --num-images (--images names an image folder in val and transfer)")
     if args.num_images is None:
         raise ValueError("give --num-images N, the number of images to write")
+    output_folder(args.output, make=False)
     path = make_synthpose(args.output, args.num_images, seed=args.seed, size=args.size, sequence=args.sequence)
     data = json.loads(path.read_text())
     people = sum(1 for a in data["annotations"] if not a["iscrowd"])

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.config import TrainConfig
     from ..engine.distributed import cleanup
     from ..engine.trainer import Trainer
-    from ._options import emit
+    from ._options import emit, output_folder
 
     cfg = TrainConfig.load(args.config, args.overrides)
     if args.arch:
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         cfg.model.pretrained = args.pretrained
     if args.device != AUTO:  # auto, the default, leaves the config's choice alone
         cfg.train.device = args.device
-    out = Path(args.output) if args.output else Path("runs") / Path(args.config).stem
+    out = output_folder(args.output, make=False) if args.output else Path("runs") / Path(args.config).stem
     resume = None if args.resume in ("no", "none", "false") else args.resume
     trainer = Trainer(cfg, out, resume=resume)
     try:

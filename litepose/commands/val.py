@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..eval import evaluate, format_metrics, gt_as_results, load_eval_data
-    from ._options import build_predictor, emit
+    from ._options import build_predictor, emit, output_folder
 
     given = [
         name
@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     if len(given) != 1:
         what = "several: " + ", ".join(given) if given else "none"
         raise ValueError(f"give one of --weights W (or --model NAME), --results R.json, --gt-as-results ({what} given)")
+    if args.output:
+        output_folder(args.output, make=False)
     ann = load_eval_data(args.data, args.images)
     if args.gt_as_results:
         source = gt_as_results(ann)

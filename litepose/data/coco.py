@@ -12,6 +12,7 @@ ground truth, SynthPose output). Stable API::
     ann.image_info(i)    # the image entry (file_name, width, height, ...)
     ann.image_path(i)    # Path of the image file
     ann.read_image(i)    # RGB uint8 (H, W, 3), stored pixels (the annotations' frame); clear error if unreadable
+    ann.check_images()   # every image file exists (a FileNotFoundError naming the first missing one)
     ann.annotations(i)   # every annotation of the keypoint category on image i, in file order
     ann.people(i)        # training people: non-crowd, or crowd with keypoints (the original's filter)
     ann.joints(i)        # (P, K, 3) float64 (x, y, v) of ann.people(i), image pixels
@@ -21,7 +22,8 @@ Validation (``ValueError`` naming the file and the annotation / image id): the t
 ``images`` / ``annotations`` / ``categories`` lists; images need ``id``, ``file_name``,
 ``width``, ``height``; annotations need ``id``, ``image_id`` (of a listed image),
 ``category_id``, and ``keypoints`` (3K finite numbers, v in {0, 1, 2}; crowd regions may omit
-it). Optional fields get defaults in ``ann.dataset``: ``iscrowd`` 0, ``num_keypoints`` =
+it); ``bbox`` (4) and ``area``, when given, are finite numbers too. Numeric strings (``"12"``)
+are not numbers. Optional fields get defaults in ``ann.dataset``: ``iscrowd`` 0, ``num_keypoints`` =
 number of joints with v > 0. ``area`` and ``segmentation`` are not needed (CrowdPose,
 PoseTrack and ExLPose files have none) and are left as they are.
 
@@ -193,6 +195,17 @@ class KeypointAnnotations:
             )
         return img
 
+    def check_images(self, image_ids: list[Any] | None = None, what: str = "images") -> None:
+        """Make sure the image files of ``image_ids`` (default: all) exist, so that a run finds a wrong
+        folder before it starts rather than at the first missing image."""
+        ids = self.image_ids if image_ids is None else image_ids
+        missing = [i for i in ids if not self.image_path(i).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{self.path}: {len(missing)} of its {len(ids)} {what} are missing, e.g. {self.image_path(missing[0])}"
+                " (is the image folder right?)"
+            )
+
     def annotations(self, image_id: int) -> list[dict[str, Any]]:
         """All annotations of the keypoint category on ``image_id``, in file order."""
         return self._by_image[image_id]
@@ -290,9 +303,13 @@ def _validate(data: dict[str, Any], where: str, category_id: Any, k: int) -> Non
                 got = len(kps) if isinstance(kps, list) else type(kps).__name__
                 raise ValueError(f"{where}: {tag} has {got} keypoint values, expected {3 * k} ({k} joints x 3)")
             try:
-                arr = np.asarray(kps, dtype=np.float64).reshape(k, 3)
+                arr = np.asarray(kps)
             except (TypeError, ValueError):
-                raise ValueError(f"{where}: {tag} has non-numeric keypoint values") from None
+                arr = np.asarray([None])
+            if arr.dtype.kind not in "iuf" or arr.ndim != 1:  # numeric strings ("12") are refused too
+                bad = next((v for v in kps if not _is_number(v, finite=False)), None)
+                raise ValueError(f"{where}: {tag} has non-numeric keypoint values such as {bad!r} (numbers expected)")
+            arr = arr.astype(np.float64).reshape(k, 3)
             if not np.isfinite(arr).all():
                 raise ValueError(f"{where}: {tag} has NaN or infinite keypoint values")
             if not np.isin(arr[:, 2], (0, 1, 2)).all():
@@ -304,13 +321,11 @@ def _validate(data: dict[str, Any], where: str, category_id: Any, k: int) -> Non
         if isinstance(nk, bool) or not isinstance(nk, int) or nk < 0:
             raise ValueError(f"{where}: {tag} has an invalid num_keypoints {nk!r}")
         bbox = a.get("bbox")
-        if bbox is not None:
-            try:
-                ok = len(bbox) == 4 and all(math.isfinite(float(v)) for v in bbox)
-            except (TypeError, ValueError):
-                ok = False
-            if not ok:
-                raise ValueError(f"{where}: {tag} has an invalid bbox {bbox!r}")
+        if bbox is not None and not (isinstance(bbox, list | tuple) and len(bbox) == 4 and all(map(_is_number, bbox))):
+            raise ValueError(f"{where}: {tag} has an invalid bbox {bbox!r} (4 finite numbers expected)")
+        area = a.get("area")
+        if area is not None and not (_is_number(area) and area >= 0):
+            raise ValueError(f"{where}: {tag} has an invalid area {area!r} (a finite number >= 0 expected)")
         seg = a.get("segmentation")
         if seg is not None and not _seg_ok(seg):
             raise ValueError(f"{where}: {tag} has an invalid segmentation (polygons or RLE expected)")
@@ -320,6 +335,11 @@ def _validate(data: dict[str, Any], where: str, category_id: Any, k: int) -> Non
             )
         if crowd and not seg:
             raise ValueError(f"{where}: {tag} is a crowd region without a segmentation")
+
+
+def _is_number(v: Any, finite: bool = True) -> bool:
+    """An int or float (not a bool, not a numeric string), finite unless ``finite`` is False."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and (not finite or math.isfinite(v))
 
 
 def _seg_ok(seg: Any) -> bool:

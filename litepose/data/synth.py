@@ -518,6 +518,11 @@ def _render(scene: _Scene, figures: list[Figure], width: int, height: int) -> Sy
     )
 
 
+#: The largest side of a SynthPose image: its masks and renders are whole-image arrays, so a
+#: huge size would exhaust memory (or crash the mask encoder) instead of making a dataset.
+MAX_SIDE = 4096
+
+
 def _size(size: tuple[int, int] | str) -> tuple[int, int]:
     if isinstance(size, str):
         try:
@@ -528,6 +533,8 @@ def _size(size: tuple[int, int] | str) -> tuple[int, int]:
         w, h = (int(v) for v in size)
     if w < 32 or h < 32:
         raise ValueError(f"SynthPose size {w}x{h} is too small (at least 32x32)")
+    if w > MAX_SIDE or h > MAX_SIDE:
+        raise ValueError(f"SynthPose size {w}x{h} is too large (at most {MAX_SIDE} pixels a side)")
     return w, h
 
 

@@ -15,6 +15,10 @@
 5. :func:`to_image`: inverse of the resize, applied to x and y only.
 
 Floating-point operations follow the original's order so that results match it closely.
+
+Size cap: a network input above :data:`MAX_INPUT_PIXELS` is refused by :func:`resize_geometry`,
+before anything is allocated (a 1x20000 image at input size 256 would need a 256x5120000 input,
+3.9 GB for the resized image alone).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import torch.nn.functional as F
 from ..normalization import IMAGENET, Normalization
 
 __all__ = [
+    "MAX_INPUT_PIXELS",
     "ResizeGeometry",
     "resize_geometry",
     "resize_image",
@@ -38,6 +43,12 @@ __all__ = [
     "aggregate",
     "to_image",
 ]
+
+
+#: The largest network input (width x height) the resize makes: 2**22 pixels, e.g. 2048x2048 or
+#: 1024x4096. The maps the decoder works on have this size too (K heatmaps and tags per flip, in
+#: float32: about 1 GB at the cap), so beyond it a run would exhaust memory rather than finish.
+MAX_INPUT_PIXELS = 2**22
 
 
 @dataclass(frozen=True)
@@ -77,7 +88,8 @@ class ResizeGeometry:
 def resize_geometry(
     height: int, width: int, input_size: int, scale: float = 1.0, min_scale: float = 1.0
 ) -> ResizeGeometry:
-    """Input geometry of an image for one test scale (the original's rounding, exactly)."""
+    """Input geometry of an image for one test scale (the original's rounding, exactly); a network
+    input above :data:`MAX_INPUT_PIXELS` is a ValueError."""
     center = (float(int(width / 2.0 + 0.5)), float(int(height / 2.0 + 0.5)))
     min_input = int((min_scale * input_size + 63) // 64 * 64)
     if width < height:
@@ -90,6 +102,13 @@ def resize_geometry(
         w_res = int(int((min_input / height * width + 63) // 64 * 64) * scale / min_scale)
         scale_h = height / 200.0
         scale_w = w_res / h_res * height / 200.0
+    if w_res * h_res > MAX_INPUT_PIXELS:
+        at = f"input size {input_size}" + (f", scale {scale:g}" if scale != 1 else "")
+        raise ValueError(
+            f"a {width}x{height} image at {at} needs a {w_res}x{h_res} network input, above the limit of "
+            f"{MAX_INPUT_PIXELS} pixels (litepose.decode.testtime.MAX_INPUT_PIXELS): use a smaller input size, "
+            "or crop an image this elongated"
+        )
     return ResizeGeometry((w_res, h_res), center, (scale_w * 200.0, scale_h * 200.0))
 
 

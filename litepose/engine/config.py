@@ -6,8 +6,10 @@ parsed as YAML), and rejects unknown keys with a message that names them. Every 
 the YAML or an override, is converted to its field's annotated type (``int``, ``float``,
 ``bool``, ``str``, ``X | None``, ``list[X]``, ``dict[str, X]``): ``train.lr=4e-3`` (a string
 for YAML 1.1) becomes the float 0.004, and a value that does not convert (``train.epochs=ten``)
-is a ``ValueError`` naming the key and the expected type. ``to_dict`` gives a plain dict that
-goes into checkpoints and ``OUT/config.yaml``.
+is a ``ValueError`` naming the key and the expected type. Values are then checked against their
+range (:meth:`TrainConfig.check`: ``train.epochs`` at least 1, ``data.sigma`` positive, ...), so
+that a config that would train nothing or nonsense is refused before training starts.
+``to_dict`` gives a plain dict that goes into checkpoints and ``OUT/config.yaml``.
 """
 
 from __future__ import annotations
@@ -209,7 +211,37 @@ class TrainConfig:
             data.setdefault(section, {})[name] = value
         cfg = cls.from_dict(data, where)
         cfg.resolve_paths()
+        cfg.check(where)
         return cfg
+
+    def check(self, where: str = "config") -> None:
+        """Refuse values out of their range, naming the key (the Trainer calls it too)."""
+        from ..models.spec import check_input_size
+
+        t, d, v = self.train, self.data, self.val
+
+        def positive(x: float | None) -> bool:
+            return x is not None and math.isfinite(x) and x > 0
+
+        rules = [
+            ("train.epochs", t.epochs, t.epochs >= 1, "at least 1"),
+            ("train.batch_size", t.batch_size, t.batch_size >= 1, "at least 1"),
+            ("train.lr", t.lr, positive(t.lr), "a positive number"),
+            ("train.max_steps_per_epoch", t.max_steps_per_epoch, t.max_steps_per_epoch is None
+             or t.max_steps_per_epoch >= 1, "at least 1 (or null: no cap)"),
+            ("train.time_limit_min", t.time_limit_min, t.time_limit_min is None or positive(t.time_limit_min),
+             "a positive number of minutes (or null: no limit)"),
+            ("data.sigma", d.sigma, positive(d.sigma), "a positive number (the width of the target Gaussians)"),
+            ("data.max_people", d.max_people, d.max_people >= 1, "at least 1"),
+            ("val.every", v.every, v.every >= 0, "0 (no periodic validation) or more epochs"),
+            ("val.detection_threshold", v.detection_threshold,
+             math.isfinite(v.detection_threshold) and 0 <= v.detection_threshold <= 1, "a number in [0, 1]"),
+        ]  # fmt: skip
+        for key, value, ok, rule in rules:
+            if not ok:
+                raise ValueError(f"{where}: {key} must be {rule}, got {value!r}")
+        if self.model.input_size is not None:
+            check_input_size(self.model.input_size, f"{where}: model.input_size")
 
     def resolve_paths(self) -> None:
         """Make data / checkpoint paths relative to the config file absolute."""

@@ -7,6 +7,9 @@ decided on rank 0 and broadcast, so the ranks always take the same collectives. 
 randomness (shuffle order, augmentation, subnet sampling) depends only on ``(seed, epoch,
 rank)``, and a training-state checkpoint is written atomically after every epoch, so a resumed
 run continues exactly as if it had never stopped (a run killed mid-epoch loses at most that epoch).
+Before the first step the config's values and every path it names (train and val data with their
+image files, ``model.pretrained``, ``loss.teacher``) are checked, and temporary files that killed
+checkpoint writes left in the run folder are removed.
 
 Outputs in the run folder: ``last.pth`` (training state; also loadable by
 ``litepose.load_checkpoint``), ``best.pth`` (self-describing model with the best val AP),
@@ -35,9 +38,10 @@ from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Sampler
 
 from ..data.dataset import KeypointDataset, MultiSizeBatchSampler
+from ..files import remove_stale_temps
 from ..models import SuperLitePose, create_model, load_checkpoint, save_checkpoint
 from ..models.checkpoint import CheckpointError, read_state_dict
-from ..models.spec import ArchSpec, resolve_spec, spec_name
+from ..models.spec import ArchSpec, check_input_size, resolve_spec, spec_name
 from ..models.supernet import extract_subnet, sample_arch
 from . import distributed as D
 from .checkpoint import load_training_state, restore_training_state, save_training_state, unwrap_model
@@ -49,6 +53,8 @@ from .schedule import SCHEDULES, CosineSchedule
 __all__ = ["Trainer", "load_backbone"]
 
 HEAD_PREFIXES = ("deconv", "final")
+#: The checkpoints a run writes (atomically) into its folder.
+CHECKPOINT_NAMES = ("last.pth", "best.pth")
 
 
 def load_backbone(model: nn.Module, path: str | Path) -> int:
@@ -140,12 +146,13 @@ class Trainer:
         self.main = self.dist.is_main
         self.device = self.dist.device
         self.history: list[dict[str, Any]] = []
-        self._val_ann: Any = None  # the val annotations, loaded at the first validation
+        self._val_ann: Any = None  # the val annotations, loaded (and checked) by _build
 
     # -- building -------------------------------------------------------------------------------
 
     def _build(self) -> None:
         cfg = self.cfg
+        cfg.check()
         if not cfg.data.train:
             raise ValueError("config: data.train is empty (a COCO-format JSON or a SynthPose folder)")
         arch = cfg.model.arch
@@ -160,14 +167,16 @@ class Trainer:
             base_size = max(cfg.supernet.sizes)
         else:
             base_size = resolve_spec(arch)[1].input_size
-        self.input_size = int(cfg.model.input_size or base_size)
+        self.input_size = check_input_size(cfg.model.input_size or base_size, "config: model.input_size")
         d = cfg.data
         self._ensure_synthpose()
         tcfg = cfg.transform_config(self.input_size)
         self.dataset = KeypointDataset(d.train, d.train_images, keypoints=d.keypoints, transform=tcfg)
         if len(self.dataset) == 0:
             raise ValueError(f"{d.train}: no training images with annotations")
+        self.dataset.annotations.check_images(self.dataset.image_ids, "training images")
         k = self.dataset.num_joints
+        self._check_val_data(k)
         _seed_all(cfg.train.seed)  # the same initial weights on every rank and every run
         model = SuperLitePose(k) if self.is_super else create_model(arch, num_joints=k)
         model.keypoints = self.dataset.keypoints
@@ -229,6 +238,20 @@ class Trainer:
                 raise ValueError(f"teacher {lc.teacher} has {info['num_joints']} joints, the data has {k}")
             self.teacher = teacher.to(self.device).eval()
             self.teacher_size = lc.teacher_input_size
+
+    def _check_val_data(self, num_joints: int) -> None:
+        """Load ``data.val`` now, with its image files and joint count checked, so that a bad val set
+        stops the run before the first step instead of at the end of the first validated epoch."""
+        d = self.cfg.data
+        if not d.val:
+            return
+        from ..eval.evaluate import load_eval_data
+
+        ann = load_eval_data(d.val, d.val_images)
+        if ann.num_joints != num_joints:
+            raise ValueError(f"config: data.val {d.val} has {ann.num_joints} joints, data.train has {num_joints}")
+        ann.check_images(what="val images")
+        self._val_ann = ann
 
     def _ensure_synthpose(self) -> None:
         """Generate the SynthPose splits that ``data.synthpose`` asks for and that are missing (rank 0)."""
@@ -546,6 +569,9 @@ class Trainer:
         if not self.main:
             return
         self.out.mkdir(parents=True, exist_ok=True)
+        stale = remove_stale_temps(self.out, CHECKPOINT_NAMES)
+        if stale:
+            self._log(f"removed {len(stale)} temporary file(s) left by interrupted checkpoint writes in {self.out}")
         (self.out / "config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
         self._trim_metrics(start_epoch)
         try:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import numbers
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -211,9 +212,12 @@ def run_predictor(
 
 
 def _check_results(raw: list[Any], ann: KeypointAnnotations, where: str) -> list[dict[str, Any]]:
-    """Validate result dicts and return clean copies (image in the ground truth, 3K finite numbers)."""
+    """Validate result dicts and return clean copies: an image of the ground truth (and, where the
+    result names its ``file_name``, as ``litepose predict`` writes, that image's file), the stored
+    pixel frame, 3K finite numbers and a finite score (numbers, not numeric strings)."""
     k3 = 3 * ann.num_joints
     known = set(ann.image_ids)
+    names = {im["id"]: Path(str(im["file_name"])).name for im in ann.dataset["images"]}
     out = []
     for n, r in enumerate(raw):
         if not isinstance(r, dict):
@@ -221,40 +225,69 @@ def _check_results(raw: list[Any], ann: KeypointAnnotations, where: str) -> list
         for key in ("image_id", "keypoints", "score"):
             if key not in r:
                 raise ValueError(f"{where}: result #{n} has no '{key}'")
-        if r["image_id"] not in known:
-            raise ValueError(f"{where}: result #{n} is for image {r['image_id']!r}, which is not in {ann.path}")
+        iid = r["image_id"]
+        if isinstance(iid, bool) or not isinstance(iid, numbers.Integral | str):
+            raise ValueError(f"{where}: result #{n} has an invalid image_id {iid!r} (an integer or a string expected)")
+        if iid not in known:
+            raise ValueError(f"{where}: result #{n} is for image {iid!r}, which is not in {ann.path}")
+        _check_provenance(r, n, names, ann.path, where)
         cat = r.get("category_id", ann.category_id)
         if cat != ann.category_id:
             raise ValueError(f"{where}: result #{n} has category_id {cat!r}; {ann.path} has {ann.category_id!r}")
         kp = r["keypoints"]
         if not isinstance(kp, list):
-            try:
-                kp = np.asarray(kp, dtype=np.float64).ravel().tolist()
-            except (TypeError, ValueError):
-                raise ValueError(f"{where}: result #{n} has non-numeric keypoints") from None
+            kp = np.asarray(kp).ravel().tolist() if not isinstance(kp, str | dict) else [kp]
         if len(kp) != k3:
             raise ValueError(f"{where}: result #{n} has {len(kp)} keypoint values, expected {k3}")
-        out.append({"image_id": r["image_id"], "category_id": cat, "keypoints": kp, "score": r["score"]})
+        out.append({"image_id": iid, "category_id": cat, "keypoints": kp, "score": r["score"]})
     if not out:
         return out
-    # One vectorised numeric check instead of one per result (results can number in the hundreds of thousands).
-    try:
-        kps = np.array([r["keypoints"] for r in out], dtype=np.float64)
-        scores = np.array([r["score"] for r in out], dtype=np.float64)
-    except (TypeError, ValueError):
-        for n, r in enumerate(out):
-            try:
-                np.asarray(r["keypoints"], dtype=np.float64)
-                float(r["score"])
-            except (TypeError, ValueError):
-                raise ValueError(f"{where}: result #{n} has non-numeric keypoints or score") from None
-        raise
+    # One vectorised check instead of one per result (results can number in the hundreds of thousands).
+    kps = _numbers([r["keypoints"] for r in out], "keypoints", where)
+    scores = _numbers([r["score"] for r in out], "score", where)
     bad = ~(np.isfinite(kps).all(1) & np.isfinite(scores))
     if bad.any():
         raise ValueError(f"{where}: result #{int(np.flatnonzero(bad)[0])} has NaN or infinite values")
     for r, score in zip(out, scores.tolist()):
         r["score"] = score
     return out
+
+
+def _numbers(values: list[Any], what: str, where: str) -> np.ndarray:
+    """``values`` (one entry per result) as a float64 array; a non-number (a numeric string, None,
+    a list where a number belongs) is an error naming the first result that holds one."""
+    try:
+        arr = np.array(values)
+    except (TypeError, ValueError):
+        arr = np.array([None])
+    if arr.dtype.kind in "iuf" and arr.ndim == (2 if what == "keypoints" else 1):
+        return arr.astype(np.float64)
+    for n, v in enumerate(values):
+        items = v if what == "keypoints" else [v]
+        if not all(isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool) for x in items):
+            raise ValueError(f"{where}: result #{n} has a non-numeric {what} (numbers expected, not strings)")
+    raise ValueError(f"{where}: the results' {what} are not numbers of one shape")
+
+
+def _check_provenance(r: dict[str, Any], n: int, names: dict[Any, str], gt: Path, where: str) -> None:
+    """What ``litepose predict`` records of a result's image must fit the ground truth: the file named
+    is the one the image id stands for there (else the ids came from another numbering), and the
+    coordinates are in the stored pixel frame of the annotations (not turned upright by EXIF)."""
+    iid, name = r["image_id"], r.get("file_name")
+    hint = f"litepose predict --ann {gt} writes results with its ids, in its frame"
+    if name is not None:
+        expected = names[iid]
+        if Path(str(name)).name != expected:
+            raise ValueError(
+                f"{where}: result #{n} is for file {name!r} with image_id {iid!r}, but image {iid!r} of {gt} "
+                f"is {expected!r}: the ids are not the annotations' ({hint})"
+            )
+    frame = r.get("frame", "stored")
+    if frame != "stored":
+        raise ValueError(
+            f"{where}: result #{n} ({name or iid!r}) is in the {frame!r} pixel frame (its image was turned by its "
+            f"EXIF orientation), but {gt} gives keypoints in the stored frame ({hint})"
+        )
 
 
 def _id_map(ids: list[Any]) -> dict[Any, int] | None:

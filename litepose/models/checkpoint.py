@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-import os
 import re
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +89,12 @@ def _torch_load(path: Path) -> Any:
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: file is empty, not a checkpoint")
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if head != b"PK" and head[:1] != b"\x80":  # torch.save writes a zip archive (or, before torch 1.6, a pickle)
+        raise CheckpointError(
+            f"{path}: not a PyTorch checkpoint (neither the zip archive nor the pickle that torch.save writes)"
+        )
     try:
         with _SAFE_GLOBALS_LOCK:  # the allowlist is process-wide: one of our loads at a time edits it
             already = set(torch.serialization.get_safe_globals())
@@ -325,19 +329,11 @@ def checkpoint_metadata(model: nn.Module, extra: dict[str, Any] | None = None) -
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename: never a half file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """``torch.save`` through :func:`litepose.files.atomic_write`: never a half file, the folder's
+    normal permissions, no temporary file left behind on failure."""
+    from ..files import atomic_write
+
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def save_checkpoint(model: nn.Module, path: str | Path, extra: dict[str, Any] | None = None) -> Path:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .spec import ArchSpec, expanded_width, resolve_spec
+from .spec import ArchSpec, check_input_size, expanded_width, resolve_spec
 
 __all__ = ["Profile", "profile_model"]
 
@@ -77,8 +77,9 @@ def profile_model(
     if input_size is None:
         input_size = spec.input_size
     h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
-    if h % 16 or w % 16:
-        raise ValueError(f"input size {h}x{w}: sides must be multiples of 16")
+    h, w = check_input_size(h), check_input_size(w)
+    if isinstance(num_joints, bool) or not isinstance(num_joints, int) or num_joints < 1:
+        raise ValueError(f"the number of joints must be a positive integer, got {num_joints!r}")
     c = _Counter()
 
     def hw(stride: int) -> int:

@@ -8,11 +8,40 @@ stride, per-block expansion and kernel) and the three deconv widths of the fusio
 from __future__ import annotations
 
 import json
+import operator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["StageSpec", "ArchSpec", "PRESETS", "SUPERNET_SPEC", "make_divisible", "resolve_spec"]
+__all__ = [
+    "StageSpec",
+    "ArchSpec",
+    "PRESETS",
+    "SUPERNET_SPEC",
+    "INPUT_STRIDE",
+    "check_input_size",
+    "make_divisible",
+    "resolve_spec",
+]
+
+#: The network downsamples its input by 16 (a stride-2 stem, then stages of strides 2, 2, 2, 1), so
+#: an input side must be a multiple of 16.
+INPUT_STRIDE = 16
+
+
+def check_input_size(size: Any, what: str = "input size") -> int:
+    """``size`` as an int when it is a positive multiple of :data:`INPUT_STRIDE`, else a ValueError
+    that says why (a size is never silently changed)."""
+    try:
+        n = operator.index(size)
+    except TypeError:
+        raise ValueError(f"{what} must be an integer, got {size!r}") from None
+    if n < INPUT_STRIDE or n % INPUT_STRIDE:
+        raise ValueError(
+            f"{what} must be a positive multiple of {INPUT_STRIDE} (the network downsamples its input "
+            f"by {INPUT_STRIDE}), got {n}"
+        )
+    return n
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -74,6 +103,9 @@ class ArchSpec:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ArchSpec:
         """Parse the original architecture JSON (``img_size``, ``input_channel``, ...)."""
+        if not isinstance(d, dict):
+            kind = type(d).__name__
+            raise ValueError(f"an architecture JSON is an object (img_size, input_channel, ...), not a {kind}")
         try:
             stages = []
             for st in d["backbone_setting"]:
@@ -90,6 +122,8 @@ class ArchSpec:
             )
         except KeyError as e:
             raise ValueError(f"architecture JSON lacks key {e.args[0]!r}") from None
+        except (TypeError, AttributeError) as e:
+            raise ValueError(f"architecture JSON has a value of the wrong type ({e})") from None
 
     def to_json(self) -> dict[str, Any]:
         return {
