@@ -2,14 +2,14 @@
 
 In LitePose training on CPU, aten's training-mode BatchNorm in channels_last (its backward most of
 all) and the separate ReLU6 passes after it took about a third of a step: each moves the same
-activation tensor through memory again. :func:`batch_norm_act` computes BatchNorm followed by
-nothing, ReLU or ReLU6 in two passes forward and two backward, with a small C kernel
+activation tensor through memory again. Here BatchNorm followed by nothing, ReLU or ReLU6 runs
+in two passes forward and two backward, with a small C kernel
 (``_csrc/batchnorm.c``, in the library that :mod:`.native` compiles on first use), keeping only
 the input for backward (the activation's mask is recomputed from it).
 
 :class:`FusedSequential` is an ``nn.Sequential`` (same children, names and state_dict) whose
 training forward sends each ``BatchNorm2d`` (and the ``ReLU`` / ``ReLU6`` right after it) through
-:func:`batch_norm_act` when the fast path applies:
+one C-kernel step when the fast path applies:
 
 - a plain ``nn.BatchNorm2d`` in training mode, affine, tracking running stats with a momentum
   (not the cumulative average), without hooks on it or on the activation;
@@ -32,12 +32,11 @@ from torch.autograd.function import once_differentiable
 from . import native
 from .fastconv import _autocast_on, _compiling
 
-__all__ = ["FusedSequential", "batch_norm_act", "fast_bn_enabled", "ACTIVATIONS"]
+__all__ = ["FusedSequential", "fast_bn_enabled", "ACTIVATIONS"]
 
 ENV_ENABLE = "LITEPOSE_FAST_BN"
 #: activation module types fused into the BatchNorm before them -> the kernel's activation code
 ACTIVATIONS: dict[type, int] = {nn.ReLU: 1, nn.ReLU6: 2}
-_ACT_NAMES = {"none": 0, "relu": 1, "relu6": 2}
 
 
 def fast_bn_enabled() -> bool:
@@ -115,18 +114,9 @@ class _BatchNormActFn(torch.autograd.Function):
         return dx, dw, db, None, None
 
 
-def batch_norm_act(x: Tensor, bn: nn.BatchNorm2d, act: str = "none") -> Tensor:
-    """``act(bn(x))`` for a training-mode ``bn`` (``act``: none / relu / relu6), running statistics
-    updated as ``nn.BatchNorm2d`` does; the C kernel where the module docstring's conditions hold,
-    else aten."""
-    code = _ACT_NAMES[act]
-    if not _applies(x, bn):
-        y = bn(x)
-        return torch.clamp(y, 0.0, 6.0) if code == 2 else torch.relu(y) if code == 1 else y
-    return _fused(x, bn, code)
-
-
 def _fused(x: Tensor, bn: nn.BatchNorm2d, code: int) -> Tensor:
+    """``act(bn(x))`` through the kernel (``code``: 0 none, 1 ReLU, 2 ReLU6), running statistics
+    updated as ``nn.BatchNorm2d`` does."""
     y, mean, var = _BatchNormActFn.apply(x, bn.weight, bn.bias, bn.eps, code)
     with torch.no_grad():
         m = x.numel() // x.shape[1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import os
 import platform
 import shutil
 import subprocess
@@ -47,8 +48,6 @@ def _cache_dir() -> Path:
 
 
 def _compiler() -> str | None:
-    import os
-
     for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
         if name and shutil.which(name):
             return shutil.which(name)
@@ -91,8 +90,6 @@ def library_name(cc: str) -> str:
 
 def _compile(cc: str, out: Path) -> None:
     """Compile SOURCES to ``out`` atomically (a temporary name in the same folder, then os.replace)."""
-    import os
-
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}-", suffix=".so", dir=out.parent)
     os.close(fd)
     try:
