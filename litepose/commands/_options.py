@@ -59,6 +59,11 @@ def parse_scales(text: str) -> tuple[float, ...]:
     return scales
 
 
+#: Overlays (predict, demo) draw people whose person score (mean joint score) is at least this. A
+#: trained model's people score 0.4-0.8 and the decoder's leftover candidates below 0.3; results keep
+#: them all (they cost COCO AP nothing and add recall), overlays show the people the model is sure of.
+DRAW_MIN_SCORE = 0.3
+
 #: Every shared option but ``--data`` and ``--output`` (whose help says what they hold for the verb):
 #: argparse keywords, and under ``"predictor"`` the :class:`~litepose.Predictor` keyword it sets
 #: (``--no-flip``: the negation).

@@ -55,6 +55,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--kpt-threshold", metavar="S", type=float, default=0.1, help="joints drawn above this score, in [0, 1]"
     )
+    p.add_argument(
+        "--min-score", metavar="S", type=float, default=o.DRAW_MIN_SCORE,
+        help=f"people drawn whose person score is at least S, in [0, 1] (default {o.DRAW_MIN_SCORE}; "
+        "results and JSON lines keep every person)",
+    )  # fmt: skip
     o.add_model_options(p)
     o.add_inference_options(p)
     o.add_device_options(p)
@@ -248,7 +253,9 @@ class _Run:
         self.ids_json: Path | None = None
 
     def draw(self, rgb: Any, people: list[dict[str, Any]]) -> Any:
-        return self._draw_people(rgb, people, self.predictor.keypoints, self.args.kpt_threshold)
+        return self._draw_people(
+            rgb, people, self.predictor.keypoints, self.args.kpt_threshold, min_score=self.args.min_score
+        )
 
     def skip(self, name: str, e: BaseException) -> None:
         self.skipped.append((name, _reason(e, name)))
@@ -420,6 +427,7 @@ def run(args: argparse.Namespace) -> int:
     from ._options import build_predictor, check_fraction
 
     check_fraction("--kpt-threshold", args.kpt_threshold)
+    check_fraction("--min-score", args.min_score)
     images, videos, skipped = _resolve_source(args.source)
     predictor = build_predictor(args)
     ids = _Ids(args.ann, images, predictor.num_joints) if (args.ann or args.save_json) else None

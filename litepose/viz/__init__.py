@@ -48,6 +48,7 @@ def draw_people(
     keypoints: KeypointSet,
     kpt_threshold: float = 0.1,
     *,
+    min_score: float = 0.0,
     draw_boxes: bool = False,
     draw_scores: bool = False,
     thickness: int | None = None,
@@ -55,8 +56,10 @@ def draw_people(
     """Draw each person's skeleton on a copy of ``image_rgb`` (H, W, 3) uint8.
 
     A joint is drawn when its score (third column) exceeds ``kpt_threshold``; a limb when both
-    its joints are. Limbs take the person's colour, joints a dot in the keypoint set's colour
-    (left / right / centre) ringed with the person's colour. Line widths follow the image size.
+    its joints are. A person with a ``score`` below ``min_score`` is not drawn (people given as bare
+    arrays have no score and are always drawn). Limbs take the person's colour, joints a dot in the
+    keypoint set's colour (left / right / centre) ringed with the person's colour. Line widths follow
+    the image size.
     """
     img = np.ascontiguousarray(image_rgb, dtype=np.uint8).copy()
     if img.ndim != 3 or img.shape[2] != 3:
@@ -65,10 +68,14 @@ def draw_people(
     k = keypoints.num_joints
     t = thickness or max(1, int(round(max(img.shape[:2]) / 320)))
     radius = t + 2
+    drawn = 0
     for i, (kp, ex) in enumerate(zip(kps, extra)):
         if kp.shape[0] != k:
             raise ValueError(f"person {i} has {kp.shape[0]} keypoints, the keypoint set {keypoints.name!r} has {k}")
-        color = person_color(i)
+        if float(ex.get("score", 1.0)) < min_score:
+            continue
+        color = person_color(drawn)
+        drawn += 1
         ok = np.isfinite(kp[:, :2]).all(axis=1) & (kp[:, 2] > kpt_threshold)
         pts = np.round(np.nan_to_num(kp[:, :2])).astype(np.int64)
         for a, b in keypoints.skeleton:
