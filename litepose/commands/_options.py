@@ -8,7 +8,7 @@ which):
   for), ``--images``;
 - ``model``: ``--weights``, ``--model``, ``--input-size``;
 - ``inference``: ``--threshold``, ``--tag-threshold``, ``--scales``, ``--no-flip``, ``--legacy``,
-  ``--max-people``, ``--keypoints``;
+  ``--max-people``, ``--keypoints``, ``--backend``, ``--chain``;
 - ``device``: ``--device`` (default ``auto``: CUDA when available, else CPU), ``--threads``;
 - ``output``: ``--output``, a folder or a file (each help text says which);
 - ``json``: ``--json``: stdout is exactly one JSON object, the command's summary (its keys are
@@ -43,6 +43,7 @@ __all__ = [
     "output_folder",
     "check_fraction",
     "apply_threads",
+    "exported_weights",
     "build_predictor",
     "parse_scales",
 ]
@@ -65,8 +66,8 @@ def parse_scales(text: str) -> tuple[float, ...]:
 SHARED: dict[str, dict[str, Any]] = {
     "--weights": {
         "metavar": "W",
-        "help": "checkpoint: a file (litepose's, the original's or the mmpose port's) or a name from "
-        "'litepose weights'",
+        "help": "checkpoint: a file (litepose's, the original's or the mmpose port's), a name from "
+        "'litepose weights', or a file of 'litepose export' (.onnx, OpenVINO .xml, .torchscript)",
     },
     "--model": {
         "metavar": "NAME",
@@ -118,6 +119,22 @@ SHARED: dict[str, dict[str, Any]] = {
         "help": "keypoint set override: coco, crowdpose or a YAML description (default: the checkpoint's)",
         "predictor": "keypoints",
     },
+    "--backend": {
+        "metavar": "B",
+        "choices": ("torch", "torch-eager", "torchscript", "onnxruntime", "openvino"),
+        "help": "where the network runs: torch (BatchNorm folded, channels-last), torch-eager (unfolded), "
+        "torchscript, onnxruntime, openvino (default: by the --weights suffix: .onnx onnxruntime, .xml openvino, "
+        ".torchscript torchscript, else torch)",
+        "predictor": "backend",
+    },
+    "--chain": {
+        "metavar": "C",
+        "choices": ("original", "fast"),
+        "default": "original",
+        "help": "post-processing: original (maps brought to the input size, then grouped, as the original) or "
+        "fast (grouped at the network's 1/2-resolution output, sub-pixel refined; several times faster)",
+        "predictor": "chain",
+    },
     "--device": {
         "metavar": "D",
         "default": AUTO,
@@ -127,7 +144,9 @@ SHARED: dict[str, dict[str, Any]] = {
     "--threads": {
         "metavar": "N",
         "type": int,
-        "help": "CPU threads for torch (default: torch's; 1 is often fastest on a busy machine)",
+        "help": "CPU threads for the network's runtime (torch, ONNX Runtime, OpenVINO; default: the runtime's own; "
+        "1 is often fastest on a busy machine)",
+        "predictor": "threads",
     },
     "--images": {"metavar": "DIR", "help": "image folder of --data (default: found beside the JSON)"},
     # in no group: options a few verbs have in common
@@ -152,7 +171,10 @@ SHARED: dict[str, dict[str, Any]] = {
 GROUPS: dict[str, tuple[str, ...]] = {
     "data": ("--data", "--images"),
     "model": ("--weights", "--model", "--input-size"),
-    "inference": ("--threshold", "--tag-threshold", "--scales", "--no-flip", "--legacy", "--max-people", "--keypoints"),
+    "inference": (
+        "--threshold", "--tag-threshold", "--scales", "--no-flip", "--legacy", "--max-people", "--keypoints",
+        "--backend", "--chain",
+    ),  # fmt: skip
     "device": ("--device", "--threads"),
     "output": ("--output",),
     "json": ("--json",),
@@ -257,22 +279,44 @@ def check_fraction(flag: str, value: float) -> float:
     return value
 
 
+def exported_weights(args: argparse.Namespace) -> bool:
+    """Whether ``--weights`` names a file of ``litepose export`` (run without torch)."""
+    from ..runtime import FILE_SUFFIXES
+
+    w = getattr(args, "weights", None)
+    return bool(w) and Path(w).suffix.lower() in FILE_SUFFIXES
+
+
 def apply_threads(args: argparse.Namespace) -> None:
-    """``--threads N``: torch's CPU threads for the rest of the process."""
+    """``--threads N``: torch's CPU threads for the rest of the process (an exported ``--weights``
+    file: its runtime's, set by :func:`build_predictor`, and torch is not imported)."""
     n = getattr(args, "threads", None)
     if n is None:
         return
     if n < 1:
         raise ValueError(f"--threads must be at least 1, got {n}")
+    if exported_weights(args):
+        return
     import torch
 
     torch.set_num_threads(n)
 
 
 def build_predictor(args: argparse.Namespace) -> Any:
-    """The :class:`~litepose.Predictor` of the model and inference groups (and ``--device``)."""
-    from ..models import create_model, load_checkpoint
+    """The :class:`~litepose.Predictor` of the model and inference groups (and ``--device``,
+    ``--threads``). An exported ``--weights`` file is opened by its runtime, without torch."""
     from ..predictor import Predictor
+
+    settings = {}
+    for flag, spec in SHARED.items():
+        if "predictor" in spec:
+            value = getattr(args, flag[2:].replace("-", "_"), None)
+            settings[spec["predictor"]] = not value if flag == "--no-flip" else value
+    if exported_weights(args):
+        if args.model:
+            raise ValueError(f"--model: {args.weights} is an exported network, its architecture is fixed")
+        return Predictor(args.weights, **settings)
+    from ..models import create_model, load_checkpoint
 
     if args.weights:
         model, _info = load_checkpoint(args.weights, arch=args.model)
@@ -290,9 +334,4 @@ def build_predictor(args: argparse.Namespace) -> Any:
         )
     else:
         raise ValueError("give --weights W (a checkpoint) or --model NAME (random weights, for trying the pipeline)")
-    settings = {}
-    for flag, spec in SHARED.items():
-        if "predictor" in spec:
-            value = getattr(args, flag[2:].replace("-", "_"))
-            settings[spec["predictor"]] = not value if flag == "--no-flip" else value
     return Predictor(model, **settings)
