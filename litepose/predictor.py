@@ -40,8 +40,9 @@ from .runtime import open_backend
 __all__ = ["Predictor", "Timings", "people_boxes", "CHAINS"]
 
 STAGES = ("preprocess", "network", "decode")
-#: Post-processing chains: ``original`` groups at the input size (the original's PROJECT2IMAGE),
-#: ``fast`` at the network's 1/2-resolution output with parabola sub-pixel offsets.
+#: Post-processing chains: ``fast`` (the default) groups at the network's 1/2-resolution output
+#: with parabola sub-pixel offsets; ``original`` at the input size (the original's PROJECT2IMAGE),
+#: for parity and published numbers (``legacy=True`` implies it).
 CHAINS = ("original", "fast")
 
 
@@ -142,7 +143,8 @@ class Predictor:
         scales: test scales (multi-scale needs 1.0 among them; tags come from it).
         detection_threshold / tag_threshold / max_people: decoder settings (:func:`litepose.decode.group`):
             a finite threshold in [0, 1], a finite positive tag distance, a positive count.
-        legacy: decode exactly as the original, defects included (to reproduce published numbers).
+        legacy: decode exactly as the original, defects included (to reproduce published numbers);
+            the original chain unless ``chain`` says otherwise.
         keypoints: keypoint metadata override (a KeypointSet, built-in name, YAML / COCO JSON
             path or dict, see :func:`litepose.data.description.load_keypoint_set`); default: the
             checkpoint's, else the built-in set for the number of joints. A set that does not
@@ -154,9 +156,10 @@ class Predictor:
             channels-last), ``torch-eager``, ``torchscript``, ``onnxruntime``, ``openvino``;
             default: by the file's suffix (``.onnx``: ONNX Runtime, ``.xml``: OpenVINO), else ``torch``.
         threads: the backend's CPU threads (torch: the process's); default: the runtime's own.
-        chain: post-processing, ``"original"`` (maps brought to the input size before grouping,
-            as the original) or ``"fast"`` (grouping at the network's 1/2-resolution output,
-            parabola sub-pixel offsets; :data:`CHAINS`).
+        chain: post-processing (:data:`CHAINS`): ``"fast"`` (grouping at the network's
+            1/2-resolution output, parabola sub-pixel offsets: the same AP on SynthPose, several
+            times faster) or ``"original"`` (maps brought to the input size before grouping, as
+            the original). Default: ``"original"`` with ``legacy``, else ``"fast"``.
 
     The input is normalised with the statistics the checkpoint records (``model.normalization``,
     :mod:`litepose.normalization`; ImageNet's when it records none).
@@ -177,8 +180,9 @@ class Predictor:
         device: Any = AUTO,
         backend: str | None = None,
         threads: int | None = None,
-        chain: str = "original",
+        chain: str | None = None,
     ) -> None:
+        chain = chain or ("original" if legacy else "fast")
         if chain not in CHAINS:
             raise ValueError(f"chain must be one of {', '.join(CHAINS)}, got {chain!r}")
         self.backend = open_backend(model_or_checkpoint, backend, device=device, threads=threads)

@@ -91,13 +91,30 @@ def export_onnx(
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation and tracer warnings (the input checks)
-        torch.onnx.export(
-            net, (x,), buf, dynamo=False, opset_version=OPSET, input_names=[INPUT_NAME],
-            output_names=list(OUTPUT_NAMES), dynamic_axes=axes, do_constant_folding=True,
-        )  # fmt: skip
+        try:
+            torch.onnx.export(
+                net, (x,), buf, dynamo=False, opset_version=OPSET, input_names=[INPUT_NAME],
+                output_names=list(OUTPUT_NAMES), dynamic_axes=axes, do_constant_folding=True,
+            )  # fmt: skip
+        except (TypeError, RuntimeError):  # a torch without the TorchScript-based exporter: dynamo
+            buf = io.BytesIO(_dynamo_export(net, x, static))
     proto = onnx.load_from_string(buf.getvalue())
     set_onnx_metadata(proto, info or _info(model, size))
     return atomic_write(path, lambda tmp: onnx.save(proto, str(tmp)))
+
+
+def _dynamo_export(net: nn.Module, x: torch.Tensor, static: bool) -> bytes:
+    """ONNX bytes from torch's dynamo exporter (needs onnxscript), weights inside the model."""
+    import tempfile
+
+    dims = {} if static else {2: torch.export.Dim.AUTO, 3: torch.export.Dim.AUTO}
+    with tempfile.TemporaryDirectory(prefix="litepose-") as tmp:
+        f = Path(tmp) / "m.onnx"
+        torch.onnx.export(
+            net, (x,), str(f), dynamo=True, external_data=False, opset_version=18, input_names=[INPUT_NAME],
+            output_names=list(OUTPUT_NAMES), dynamic_shapes={"x": {0: torch.export.Dim("batch"), **dims}},
+        )  # fmt: skip
+        return f.read_bytes()
 
 
 def set_onnx_metadata(proto: Any, info: ModelInfo) -> None:
