@@ -28,6 +28,14 @@ __all__ = ["calibration_inputs", "calibration_images", "quantize_onnx", "quantiz
 
 #: Op types ONNX Runtime quantises (its int8 kernels on this CPU beat fp32 for these).
 ORT_OPS = ("Conv",)
+#: Layers left in fp32 (ONNX node names containing these): the output heads, whose maps the
+#: decoder reads directly.
+KEEP_FP32 = ("/final_",)
+_METHODS = {
+    "minmax": lambda m: m.MinMax,
+    "percentile": lambda m: m.Percentile,
+    "entropy": lambda m: m.Entropy,
+}
 DEFAULT_IMAGES = 32
 
 
@@ -69,12 +77,20 @@ def quantize_onnx(
     inputs: Sequence[np.ndarray],
     *,
     op_types: Sequence[str] = ORT_OPS,
+    keep_fp32: Sequence[str] = KEEP_FP32,
+    method: str = "minmax",
 ) -> Path:
     """Static QDQ quantisation of an fp32 ONNX file on ``inputs`` (min-max calibration), metadata
     copied with ``precision`` int8; returns ``out_path``."""
     try:
         import onnx
-        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
     except ImportError:
         raise missing("onnxruntime", "export", "int8 quantisation") from None
     import tempfile
@@ -91,12 +107,14 @@ def quantize_onnx(
             return None if x is None else {"input": x}
 
     src = onnx.load(str(fp32_path))
+    exclude = [n.name for n in src.graph.node if any(part in n.name for part in keep_fp32)]
     meta = {p.key: p.value for p in src.metadata_props}
     with tempfile.TemporaryDirectory(prefix="litepose-") as tmp:
         q = Path(tmp) / "q.onnx"
         quantize_static(
             str(fp32_path), str(q), _Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=list(op_types),
+            nodes_to_exclude=exclude, calibrate_method=_METHODS[method](CalibrationMethod),
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )  # fmt: skip
         proto = onnx.load(str(q))
