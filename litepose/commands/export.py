@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         summary["eval"] = {"data": args.eval, **scores, "ap_cost": cost}
         text += (
             f"\nAP on {args.eval}: fp32 {scores['fp32']['AP']:.3f}, int8 {scores['int8']['AP']:.3f} "
-            f"(int8 costs {cost:+.3f} AP)"
+            f"(int8 - fp32: {-cost:+.3f} AP)"
         )
     emit(args, summary, text)
     return 0
