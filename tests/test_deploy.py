@@ -154,11 +154,11 @@ def test_backend_choice_and_errors(model, files, tmp_path) -> None:
     assert litepose.Predictor(model).chain == "fast" and litepose.Predictor(model, legacy=True).chain == "original"
 
 
-def test_predicting_from_onnx_imports_no_torch(files) -> None:
+def test_predicting_from_onnx_or_openvino_imports_no_torch(files) -> None:
     code = (
         "import sys, numpy as np, litepose; "
-        f"p = litepose.Predictor({str(files['onnx'])!r}); "
-        "p(np.zeros((120, 160, 3), np.uint8)); "
+        f"[litepose.Predictor(f)(np.zeros((120, 160, 3), np.uint8)) for f in ({str(files['onnx'])!r}, "
+        f"{str(files['openvino'])!r})]; "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
