@@ -48,7 +48,7 @@ def inference_copy(model: nn.Module) -> nn.Module:
     """A CPU, eval-mode copy of ``model`` with BatchNorm folded (a LitePose; others as they are)."""
     if isinstance(model, LitePose):
         return fold_batchnorm(model).cpu().eval()
-    raise TypeError(f"export takes a LitePose (a supernet: extract a subnet first), got {type(model).__name__}")
+    raise ValueError(f"export takes a LitePose (a supernet: extract a subnet first), got {type(model).__name__}")
 
 
 def _size(model: nn.Module, input_size: int | None) -> int:
