@@ -8,6 +8,10 @@ decoder (:func:`litepose.decode.group`), with per-stage timings::
     people = predictor(image_rgb)          # [{"keypoints": (K, 3), "score": s, "box": (x1, y1, x2, y2)}]
     batches = predictor.predict_batch(frames)
     predictor.timings.per_image()          # {"preprocess": ms, "network": ms, "decode": ms}
+    Predictor("model_XS_17.onnx")          # an exported file: ONNX Runtime, no torch imported
+
+The network runs through a backend (:mod:`litepose.runtime`: folded torch, eager torch,
+TorchScript, ONNX Runtime, OpenVINO); this module imports no torch itself.
 """
 
 from __future__ import annotations
@@ -22,21 +26,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from .data.description import load_keypoint_set
-from .data.keypoints import KeypointSet, KeypointSetError, keypoint_set_for
+from .data.keypoints import KeypointSet, KeypointSetError
 from .decode import testtime as tt
 from .decode.grouping import group
-from .device import AUTO, pick_device
+from .device import AUTO
 from .media import to_rgb_uint8
 from .models.spec import check_input_size
-from .normalization import IMAGENET, Normalization
+from .normalization import Normalization
+from .runtime import open_backend
 
-__all__ = ["Predictor", "Timings", "people_boxes"]
+__all__ = ["Predictor", "Timings", "people_boxes", "CHAINS"]
 
 STAGES = ("preprocess", "network", "decode")
+#: Post-processing chains: ``fast`` (the default) groups at the network's 1/2-resolution output
+#: with parabola sub-pixel offsets; ``original`` at the input size (the original's PROJECT2IMAGE),
+#: for parity and published numbers (``legacy=True`` implies it).
+CHAINS = ("original", "fast")
 
 
 @dataclass
@@ -74,11 +81,11 @@ def people_boxes(keypoints: np.ndarray) -> np.ndarray:
     return np.stack([np.nanmin(x, 1), np.nanmin(y, 1), np.nanmax(x, 1), np.nanmax(y, 1)], axis=1).astype(np.float32)
 
 
-def _resolve_keypoints(keypoints: KeypointSet | str | Path | dict | None, model: nn.Module, k: int) -> KeypointSet:
+def _resolve_keypoints(keypoints: KeypointSet | str | Path | dict | None, own: KeypointSet, k: int) -> KeypointSet:
     """The override (anything :func:`~litepose.data.description.load_keypoint_set` takes), else
-    the model's own, else the built-in set for ``k`` joints; its size must be the model's."""
+    the model's own; its size must be the model's."""
     if keypoints is None:
-        ks = getattr(model, "keypoints", None) or keypoint_set_for(k)
+        ks = own
     else:
         ks = load_keypoint_set(keypoints)
     if ks.num_joints != k:
@@ -116,15 +123,8 @@ def _check_decoder_settings(detection_threshold: Any, tag_threshold: Any, max_pe
         raise ValueError(f"max_people must be a positive integer, got {max_people!r}")
 
 
-def _on_device(model: nn.Module, device: torch.device) -> nn.Module:
-    """``model`` itself when it already lives on ``device``, else a copy moved there (the caller's
-    model stays where it is)."""
-    param = next(iter(model.parameters()), None)
-    if param is None or param.device == device:
-        return model
-    import copy
-
-    return copy.deepcopy(model).to(device)
+def _numpy(x: Any) -> np.ndarray:
+    return x.cpu().numpy() if hasattr(x, "cpu") else np.asarray(x)
 
 
 class Predictor:
@@ -132,8 +132,9 @@ class Predictor:
 
     Args:
         model_or_checkpoint: a model (``LitePose``), the path of a checkpoint (litepose's own,
-            the original's or the mmpose port's releases) or a weights name such as
-            ``litepose-xs-coco`` (see :func:`litepose.load_checkpoint`, ``litepose weights``).
+            the original's or the mmpose port's releases), a weights name such as
+            ``litepose-xs-coco`` (see :func:`litepose.load_checkpoint`, ``litepose weights``), or
+            a file of ``litepose export`` (``.onnx``, OpenVINO ``.xml``, ``.torchscript``).
         input_size: short side of the network input, a positive multiple of 16 (default: the
             model's, else 256). The test-time resize rounds it up to a multiple of 64 as the
             original does (with a warning when that changes it); a size whose network input would
@@ -142,7 +143,8 @@ class Predictor:
         scales: test scales (multi-scale needs 1.0 among them; tags come from it).
         detection_threshold / tag_threshold / max_people: decoder settings (:func:`litepose.decode.group`):
             a finite threshold in [0, 1], a finite positive tag distance, a positive count.
-        legacy: decode exactly as the original, defects included (to reproduce published numbers).
+        legacy: decode exactly as the original, defects included (to reproduce published numbers);
+            the original chain unless ``chain`` says otherwise.
         keypoints: keypoint metadata override (a KeypointSet, built-in name, YAML / COCO JSON
             path or dict, see :func:`litepose.data.description.load_keypoint_set`); default: the
             checkpoint's, else the built-in set for the number of joints. A set that does not
@@ -150,6 +152,14 @@ class Predictor:
         device: torch device for the network; ``"auto"`` (default, :func:`litepose.device.pick_device`):
             CUDA when available, else CPU. A model already there is used as it is (and set to
             eval mode); one elsewhere is copied there, so the caller's model never moves.
+        backend: where the network runs (:mod:`litepose.runtime`): ``torch`` (BatchNorm folded,
+            channels-last), ``torch-eager``, ``torchscript``, ``onnxruntime``, ``openvino``;
+            default: by the file's suffix (``.onnx``: ONNX Runtime, ``.xml``: OpenVINO), else ``torch``.
+        threads: the backend's CPU threads (torch: the process's); default: the runtime's own.
+        chain: post-processing (:data:`CHAINS`): ``"fast"`` (grouping at the network's
+            1/2-resolution output, parabola sub-pixel offsets: the same AP on SynthPose, several
+            times faster) or ``"original"`` (maps brought to the input size before grouping, as
+            the original). Default: ``"original"`` with ``legacy``, else ``"fast"``.
 
     The input is normalised with the statistics the checkpoint records (``model.normalization``,
     :mod:`litepose.normalization`; ImageNet's when it records none).
@@ -157,7 +167,7 @@ class Predictor:
 
     def __init__(
         self,
-        model_or_checkpoint: nn.Module | str | Path,
+        model_or_checkpoint: Any,
         *,
         input_size: int | None = None,
         flip_test: bool = True,
@@ -167,25 +177,29 @@ class Predictor:
         max_people: int = 30,
         legacy: bool = False,
         keypoints: KeypointSet | str | Path | dict | None = None,
-        device: str | torch.device = AUTO,
+        device: Any = AUTO,
+        backend: str | None = None,
+        threads: int | None = None,
+        chain: str | None = None,
     ) -> None:
-        if isinstance(model_or_checkpoint, (str, Path)):
-            from .models import load_checkpoint
-
-            model, _info = load_checkpoint(model_or_checkpoint)
-        elif isinstance(model_or_checkpoint, nn.Module):
-            model = model_or_checkpoint
-        else:
-            raise TypeError(f"expected a model or a checkpoint path, got {type(model_or_checkpoint).__name__}")
-        self.device = pick_device(device)
-        self.model = _on_device(model, self.device).eval()
-        self.normalization: Normalization = getattr(model, "normalization", None) or IMAGENET
-        k = getattr(model, "num_joints", None)
-        if k is None:
-            raise ValueError("the model has no 'num_joints' attribute; build it with litepose.create_model")
-        self.num_joints = int(k)
-        self.keypoints = _resolve_keypoints(keypoints, model, self.num_joints)
-        size = input_size if input_size is not None else getattr(model, "input_size", None) or 256
+        chain = chain or ("original" if legacy else "fast")
+        if chain not in CHAINS:
+            raise ValueError(f"chain must be one of {', '.join(CHAINS)}, got {chain!r}")
+        self.backend = open_backend(model_or_checkpoint, backend, device=device, threads=threads)
+        self.model = self.backend.model  # the torch module (torch backends), else None
+        self.device = getattr(self.backend, "device", None)
+        info = self.backend.info
+        self.normalization: Normalization = info.normalization
+        self.num_joints = info.num_joints
+        self.keypoints = _resolve_keypoints(keypoints, info.keypoints, self.num_joints)
+        self.chain = chain
+        size = input_size if input_size is not None else info.input_size or 256
+        fixed = self.backend.static_size
+        if fixed and (size != fixed or len(tuple(scales)) > 1):
+            raise ValueError(
+                f"the network was exported for {fixed}x{fixed} inputs only (--static): it takes no other input size "
+                "and no multi-scale test (export it without --static for those)"
+            )
         self.input_size = check_input_size(size, "input_size")
         scales = tuple(float(s) for s in scales)
         if not scales or not all(math.isfinite(s) and s > 0 for s in scales):
@@ -202,6 +216,7 @@ class Predictor:
             "max_people": int(max_people),
             "legacy": bool(legacy),
             "grouping_order": self.keypoints.grouping_order,
+            "subpixel": "parabola" if chain == "fast" else "quarter",
         }
         self.timings = Timings()
 
@@ -225,53 +240,48 @@ class Predictor:
 
     def maps(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, tt.ResizeGeometry]:
         """The decoder's inputs for one image: heatmaps (K, H, W), tags (K, H, W, L) at the
-        resized input size, and the resize geometry (for :func:`litepose.decode.testtime.to_image`)."""
+        chain's size (the resized input's; the fast chain: half of it), and the resize geometry
+        (for :func:`litepose.decode.testtime.to_image`, with :meth:`map_size`)."""
         xs, geoms, base = self._preprocess([to_rgb_uint8(image)])
         hm, tags = self._merge(self._network(xs), base)
-        return hm[0].cpu().numpy(), tags[0].cpu().numpy(), geoms[-1]
+        return _numpy(hm[0]), _numpy(tags[0]), geoms[-1]
+
+    def map_size(self, base: tt.ResizeGeometry) -> tuple[int, int]:
+        """(width, height) of the maps the decoder groups, for the resized input of ``base``."""
+        w, h = base.size
+        return (w // 2, h // 2) if self.chain == "fast" else (w, h)
 
     # -- stages ------------------------------------------------------------------------------------
 
     def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+        self.backend.sync()
 
-    def _preprocess(
-        self, imgs: list[np.ndarray]
-    ) -> tuple[list[torch.Tensor], list[tt.ResizeGeometry], tt.ResizeGeometry]:
+    def _preprocess(self, imgs: list[np.ndarray]) -> tuple[list[Any], list[tt.ResizeGeometry], tt.ResizeGeometry]:
         """Network inputs per scale, their geometries, and the geometry of scale 1.0 (the size
         every scale's maps are brought to)."""
         h, w = imgs[0].shape[:2]
+        fixed = self.backend.static_size
+        if fixed:  # a network of one input size: the whole image letterboxed into it, one scale
+            base = tt.square_geometry(h, w, fixed)
+            return [self.backend.inputs(np.stack([tt.resize_image(im, base) for im in imgs]))], [base], base
         min_scale = min(self.scales)
         base = tt.resize_geometry(h, w, self.input_size, 1.0, min_scale)
         xs, geoms = [], []
         for s in self.scales:
             g = tt.resize_geometry(h, w, self.input_size, s, min_scale)
             batch = np.stack([tt.resize_image(im, g) for im in imgs])
-            xs.append(tt.normalize(batch, self.device, self.normalization))
+            xs.append(self.backend.inputs(batch))
             geoms.append(g)
         return xs, geoms, base
 
-    @torch.inference_mode()
-    def _network(self, xs: list[torch.Tensor]) -> list[tuple[list[torch.Tensor], list[torch.Tensor] | None]]:
-        outs = []
-        for x in xs:
-            if self.flip_test:  # one batch: per-sample results are identical to two calls
-                both = self.model(torch.cat([x, torch.flip(x, [3])]))
-                n = len(x)
-                outs.append(([o[:n] for o in both], [o[n:] for o in both]))
-            else:
-                outs.append((list(self.model(x)), None))
-        return outs
+    def _network(self, xs: list[Any]) -> list[tuple[list[Any], list[Any] | None]]:
+        return [self.backend.run(x, self.flip_test) for x in xs]
 
-    @torch.inference_mode()
-    def _merge(
-        self, outs: list[tuple[list[torch.Tensor], list[torch.Tensor] | None]], base: tt.ResizeGeometry
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        size = (base.size[1], base.size[0])
+    def _merge(self, outs: list[tuple[list[Any], list[Any] | None]], base: tt.ResizeGeometry) -> tuple[Any, Any]:
+        w, h = self.map_size(base)
         per_scale = []
         for s, (out, flipped) in zip(self.scales, outs):
-            hms, tags = tt.merge_outputs(out, self.num_joints, size, flipped, self.keypoints.flip_index)
+            hms, tags = tt.merge_outputs(out, self.num_joints, (h, w), flipped, self.keypoints.flip_index)
             per_scale.append((s, hms, tags))
         return tt.aggregate(per_scale)
 
@@ -284,12 +294,13 @@ class Predictor:
         self._sync()
         t2 = time.perf_counter()
         hm, tags = self._merge(outs, base)
-        hm_np, tags_np = hm.cpu().numpy(), tags.cpu().numpy()
+        hm_np, tags_np = _numpy(hm), _numpy(tags)
+        map_size = self.map_size(base)
         results = []
         geometry = geoms[-1]  # the original back-projects with the smallest scale's geometry
         for i in range(len(imgs)):
             kpts, scores = group(hm_np[i], tags_np[i], **self.decoder_settings)
-            kpts = tt.to_image(kpts, geometry, base.size)
+            kpts = tt.to_image(kpts, geometry, map_size)
             boxes = people_boxes(kpts)
             results.append(
                 [

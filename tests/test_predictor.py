@@ -24,7 +24,7 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def predictor() -> litepose.Predictor:
-    return litepose.Predictor(str(shared("ref/model_XS_17.pth")), detection_threshold=1.0)
+    return litepose.Predictor(str(shared("ref/model_XS_17.pth")), detection_threshold=1.0, chain="original")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ which):
   for), ``--images``;
 - ``model``: ``--weights``, ``--model``, ``--input-size``;
 - ``inference``: ``--threshold``, ``--tag-threshold``, ``--scales``, ``--no-flip``, ``--legacy``,
-  ``--max-people``, ``--keypoints``;
+  ``--max-people``, ``--keypoints``, ``--backend``, ``--chain``;
 - ``device``: ``--device`` (default ``auto``: CUDA when available, else CPU), ``--threads``;
 - ``output``: ``--output``, a folder or a file (each help text says which);
 - ``json``: ``--json``: stdout is exactly one JSON object, the command's summary (its keys are
@@ -43,6 +43,7 @@ __all__ = [
     "output_folder",
     "check_fraction",
     "apply_threads",
+    "exported_weights",
     "build_predictor",
     "parse_scales",
 ]
@@ -70,8 +71,8 @@ DRAW_MIN_SCORE = 0.3
 SHARED: dict[str, dict[str, Any]] = {
     "--weights": {
         "metavar": "W",
-        "help": "checkpoint: a file (litepose's, the original's or the mmpose port's) or a name from "
-        "'litepose weights'",
+        "help": "checkpoint: a file (litepose's, the original's or the mmpose port's), a name from "
+        "'litepose weights', or a file of 'litepose export' (.onnx, OpenVINO .xml, .torchscript)",
     },
     "--model": {
         "metavar": "NAME",
@@ -108,7 +109,8 @@ SHARED: dict[str, dict[str, Any]] = {
     "--no-flip": {"action": "store_true", "help": "no flip test (about 2x faster network)", "predictor": "flip_test"},
     "--legacy": {
         "action": "store_true",
-        "help": "decode exactly as the original, defects included (to reproduce published numbers)",
+        "help": "decode exactly as the original, defects included, on the original chain (to reproduce published "
+        "numbers)",
         "predictor": "legacy",
     },
     "--max-people": {
@@ -123,6 +125,22 @@ SHARED: dict[str, dict[str, Any]] = {
         "help": "keypoint set override: coco, crowdpose or a YAML description (default: the checkpoint's)",
         "predictor": "keypoints",
     },
+    "--backend": {
+        "metavar": "B",
+        "choices": ("torch", "torch-eager", "torchscript", "onnxruntime", "openvino"),
+        "help": "where the network runs: torch (BatchNorm folded, channels-last), torch-eager (unfolded), "
+        "torchscript, onnxruntime, openvino (default: by the --weights suffix: .onnx onnxruntime, .xml openvino, "
+        ".torchscript torchscript, else torch)",
+        "predictor": "backend",
+    },
+    "--chain": {
+        "metavar": "C",
+        "choices": ("fast", "original"),
+        "help": "post-processing: fast (grouped at the network's 1/2-resolution output, sub-pixel refined; the "
+        "same AP, several times faster) or original (maps brought to the input size, then grouped, as the "
+        "original) (default: fast; original with --legacy)",
+        "predictor": "chain",
+    },
     "--device": {
         "metavar": "D",
         "default": AUTO,
@@ -132,7 +150,9 @@ SHARED: dict[str, dict[str, Any]] = {
     "--threads": {
         "metavar": "N",
         "type": int,
-        "help": "CPU threads for torch (default: torch's; 1 is often fastest on a busy machine)",
+        "help": "CPU threads for the network's runtime (torch, ONNX Runtime, OpenVINO; default: the runtime's own; "
+        "1 is often fastest on a busy machine)",
+        "predictor": "threads",
     },
     "--images": {"metavar": "DIR", "help": "image folder of --data (default: found beside the JSON)"},
     # in no group: options a few verbs have in common
@@ -157,7 +177,10 @@ SHARED: dict[str, dict[str, Any]] = {
 GROUPS: dict[str, tuple[str, ...]] = {
     "data": ("--data", "--images"),
     "model": ("--weights", "--model", "--input-size"),
-    "inference": ("--threshold", "--tag-threshold", "--scales", "--no-flip", "--legacy", "--max-people", "--keypoints"),
+    "inference": (
+        "--threshold", "--tag-threshold", "--scales", "--no-flip", "--legacy", "--max-people", "--keypoints",
+        "--backend", "--chain",
+    ),  # fmt: skip
     "device": ("--device", "--threads"),
     "output": ("--output",),
     "json": ("--json",),
@@ -262,22 +285,44 @@ def check_fraction(flag: str, value: float) -> float:
     return value
 
 
+def exported_weights(args: argparse.Namespace) -> bool:
+    """Whether ``--weights`` names a file of ``litepose export`` (run without torch)."""
+    from ..runtime import FILE_SUFFIXES
+
+    w = getattr(args, "weights", None)
+    return bool(w) and Path(w).suffix.lower() in FILE_SUFFIXES
+
+
 def apply_threads(args: argparse.Namespace) -> None:
-    """``--threads N``: torch's CPU threads for the rest of the process."""
+    """``--threads N``: torch's CPU threads for the rest of the process (an exported ``--weights``
+    file: its runtime's, set by :func:`build_predictor`, and torch is not imported)."""
     n = getattr(args, "threads", None)
     if n is None:
         return
     if n < 1:
         raise ValueError(f"--threads must be at least 1, got {n}")
+    if exported_weights(args):
+        return
     import torch
 
     torch.set_num_threads(n)
 
 
 def build_predictor(args: argparse.Namespace) -> Any:
-    """The :class:`~litepose.Predictor` of the model and inference groups (and ``--device``)."""
-    from ..models import create_model, load_checkpoint
+    """The :class:`~litepose.Predictor` of the model and inference groups (and ``--device``,
+    ``--threads``). An exported ``--weights`` file is opened by its runtime, without torch."""
     from ..predictor import Predictor
+
+    settings = {}
+    for flag, spec in SHARED.items():
+        if "predictor" in spec:
+            value = getattr(args, flag[2:].replace("-", "_"), None)
+            settings[spec["predictor"]] = not value if flag == "--no-flip" else value
+    if exported_weights(args):
+        if args.model:
+            raise ValueError(f"--model: {args.weights} is an exported network, its architecture is fixed")
+        return Predictor(args.weights, **settings)
+    from ..models import create_model, load_checkpoint
 
     if args.weights:
         model, _info = load_checkpoint(args.weights, arch=args.model)
@@ -295,9 +340,4 @@ def build_predictor(args: argparse.Namespace) -> Any:
         )
     else:
         raise ValueError("give --weights W (a checkpoint) or --model NAME (random weights, for trying the pipeline)")
-    settings = {}
-    for flag, spec in SHARED.items():
-        if "predictor" in spec:
-            value = getattr(args, flag[2:].replace("-", "_"))
-            settings[spec["predictor"]] = not value if flag == "--no-flip" else value
     return Predictor(model, **settings)

@@ -16,6 +16,15 @@
 
 Floating-point operations follow the original's order so that results match it closely.
 
+Every step takes numpy arrays or torch tensors alike (torch is imported only for tensors), so
+that a runtime without torch (ONNX Runtime, OpenVINO) runs the same chain: tensors are
+interpolated by ``torch.nn.functional.interpolate``, arrays by ``cv2.resize`` (the same
+half-pixel bilinear rule, equal within float rounding).
+
+The fast chain (``Predictor(chain="fast")``) calls :func:`merge_outputs` with the size of the
+network's 1/2-resolution output instead of the input size: the maps are grouped where the
+network computed them, 4x fewer pixels, and :func:`to_image` maps from that size.
+
 Size cap: a network input above :data:`MAX_INPUT_PIXELS` is refused by :func:`resize_geometry`,
 before anything is allocated (a 1x20000 image at input size 256 would need a 256x5120000 input,
 3.9 GB for the resized image alone).
@@ -25,20 +34,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ..normalization import IMAGENET, Normalization
+
+if TYPE_CHECKING:
+    import torch
+
+#: Maps of either kind: a numpy array or a torch tensor.
+Maps = Any
 
 __all__ = [
     "MAX_INPUT_PIXELS",
     "ResizeGeometry",
     "resize_geometry",
+    "square_geometry",
     "resize_image",
     "normalize",
+    "normalize_array",
     "merge_outputs",
     "aggregate",
     "to_image",
@@ -112,6 +128,14 @@ def resize_geometry(
     return ResizeGeometry((w_res, h_res), center, (scale_w * 200.0, scale_h * 200.0))
 
 
+def square_geometry(height: int, width: int, size: int) -> ResizeGeometry:
+    """The geometry of a network with a fixed ``size`` x ``size`` input (``litepose export --static``):
+    the whole image, its long side to ``size``, centred, the short side padded with black."""
+    side = float(max(width, height))
+    center = (float(int(width / 2.0 + 0.5)), float(int(height / 2.0 + 0.5)))
+    return ResizeGeometry((size, size), center, (side, side))
+
+
 def resize_image(image: np.ndarray, geometry: ResizeGeometry) -> np.ndarray:
     """Warp ``image`` (H, W, 3) into the network input of ``geometry`` (bilinear, black border)."""
     return cv2.warpAffine(image, geometry.matrix(), geometry.size)
@@ -123,6 +147,8 @@ def normalize(
     normalization: Normalization = IMAGENET,
 ) -> torch.Tensor:
     """(N, H, W, 3) uint8 RGB -> (N, 3, H, W) float32 tensor on ``device``, ``(rgb / 255 - mean) / std``."""
+    import torch
+
     x = torch.from_numpy(np.ascontiguousarray(np.stack(list(images)) if not isinstance(images, np.ndarray) else images))
     x = x.to(device).permute(0, 3, 1, 2).float().div(255)
     mean = torch.as_tensor(normalization.mean, dtype=torch.float32, device=x.device)[:, None, None]
@@ -130,11 +156,55 @@ def normalize(
     return x.sub_(mean).div_(std)
 
 
-def _up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+def normalize_array(images: Sequence[np.ndarray] | np.ndarray, normalization: Normalization = IMAGENET) -> np.ndarray:
+    """:func:`normalize` in numpy, for the runtimes without torch: the same float32 operations in the
+    same order, so the result is bit-identical."""
+    x = np.stack(list(images)) if not isinstance(images, np.ndarray) else images
+    x = x.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)
+    x -= np.asarray(normalization.mean, np.float32)[:, None, None]
+    x /= np.asarray(normalization.std, np.float32)[:, None, None]
+    return x
 
 
-def _stage_average(outputs: Sequence[torch.Tensor], k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _is_tensor(x: Maps) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def _up(x: Maps, size: tuple[int, int]) -> Maps:
+    """Bilinear (half-pixel centres, ``align_corners=False``) resize of (N, C, h, w) maps to ``size``
+    = (H, W); maps already that size are returned as they are."""
+    if tuple(x.shape[2:]) == tuple(size):
+        return x
+    if _is_tensor(x):
+        import torch.nn.functional as F
+
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    n, c = x.shape[:2]
+    out = np.empty((n, c, *size), np.float32)
+    for i in range(n):  # plane by plane: contiguous in and out, faster than one many-channel call
+        for j in range(c):
+            cv2.resize(np.ascontiguousarray(x[i, j]), (size[1], size[0]), dst=out[i, j], interpolation=cv2.INTER_LINEAR)
+    return out
+
+
+def _flip(x: Maps) -> Maps:
+    """Mirror (N, C, H, W) maps left-right."""
+    if _is_tensor(x):
+        import torch
+
+        return torch.flip(x, [3])
+    return x[..., ::-1]
+
+
+def _cat(maps: list[Maps]) -> Maps:
+    if _is_tensor(maps[0]):
+        import torch
+
+        return torch.cat(maps, dim=1)
+    return np.concatenate(maps, axis=1)
+
+
+def _stage_average(outputs: Sequence[Maps], k: int) -> tuple[Maps, Maps]:
     """Heatmaps averaged over the network's outputs (each upsampled to the last one's size) and
     the tags of the first output that has them."""
     size = tuple(outputs[-1].shape[2:])
@@ -152,14 +222,15 @@ def _stage_average(outputs: Sequence[torch.Tensor], k: int) -> tuple[torch.Tenso
 
 
 def merge_outputs(
-    outputs: Sequence[torch.Tensor],
+    outputs: Sequence[Maps],
     num_joints: int,
     size: tuple[int, int],
-    flipped: Sequence[torch.Tensor] | None = None,
+    flipped: Sequence[Maps] | None = None,
     flip_index: Sequence[int] | None = None,
-) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+) -> tuple[list[Maps], list[Maps]]:
     """One scale's outputs -> (heatmaps per flip, tags per flip), each (N, K, H, W) at ``size``
-    = (height, width) of the resized input. ``flipped`` are the outputs for the mirrored input."""
+    = (height, width): the resized input's (the original chain) or the network's 1/2-resolution
+    output's (the fast chain). ``flipped`` are the outputs for the mirrored input."""
     k = num_joints
     hm, tag = _stage_average(outputs, k)
     heatmaps, tags = [hm], [tag]
@@ -168,7 +239,7 @@ def merge_outputs(
             raise ValueError("flip test needs the keypoint set's flip index")
         fi = list(flip_index)
         big = tuple(flipped[-1].shape[2:])
-        back = [torch.flip(o if i == len(flipped) - 1 else _up(o, big), [3]) for i, o in enumerate(flipped)]
+        back = [_flip(o if i == len(flipped) - 1 else _up(o, big)) for i, o in enumerate(flipped)]
         hm_f = 0
         for o in back:
             hm_f = hm_f + o[:, :k][:, fi]
@@ -176,14 +247,14 @@ def merge_outputs(
         tags.append(next(o[:, k:] for o in back if o.shape[1] > k)[:, fi])
     # one interpolation call for all maps (per-channel identical to separate calls)
     n = len(heatmaps)
-    up = _up(torch.cat(heatmaps + tags, dim=1), size)
-    parts = list(up.split(k, dim=1))
+    up = _up(_cat(heatmaps + tags), size)
+    parts = [up[:, i : i + k] for i in range(0, up.shape[1], k)]
     return parts[:n], parts[n:]
 
 
 def aggregate(
-    per_scale: Sequence[tuple[float, list[torch.Tensor], list[torch.Tensor]]],
-) -> tuple[torch.Tensor, torch.Tensor]:
+    per_scale: Sequence[tuple[float, list[Maps], list[Maps]]],
+) -> tuple[Maps, Maps]:
     """Combine scales: ``[(scale, heatmaps per flip, tags per flip), ...]`` (in the original's
     order, largest scale first) -> heatmaps (N, K, H, W) and tags (N, K, H, W, L).
 
@@ -191,7 +262,7 @@ def aggregate(
     of scale 1.0 (or of the only scale), one channel per flip.
     """
     final = None
-    tag_list: list[torch.Tensor] = []
+    tag_list: list[Maps] = []
     for s, heatmaps, tags in per_scale:
         if s == 1 or len(per_scale) == 1:
             tag_list.extend(tags)
@@ -203,20 +274,32 @@ def aggregate(
     return final, _stack_last(tag_list)
 
 
-def _stack_last(maps: list[torch.Tensor]) -> torch.Tensor:
+def _stack_last(maps: list[Maps]) -> Maps:
     """Stack (N, K, H, W) maps into (N, K, H, W, L). When they are consecutive channel blocks of
-    one tensor (as :func:`merge_outputs` makes them) this is a view, not a copy."""
+    one array (as :func:`merge_outputs` makes them) this is a view, not a copy."""
     t0 = maps[0]
-    step = t0.shape[1] * t0.stride(1)
+    if _is_tensor(t0):
+        step = t0.shape[1] * t0.stride(1)
+        consecutive = all(
+            m.shape == t0.shape
+            and m.stride() == t0.stride()
+            and m.data_ptr() == t0.data_ptr() + i * step * t0.element_size()
+            for i, m in enumerate(maps)
+        )
+        if consecutive:
+            return t0.as_strided((*t0.shape, len(maps)), (*t0.stride(), step))
+        import torch
+
+        return torch.stack(maps, dim=2).permute(0, 1, 3, 4, 2)
+    step = t0.shape[1] * t0.strides[1]
+    at = t0.__array_interface__["data"][0]
     consecutive = all(
-        m.shape == t0.shape
-        and m.stride() == t0.stride()
-        and m.data_ptr() == t0.data_ptr() + i * step * t0.element_size()
+        m.shape == t0.shape and m.strides == t0.strides and m.__array_interface__["data"][0] == at + i * step
         for i, m in enumerate(maps)
     )
     if consecutive:
-        return t0.as_strided((*t0.shape, len(maps)), (*t0.stride(), step))
-    return torch.stack(maps, dim=2).permute(0, 1, 3, 4, 2)
+        return np.lib.stride_tricks.as_strided(t0, (*t0.shape, len(maps)), (*t0.strides, step), writeable=False)
+    return np.stack(maps, axis=-1)
 
 
 def to_image(keypoints: np.ndarray, geometry: ResizeGeometry, map_size: tuple[int, int]) -> np.ndarray:

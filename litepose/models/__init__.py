@@ -9,18 +9,39 @@ Trained weights come from :func:`load_checkpoint` (a path, or a name of
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
-from ..data.keypoints import keypoint_set_for
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .fold import fold_batchnorm
-from .litepose import LitePose
-from .profile import Profile, profile_model
 from .spec import PRESETS, ArchSpec, StageSpec, preset_name, resolve_spec
-from .supernet import SuperLitePose, extract_subnet, sample_arch
-from .weights import WeightsError, download_weights, list_weights
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# Imported on first use, so that the torch-free parts (``spec``: architectures, input-size checks)
+# load without torch: predicting from an exported file needs no torch.
+_LAZY = {
+    "CheckpointError": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "fold_batchnorm": "fold",
+    "LitePose": "litepose",
+    "Profile": "profile",
+    "profile_model": "profile",
+    "SuperLitePose": "supernet",
+    "extract_subnet": "supernet",
+    "sample_arch": "supernet",
+    "WeightsError": "weights",
+    "download_weights": "weights",
+    "list_weights": "weights",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ArchSpec",
@@ -58,6 +79,10 @@ def create_model(
 ) -> nn.Module:
     """Build a model; with ``weights`` (a path or a weights name) load a checkpoint into it
     (strictly, shapes checked)."""
+    from ..data.keypoints import keypoint_set_for
+    from .litepose import LitePose
+    from .supernet import SuperLitePose
+
     is_super = isinstance(name_or_spec, str) and preset_name(name_or_spec) in SUPERNET_NAMES
     model: nn.Module = SuperLitePose(num_joints) if is_super else LitePose(resolve_spec(name_or_spec)[1], num_joints)
     model.keypoints = keypoint_set_for(num_joints)

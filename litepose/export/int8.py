@@ -1,0 +1,148 @@
+"""int8 by static quantisation on calibration images.
+
+Calibration inputs are made exactly as :class:`~litepose.Predictor` makes network inputs (the
+aspect-keeping resize at the export's input size, then the model's normalisation), with their
+mirrored copies (the flip test runs them too), from the images of ``calib`` (a folder) or, by
+default, generated SynthPose images.
+
+- :func:`quantize_onnx`: ONNX Runtime QDQ: uint8 activations, int8 per-channel weights, the
+  quantised op types of :data:`ORT_OPS` (ConvTranspose left in fp32 by default: see docs/deploy.md
+  for the per-op measurements);
+- :func:`quantize_openvino`: NNCF's post-training quantisation of an OpenVINO model (the
+  ``openvino`` extra's ``nncf``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..decode import testtime as tt
+from ..normalization import Normalization
+from ..runtime.base import missing
+
+__all__ = ["calibration_inputs", "calibration_images", "quantize_onnx", "quantize_openvino", "ORT_OPS"]
+
+#: Op types ONNX Runtime quantises (its int8 kernels on this CPU beat fp32 for these).
+ORT_OPS = ("Conv",)
+#: Layers left in fp32 (ONNX node names containing these): the output heads, whose maps the
+#: decoder reads directly.
+KEEP_FP32 = ("/final_",)
+_METHODS = {
+    "minmax": lambda m: m.MinMax,
+    "percentile": lambda m: m.Percentile,
+    "entropy": lambda m: m.Entropy,
+}
+DEFAULT_IMAGES = 32
+
+
+def calibration_images(calib: str | Path | None = None, count: int = DEFAULT_IMAGES) -> list[np.ndarray]:
+    """RGB uint8 images: up to ``count`` from the folder ``calib`` (sorted by name), else ``count``
+    generated SynthPose images (640x480)."""
+    if calib is None:
+        from ..data.synth import render_image
+
+        return [render_image(1234, i, (640, 480)).image for i in range(count)]
+    from ..media import IMAGE_SUFFIXES, read_image
+
+    folder = Path(calib)
+    if not folder.is_dir():
+        raise ValueError(f"--calib {folder}: not a folder of images")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:count]
+    if not files:
+        raise ValueError(f"--calib {folder}: holds no image files")
+    return [read_image(p, frame="upright") for p in files]
+
+
+def calibration_inputs(
+    images: Sequence[np.ndarray], input_size: int, normalization: Normalization, *, static: bool = False
+) -> list[np.ndarray]:
+    """Network inputs (1, 3, H, W) float32 for the calibration images, each followed by its mirror."""
+    out = []
+    for im in images:
+        h, w = im.shape[:2]
+        g = tt.square_geometry(h, w, input_size) if static else tt.resize_geometry(h, w, input_size)
+        im = tt.resize_image(im, g)
+        x = tt.normalize_array(im[None], normalization)
+        out += [x, np.ascontiguousarray(x[..., ::-1])]
+    return out
+
+
+def quantize_onnx(
+    fp32_path: str | Path,
+    out_path: str | Path,
+    inputs: Sequence[np.ndarray],
+    *,
+    op_types: Sequence[str] = ORT_OPS,
+    keep_fp32: Sequence[str] = KEEP_FP32,
+    method: str = "minmax",
+) -> Path:
+    """Static QDQ quantisation of an fp32 ONNX file on ``inputs`` (min-max calibration), metadata
+    copied with ``precision`` int8; returns ``out_path``."""
+    try:
+        import onnx
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
+    except ImportError:
+        raise missing("onnxruntime", "export", "int8 quantisation") from None
+    import tempfile
+
+    from ..files import atomic_write
+    from ..runtime.metadata import from_strings
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it: Iterator[np.ndarray] = iter(inputs)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            x = next(self.it, None)
+            return None if x is None else {"input": x}
+
+    src = onnx.load(str(fp32_path))
+    exclude = [n.name for n in src.graph.node if any(part in n.name for part in keep_fp32)]
+    meta = {p.key: p.value for p in src.metadata_props}
+    with tempfile.TemporaryDirectory(prefix="litepose-") as tmp:
+        q = Path(tmp) / "q.onnx"
+        quantize_static(
+            str(fp32_path), str(q), _Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=list(op_types),
+            nodes_to_exclude=exclude, calibrate_method=_METHODS[method](CalibrationMethod),
+            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+        )  # fmt: skip
+        proto = onnx.load(str(q))
+    from dataclasses import replace
+
+    from . import set_onnx_metadata
+
+    set_onnx_metadata(proto, replace(from_strings(meta, str(fp32_path)), precision="int8"))
+    return atomic_write(out_path, lambda tmp: onnx.save(proto, str(tmp)))
+
+
+def quantize_openvino(ov_model: Any, inputs: Sequence[np.ndarray]) -> Any:
+    """NNCF post-training int8 quantisation of an OpenVINO model on ``inputs`` (rt_info kept, with
+    ``precision`` int8)."""
+    try:
+        import nncf
+    except ImportError:
+        raise missing("nncf", "openvino", "OpenVINO int8 quantisation") from None
+    from dataclasses import replace
+
+    from ..runtime.metadata import from_strings
+    from ..runtime.ov_backend import read_rt_info
+    from . import set_rt_info
+
+    info = from_strings(read_rt_info(ov_model), "the OpenVINO model")
+    q = nncf.quantize(
+        ov_model, nncf.Dataset(list(inputs)), preset=nncf.QuantizationPreset.PERFORMANCE,
+        subset_size=len(inputs), fast_bias_correction=True,
+    )  # fmt: skip
+    set_rt_info(q, replace(info, precision="int8"))
+    return q
