@@ -58,6 +58,12 @@ PERTURBATION = {
     "false_people": 0.2,  # Poisson mean of false people per frame: a pose of the clip, moved at random
 }
 
+#: Why no HOTA is reported (see the module docstring).
+HOTA_NOTE = (
+    "not reported: the PyPI trackeval package is a third-party fork of TrackEval (not the upstream code) "
+    "and requires opencv-python, which clashes with opencv-python-headless"
+)
+
 #: The motmetrics summary fields reported.
 MOT_FIELDS = (
     "mota", "motp", "idf1", "idp", "idr", "num_switches", "num_false_positives", "num_misses", "num_objects",
@@ -182,6 +188,64 @@ def track_clips(
         tracker.reset()
         out.append([tracker.update(people) for people in frames])
     return out
+
+
+def predict_clips(predictor: Detector, ann: Any, clips: Sequence[Clip]) -> list[list[list[dict[str, Any]]]]:
+    """Run ``predictor`` on every frame of every clip (images read in the annotations' frame)."""
+    import sys
+
+    from tqdm import tqdm
+
+    ann.check_images([i for c in clips for i in c.image_ids], "frames")
+    bar = tqdm(total=sum(len(c) for c in clips), desc="frames", unit="frame", file=sys.stderr)
+    out = []
+    for clip in clips:
+        frames = []
+        for image_id in clip.image_ids:
+            frames.append(list(predictor(ann.read_image(image_id))))
+            bar.update()
+        out.append(frames)
+    bar.close()
+    return out
+
+
+def read_frames_jsonl(path: Any, ann: Any, clips: Sequence[Clip]) -> tuple[list[list[list[dict[str, Any]]]], bool]:
+    """Per-frame people from JSON lines (``{"file_name" or "image_id", "people": [...]}``, as
+    ``litepose predict --track`` writes for a folder of frames), arranged as the clips' frames; a frame
+    without a line has no people. Returns them and whether every person carries ``track_id``
+    (then they are scored as given). A bad line is a one-line ValueError naming the file and line."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    by_name = {Path(ann.image_info(i)["file_name"]).name: i for c in clips for i in c.image_ids}
+    known = set(by_name.values())
+    people_of: dict[int, list[dict[str, Any]]] = {}
+    k = ann.num_joints
+    tracked = True
+    with open(path) as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                image_id = row["image_id"] if "image_id" in row else by_name[Path(row["file_name"]).name]
+                people = [dict(p, keypoints=np.asarray(p["keypoints"], np.float64).reshape(k, 3)) for p in row["people"]]
+            except (ValueError, KeyError, TypeError) as e:
+                raise ValueError(
+                    f"{path}, line {n}: not a frame of the clips ({type(e).__name__}: {e}); each line needs "
+                    f"file_name (or image_id) of an image of {ann.path} and people with {k} keypoints"
+                ) from None
+            if image_id not in known:
+                raise ValueError(f"{path}, line {n}: image {image_id} is not a frame of the clips of {ann.path}")
+            tracked = tracked and all("track_id" in p for p in people)
+            people_of[image_id] = people
+    if not people_of:
+        raise ValueError(f"{path}: no frames")
+    frames = [[people_of.get(i, []) for i in c.image_ids] for c in clips]
+    return frames, tracked
 
 
 def _hyp_arrays(people: Sequence[dict[str, Any]], k: int, kpt_threshold: float):

@@ -182,6 +182,11 @@ class Tracker:
         self._next_id = 1
 
     @property
+    def born(self) -> int:
+        """How many tracks got an id since the last :meth:`reset`."""
+        return self._next_id - 1
+
+    @property
     def settings(self) -> dict[str, Any]:
         """The tracker's and the smoother's parameters, as plain values."""
         return {
