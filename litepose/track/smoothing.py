@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["OneEuroConfig", "OneEuroFilter"]
+__all__ = ["OneEuroConfig", "OneEuroFilter", "one_euro_step"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,38 @@ def _alpha(cutoff: np.ndarray | float, dt: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + 1.0 / (2.0 * math.pi * np.asarray(cutoff) * dt))
 
 
+def one_euro_step(
+    config: OneEuroConfig,
+    state: tuple[np.ndarray, np.ndarray, np.ndarray],
+    xy: np.ndarray,
+    valid: np.ndarray,
+    t: float,
+    scale: np.ndarray | float,
+) -> np.ndarray:
+    """One step of many One-Euro filters at once, in place: ``state`` = (x (..., K, 2), speed
+    (..., K), last update time (..., K)); ``xy`` (..., K, 2) seen at time ``t``, only ``valid``
+    (..., K) joints update; ``scale`` (...) the people's sizes in pixels. Returns the filtered
+    positions (the input where a joint is not valid)."""
+    x, dx, last = state
+    xy = np.asarray(xy, np.float64)
+    valid = np.asarray(valid, bool) & np.isfinite(xy).all(-1)
+    dt = t - last
+    fresh = valid & ~(dt <= config.max_gap)  # never seen, or gone too long: start from here
+    upd = valid & ~fresh & (dt > 0)
+    d = np.where(upd, dt, 1.0)
+    size = np.maximum(np.asarray(scale, np.float64), 1.0)[..., None]
+    speed = np.linalg.norm(xy - x, axis=-1) / d / size
+    ad = _alpha(config.d_cutoff, d)
+    new_dx = ad * speed + (1 - ad) * dx
+    a = _alpha(config.min_cutoff + config.beta * new_dx, d)[..., None]
+    new_x = a * xy + (1 - a) * x
+    dx[...] = np.where(upd, new_dx, np.where(fresh, 0.0, dx))
+    x[...] = np.where(upd[..., None], new_x, np.where(fresh[..., None], xy, x))
+    last[...] = np.where(upd | fresh, t, last)
+    # a joint seen twice at the same time keeps its filtered value; a missing one passes through
+    return np.where(valid[..., None], x, xy)
+
+
 class OneEuroFilter:
     """The One-Euro filters of one pose: (K, 2) joints, each filtered on its own."""
 
@@ -68,24 +100,4 @@ class OneEuroFilter:
         """Filter joints ``xy`` (K, 2) seen at time ``t`` (seconds); only ``valid`` (K,) joints update.
         ``scale``: the person's size in pixels. Returns the (K, 2) filtered positions (the input for
         joints that are not valid)."""
-        c = self.config
-        xy = np.asarray(xy, np.float64)
-        valid = np.asarray(valid, bool) & np.isfinite(xy).all(1)
-        out = xy.copy()
-        dt = t - self.t
-        fresh = valid & ~(dt <= c.max_gap)  # never seen, or gone too long: start from here
-        upd = valid & ~fresh & (dt > 0)
-        if upd.any():
-            d = dt[upd]
-            speed = np.linalg.norm(xy[upd] - self.x[upd], axis=1) / d / max(scale, 1.0)
-            ad = _alpha(c.d_cutoff, d)
-            self.dx[upd] = ad * speed + (1 - ad) * self.dx[upd]
-            a = _alpha(c.min_cutoff + c.beta * self.dx[upd], d)[:, None]
-            self.x[upd] = a * xy[upd] + (1 - a) * self.x[upd]
-            self.t[upd] = t
-        self.x[fresh] = xy[fresh]
-        self.dx[fresh] = 0.0
-        self.t[fresh] = t
-        keep = valid & (dt <= 0) & ~fresh  # the same timestamp twice: the filtered value stands
-        out[upd | fresh | keep] = self.x[upd | fresh | keep]
-        return out
+        return one_euro_step(self.config, (self.x, self.dx, self.t), xy, valid, t, scale)

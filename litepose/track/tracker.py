@@ -33,7 +33,7 @@ import numpy as np
 
 from ..data.keypoints import KeypointSet, get_keypoint_set, keypoint_set_for
 from .oks import oks_matrix, pose_areas
-from .smoothing import OneEuroConfig, OneEuroFilter
+from .smoothing import OneEuroConfig, OneEuroFilter, one_euro_step
 
 __all__ = ["Tracker", "TrackerConfig", "Track"]
 
@@ -92,22 +92,38 @@ class Track:
         self.last = frame
         self.smoother = smoother
 
-    def predicted(self, frame: int, max_age: int) -> tuple[np.ndarray, np.ndarray]:
-        """(K, 2) predicted joints at ``frame`` and (K,) which ones are known (seen within ``max_age``)."""
-        known = (self.seen >= 0) & (frame - self.seen <= max_age + 1)
-        return self.xy + self.velocity * (frame - self.last), known
 
-    def observe(self, xy: np.ndarray, valid: np.ndarray, frame: int, momentum: float) -> None:
-        gap = frame - self.last
-        both = valid & (self.seen == self.last)
-        if both.any() and gap > 0:
-            step = (xy[both] - self.xy[both]).mean(0) / gap
-            self.velocity = momentum * self.velocity + (1 - momentum) * step if self.hits > 1 else step
-        self.xy[valid] = xy[valid]
-        self.seen[valid] = frame
-        self.last = frame
-        self.misses = 0
-        self.hits += 1
+def _predict(tracks: list[Track], frame: int, max_age: int) -> tuple[np.ndarray, np.ndarray]:
+    """(T, K, 2) predicted joints of ``tracks`` at ``frame`` (last seen joints moved by the velocity
+    times the frames since) and (T, K) which are known (seen within ``max_age`` frames)."""
+    xy = np.stack([t.xy for t in tracks])
+    seen = np.stack([t.seen for t in tracks])
+    vel = np.array([t.velocity for t in tracks])
+    last = np.array([t.last for t in tracks])
+    known = (seen >= 0) & (frame - seen <= max_age + 1)
+    return xy + vel[:, None, :] * (frame - last)[:, None, None], known
+
+
+def _observe(tracks: list[Track], xy: np.ndarray, valid: np.ndarray, frame: int, momentum: float) -> None:
+    """Update ``tracks`` with their matched joints ``xy`` (T, K, 2), ``valid`` (T, K) at ``frame``: the
+    velocity is the mean displacement of the joints seen in both frames, exponentially averaged."""
+    old = np.stack([t.xy for t in tracks])
+    seen = np.stack([t.seen for t in tracks])
+    last = np.array([t.last for t in tracks])
+    vel = np.array([t.velocity for t in tracks])
+    hits = np.array([t.hits for t in tracks])
+    gap = frame - last
+    both = valid & (seen == last[:, None])
+    n = both.sum(1)
+    step = ((xy - old) * both[..., None]).sum(1) / np.maximum(n * gap, 1)[:, None]
+    new = np.where((hits > 1)[:, None], momentum * vel + (1 - momentum) * step, step)
+    vel = np.where(((n > 0) & (gap > 0))[:, None], new, vel)
+    old = np.where(valid[..., None], xy, old)
+    seen = np.where(valid, frame, seen)
+    for i, t in enumerate(tracks):
+        t.xy, t.seen, t.velocity = old[i], seen[i], vel[i]
+        t.last, t.misses = frame, 0
+        t.hits += 1
 
 
 def _people_arrays(people: Sequence[Any] | np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -202,9 +218,7 @@ class Tracker:
         if not tracks or not free:
             return []
         c = self.config
-        preds = [t.predicted(self.frame, c.max_misses) for t in tracks]
-        pxy = np.stack([p[0] for p in preds])
-        pvalid = np.stack([p[1] for p in preds])
+        pxy, pvalid = _predict(tracks, self.frame, c.max_misses)
         falloff = np.array([1.0 + c.lost_falloff * t.misses for t in tracks])
         sim = oks_matrix(
             pxy, pvalid, kp[free], valid[free], self._sigmas, pose_areas(pxy, pvalid),
@@ -236,8 +250,10 @@ class Tracker:
                 owner[d] = group[r]
             free = [d for d in free if d not in owner]
 
-        for d, tr in owner.items():
-            tr.observe(xy[d], valid[d], self.frame, c.velocity_momentum)
+        if owner:
+            ds = list(owner)
+            _observe([owner[d] for d in ds], xy[ds], valid[ds], self.frame, c.velocity_momentum)
+        for tr in owner.values():
             if tr.id is None and tr.hits >= c.min_hits:
                 tr.id, self._next_id = self._next_id, self._next_id + 1
         survivors = []
@@ -257,18 +273,22 @@ class Tracker:
             survivors.append(tr)
         self.tracks = survivors
 
+        order = [owner[d] for d in range(len(kp))]
+        if self.smoothing is not None and order:
+            # every track's filters in one step: (P, K) arrays gathered from the tracks and put back
+            state = tuple(np.stack([getattr(tr.smoother, a) for tr in order]) for a in ("x", "dx", "t"))
+            filtered = one_euro_step(self.smoothing, state, xy, valid, t, np.sqrt(pose_areas(xy, valid)))
+            for i, tr in enumerate(order):
+                tr.smoother.x, tr.smoother.dx, tr.smoother.t = state[0][i], state[1][i], state[2][i]
         out = []
         source = people if not isinstance(people, np.ndarray) else [{"keypoints": p} for p in people]
         for d, i in enumerate(keep):
             p = source[int(i)]
             person = dict(p) if isinstance(p, dict) else {"keypoints": np.asarray(p)}
-            tr = owner[d]
-            if tr.smoother is not None:
-                area = float(pose_areas(xy[d][None], valid[d][None])[0])
+            if self.smoothing is not None:
                 new = np.array(kp[d], np.float64)
-                new[:, :2] = tr.smoother(xy[d], valid[d], t, area**0.5)
-                new[~valid[d], :2] = kp[d][~valid[d], :2]
+                new[valid[d], :2] = filtered[d][valid[d]]
                 person["keypoints"] = new.astype(np.asarray(person["keypoints"]).dtype, copy=False)
-            person["track_id"] = tr.id
+            person["track_id"] = order[d].id
             out.append(person)
         return out
