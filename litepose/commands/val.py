@@ -92,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
 def _track(args: argparse.Namespace, ann: object) -> int:
     """``val --track``: tracking metrics on the clips of ``ann`` (module docstring)."""
     from ..data.jsonio import write_json
-    from ..track import evaluate as te
     from ..track import OneEuroConfig, TrackerConfig
+    from ..track import evaluate as te
     from ._options import SHARED, build_predictor, emit, output_folder
 
     def values(key: str) -> dict:
@@ -106,7 +106,7 @@ def _track(args: argparse.Namespace, ann: object) -> int:
     given = None
     if args.gt_as_results:
         detections = te.perturbed_detections(clips, args.seed) if args.perturb else te.gt_detections(clips)
-        source += " perturbed (seed %d)" % args.seed if args.perturb else ""
+        source += f" perturbed (seed {args.seed})" if args.perturb else ""
     elif args.results:
         detections, tracked = te.read_frames_jsonl(args.results, ann, clips)
         source = str(args.results)
@@ -122,7 +122,8 @@ def _track(args: argparse.Namespace, ann: object) -> int:
         source=source, clips=len(clips), frames=sum(len(c) for c in clips), similarity="oks",
         oks_threshold=0.5, hota=None, hota_note=te.HOTA_NOTE,
     )  # fmt: skip
-    text = f"tracking on {metrics['clips']} clips, {metrics['frames']} frames ({source})\n" + te.format_tracking(metrics)
+    text = f"tracking on {metrics['clips']} clips, {metrics['frames']} frames ({source})\n"
+    text += te.format_tracking(metrics)
     if args.output:
         write_json(output_folder(args.output) / "tracking.json", metrics, indent=1)
         metrics["metrics_file"] = f"{args.output}/tracking.json"

@@ -232,7 +232,7 @@ def read_frames_jsonl(path: Any, ann: Any, clips: Sequence[Clip]) -> tuple[list[
             try:
                 row = json.loads(line)
                 image_id = row["image_id"] if "image_id" in row else by_name[Path(row["file_name"]).name]
-                people = [dict(p, keypoints=np.asarray(p["keypoints"], np.float64).reshape(k, 3)) for p in row["people"]]
+                people = [dict(p, keypoints=np.asarray(p["keypoints"], float).reshape(k, 3)) for p in row["people"]]
             except (ValueError, KeyError, TypeError) as e:
                 raise ValueError(
                     f"{path}, line {n}: not a frame of the clips ({type(e).__name__}: {e}); each line needs "

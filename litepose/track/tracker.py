@@ -8,14 +8,15 @@ Per frame (:meth:`Tracker.update`):
 
 1. predict every track's pose: its last seen joints moved by its velocity (the body's mean
    per-frame displacement, exponentially averaged) times the frames since it was last seen;
-2. match the detections to the tracks seen in the previous frame: Hungarian assignment
+2. match the detections to all live tracks at once: Hungarian assignment
    (``scipy.optimize.linear_sum_assignment``) maximising OKS, pairs under ``min_similarity``
-   refused;
-3. match what is left to the tracks that were missed (occluded or undetected for at most
-   ``max_misses`` frames), with their OKS falloff widened by ``1 + lost_falloff * misses`` since
-   their position grows uncertain: a person hidden for a few frames gets its id back by pose and
-   position (re-identification);
-4. a detection matched by nothing starts a tentative track; a tentative track becomes a person
+   refused. Tracks missed in recent frames (occluded or undetected for at most ``max_misses``
+   frames) take part with their OKS falloff widened by ``1 + lost_falloff * misses``, since their
+   position grows uncertain: a person hidden for a few frames gets its id back by pose and
+   position (re-identification). One assignment for all (rather than recent tracks first) keeps
+   a track that just lost its person from taking a neighbour's detection while the neighbour's
+   own track is one frame behind;
+3. a detection matched by nothing starts a tentative track; a tentative track becomes a person
    with the next integer id after ``min_hits`` consecutive hits, and is dropped at its first
    miss; a person's track ends after ``max_misses`` missed frames. Ids are never reused.
 
@@ -242,13 +243,8 @@ class Tracker:
         xy = np.nan_to_num(kp[..., :2])
 
         free = list(range(len(kp)))
-        recent = [tr for tr in self.tracks if tr.misses == 0]
-        lost = [tr for tr in self.tracks if tr.misses > 0]
-        owner: dict[int, Track] = {}
-        for group in (recent, lost):
-            for r, d in self._match(group, xy, valid, free):
-                owner[d] = group[r]
-            free = [d for d in free if d not in owner]
+        owner: dict[int, Track] = {d: self.tracks[r] for r, d in self._match(self.tracks, xy, valid, free)}
+        free = [d for d in free if d not in owner]
 
         if owner:
             ds = list(owner)
