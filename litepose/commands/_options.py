@@ -162,6 +162,13 @@ SHARED: dict[str, dict[str, Any]] = {
         "tracker": "min_similarity",
         "help": "with --track: least OKS between a person and a track's predicted pose to match them (default 0.2)",
     },
+    "--min-score": {
+        "metavar": "S",
+        "type": float,
+        "default": 0.2,
+        "tracker": "min_score",
+        "help": "with --track: people scoring under this are left out, neither tracked nor written (default 0.2)",
+    },
     "--smooth-cutoff": {
         "metavar": "HZ",
         "type": float,
@@ -207,6 +214,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "--min-hits",
         "--max-misses",
         "--min-similarity",
+        "--min-score",
         "--smooth-cutoff",
         "--smooth-beta",
     ),

@@ -59,9 +59,9 @@ class TrackerConfig:
     max_misses: int = 30
     kpt_threshold: float = 0.1
     min_keypoints: int = 3
-    min_score: float = 0.0
+    min_score: float = 0.2
     velocity_momentum: float = 0.5
-    lost_falloff: float = 0.25
+    lost_falloff: float = 0.1
 
     def __post_init__(self) -> None:
         checks = {
