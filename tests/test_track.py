@@ -249,3 +249,26 @@ def test_real_videos_track_and_smooth_end_to_end(tmp_path, capsys, name):
     assert any(isinstance(i, int) for i in ids)
     reader = cv2.VideoCapture(str(out / f"{video.stem}.mp4"))
     assert int(reader.get(cv2.CAP_PROP_FRAME_COUNT)) == frames
+
+
+def test_newest_frame_reader_drops_frames_instead_of_falling_behind(tmp_path):
+    """The webcam reader (``VideoReader(latest=True)``) with a consumer slower than the source."""
+    import time
+
+    import cv2
+
+    from litepose.media import VideoReader
+
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 48))
+    for i in range(40):
+        writer.write(np.full((48, 64, 3), 5 * i, np.uint8))
+    writer.release()
+    reader = VideoReader(path, latest=True)
+    got = []
+    for frame in reader:
+        got.append(int(frame[0, 0, 0]))
+        time.sleep(0.02)
+    assert reader.dropped > 0 and reader.decoded == len(got) and reader.decoded + reader.dropped == 40
+    assert got == sorted(got) and abs(got[-1] - 195) <= 4  # in order, ending with the newest (JPEG-coded) frame
+    assert len(list(VideoReader(path))) == 40  # a file read normally keeps every frame
