@@ -10,6 +10,6 @@
 
 from .oks import oks_matrix, pose_areas
 from .smoothing import OneEuroConfig, OneEuroFilter
-from .tracker import Track, Tracker, TrackerConfig
+from .tracker import Tracker, TrackerConfig
 
-__all__ = ["Tracker", "TrackerConfig", "Track", "OneEuroConfig", "OneEuroFilter", "oks_matrix", "pose_areas"]
+__all__ = ["Tracker", "TrackerConfig", "OneEuroConfig", "OneEuroFilter", "oks_matrix", "pose_areas"]

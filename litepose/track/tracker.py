@@ -34,9 +34,9 @@ import numpy as np
 
 from ..data.keypoints import KeypointSet, get_keypoint_set, keypoint_set_for
 from .oks import oks_matrix, pose_areas
-from .smoothing import OneEuroConfig, OneEuroFilter, one_euro_step
+from .smoothing import OneEuroConfig, one_euro_step
 
-__all__ = ["Tracker", "TrackerConfig", "Track"]
+__all__ = ["Tracker", "TrackerConfig"]
 
 
 @dataclass(frozen=True)
@@ -77,54 +77,6 @@ class TrackerConfig:
         if bad:
             values = ", ".join(f"{k}={getattr(self, k)!r}" for k in bad)
             raise ValueError(f"tracker settings out of range: {values} (see litepose.track.TrackerConfig)")
-
-
-class Track:
-    """One tracked person: its id (``None`` while tentative), last seen joints and velocity."""
-
-    def __init__(self, key: int, xy: np.ndarray, valid: np.ndarray, frame: int, smoother: OneEuroFilter | None):
-        self.key = key  # internal, also for tentative tracks
-        self.id: int | None = None
-        self.xy = xy.copy()  # (K, 2) last seen position of each joint
-        self.seen = np.where(valid, frame, -1)  # (K,) frame each joint was last seen (-1: never)
-        self.velocity = np.zeros(2)  # body displacement per frame
-        self.hits = 1
-        self.misses = 0
-        self.last = frame
-        self.smoother = smoother
-
-
-def _predict(tracks: list[Track], frame: int, max_age: int) -> tuple[np.ndarray, np.ndarray]:
-    """(T, K, 2) predicted joints of ``tracks`` at ``frame`` (last seen joints moved by the velocity
-    times the frames since) and (T, K) which are known (seen within ``max_age`` frames)."""
-    xy = np.stack([t.xy for t in tracks])
-    seen = np.stack([t.seen for t in tracks])
-    vel = np.array([t.velocity for t in tracks])
-    last = np.array([t.last for t in tracks])
-    known = (seen >= 0) & (frame - seen <= max_age + 1)
-    return xy + vel[:, None, :] * (frame - last)[:, None, None], known
-
-
-def _observe(tracks: list[Track], xy: np.ndarray, valid: np.ndarray, frame: int, momentum: float) -> None:
-    """Update ``tracks`` with their matched joints ``xy`` (T, K, 2), ``valid`` (T, K) at ``frame``: the
-    velocity is the mean displacement of the joints seen in both frames, exponentially averaged."""
-    old = np.stack([t.xy for t in tracks])
-    seen = np.stack([t.seen for t in tracks])
-    last = np.array([t.last for t in tracks])
-    vel = np.array([t.velocity for t in tracks])
-    hits = np.array([t.hits for t in tracks])
-    gap = frame - last
-    both = valid & (seen == last[:, None])
-    n = both.sum(1)
-    step = ((xy - old) * both[..., None]).sum(1) / np.maximum(n * gap, 1)[:, None]
-    new = np.where((hits > 1)[:, None], momentum * vel + (1 - momentum) * step, step)
-    vel = np.where(((n > 0) & (gap > 0))[:, None], new, vel)
-    old = np.where(valid[..., None], xy, old)
-    seen = np.where(valid, frame, seen)
-    for i, t in enumerate(tracks):
-        t.xy, t.seen, t.velocity = old[i], seen[i], vel[i]
-        t.last, t.misses = frame, 0
-        t.hits += 1
 
 
 def _people_arrays(people: Sequence[Any] | np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -193,10 +145,26 @@ class Tracker:
 
     def reset(self) -> None:
         """Forget every track (a new video); ids start again at 1."""
-        self.tracks: list[Track] = []
+        k = self.keypoints.num_joints
         self.frame = -1
-        self._next_key = 0
         self._next_id = 1
+        # one row per live track (tentative ones included)
+        self._id = np.zeros(0, np.int64)  # its id, -1 while tentative
+        self._xy = np.zeros((0, k, 2))  # last seen position of each joint
+        self._seen = np.zeros((0, k), np.int64)  # frame each joint was last seen (-1: never)
+        self._vel = np.zeros((0, 2))  # body displacement per frame
+        self._last = np.zeros(0, np.int64)  # frame of the last match
+        self._hits = np.zeros(0, np.int64)
+        self._misses = np.zeros(0, np.int64)
+        # the One-Euro state of each track's joints: filtered position, filtered speed, last update time
+        self._fx = np.zeros((0, k, 2))
+        self._fdx = np.zeros((0, k))
+        self._ft = np.zeros((0, k))
+
+    @property
+    def track_ids(self) -> list[int | None]:
+        """The ids of the live tracks (``None``: tentative), those missed in recent frames included."""
+        return [int(i) if i >= 0 else None for i in self._id]
 
     @property
     def born(self) -> int:
@@ -212,21 +180,47 @@ class Tracker:
             "fps": self.fps,
         }
 
-    def _match(self, tracks: list[Track], kp: np.ndarray, valid: np.ndarray, free: list[int]) -> list[tuple[int, int]]:
-        """Hungarian assignment of detections ``free`` to ``tracks`` by OKS against their predicted poses."""
+    def _match(self, xy: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(track rows, detections) of the Hungarian assignment maximising OKS between detections and
+        the tracks' predicted poses, pairs under ``min_similarity`` refused."""
         from scipy.optimize import linear_sum_assignment
 
-        if not tracks or not free:
-            return []
         c = self.config
-        pxy, pvalid = _predict(tracks, self.frame, c.max_misses)
-        falloff = np.array([1.0 + c.lost_falloff * t.misses for t in tracks])
+        if not len(self._id) or not len(xy):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        pred = self._xy + self._vel[:, None, :] * (self.frame - self._last)[:, None, None]
+        known = (self._seen >= 0) & (self.frame - self._seen <= c.max_misses + 1)
         sim = oks_matrix(
-            pxy, pvalid, kp[free], valid[free], self._sigmas, pose_areas(pxy, pvalid),
-            normalise="both", falloff=falloff, min_joints=c.min_keypoints,
+            pred, known, xy, valid, self._sigmas, pose_areas(pred, known),
+            normalise="both", falloff=1.0 + c.lost_falloff * self._misses, min_joints=c.min_keypoints,
         )  # fmt: skip
         rows, cols = linear_sum_assignment(-sim)
-        return [(int(r), free[int(j)]) for r, j in zip(rows, cols) if sim[r, j] >= c.min_similarity]
+        ok = sim[rows, cols] >= c.min_similarity
+        return rows[ok], cols[ok]
+
+    def _observe(self, rows: np.ndarray, xy: np.ndarray, valid: np.ndarray) -> None:
+        """Matched tracks ``rows`` saw joints ``xy`` (valid ``valid``): the velocity is the mean
+        displacement of the joints seen in both frames, exponentially averaged."""
+        m = self.config.velocity_momentum
+        old, last = self._xy[rows], self._last[rows]
+        gap = self.frame - last
+        both = valid & (self._seen[rows] == last[:, None])
+        n = both.sum(1)
+        step = ((xy - old) * both[..., None]).sum(1) / np.maximum(n * gap, 1)[:, None]
+        vel = self._vel[rows]
+        new = np.where((self._hits[rows] > 1)[:, None], m * vel + (1 - m) * step, step)
+        self._vel[rows] = np.where(((n > 0) & (gap > 0))[:, None], new, vel)
+        self._xy[rows] = np.where(valid[..., None], xy, old)
+        self._seen[rows] = np.where(valid, self.frame, self._seen[rows])
+        self._last[rows] = self.frame
+        self._misses[rows] = 0
+        self._hits[rows] += 1
+
+    def _births(self, rows: np.ndarray) -> None:
+        """Give the next ids to the tentative tracks among ``rows`` that have enough hits."""
+        new = rows[(self._id[rows] < 0) & (self._hits[rows] >= self.config.min_hits)]
+        self._id[new] = np.arange(self._next_id, self._next_id + len(new))
+        self._next_id += len(new)
 
     def update(self, people: Sequence[Any] | np.ndarray, timestamp: float | None = None) -> list[dict[str, Any]]:
         """Track one frame's ``people``. Returns them (as new dicts, in the input order, those under
@@ -241,41 +235,48 @@ class Tracker:
         kp = kp[keep]
         valid = (kp[..., 2] > c.kpt_threshold) & np.isfinite(kp[..., :2]).all(-1)
         xy = np.nan_to_num(kp[..., :2])
+        n_det = len(kp)
 
-        free = list(range(len(kp)))
-        owner: dict[int, Track] = {d: self.tracks[r] for r, d in self._match(self.tracks, xy, valid, free)}
-        free = [d for d in free if d not in owner]
+        rows, cols = self._match(xy, valid)
+        self._observe(rows, xy[cols], valid[cols])
+        self._births(rows)
+        row_of = np.full(n_det, -1, np.int64)
+        row_of[cols] = rows
 
-        if owner:
-            ds = list(owner)
-            _observe([owner[d] for d in ds], xy[ds], valid[ds], self.frame, c.velocity_momentum)
-        for tr in owner.values():
-            if tr.id is None and tr.hits >= c.min_hits:
-                tr.id, self._next_id = self._next_id, self._next_id + 1
-        survivors = []
-        for tr in self.tracks:
-            if tr.last == self.frame:
-                survivors.append(tr)
-            elif tr.id is not None and tr.misses < c.max_misses:
-                tr.misses += 1
-                survivors.append(tr)
-        for d in free:
-            smoother = OneEuroFilter(self.keypoints.num_joints, self.smoothing) if self.smoothing else None
-            tr = Track(self._next_key, xy[d], valid[d], self.frame, smoother)
-            self._next_key += 1
-            if c.min_hits <= 1:
-                tr.id, self._next_id = self._next_id, self._next_id + 1
-            owner[d] = tr
-            survivors.append(tr)
-        self.tracks = survivors
+        # unmatched tracks: tentative ones end, people's tracks miss a frame (and end after max_misses)
+        missed = np.ones(len(self._id), bool)
+        missed[rows] = False
+        self._misses[missed] += 1
+        alive = ~missed | ((self._id >= 0) & (self._misses <= c.max_misses))
+        index = np.cumsum(alive) - 1
+        for name in ("_id", "_xy", "_seen", "_vel", "_last", "_hits", "_misses", "_fx", "_fdx", "_ft"):
+            setattr(self, name, getattr(self, name)[alive])
+        row_of[cols] = index[rows]
 
-        order = [owner[d] for d in range(len(kp))]
-        if self.smoothing is not None and order:
-            # every track's filters in one step: (P, K) arrays gathered from the tracks and put back
-            state = tuple(np.stack([getattr(tr.smoother, a) for tr in order]) for a in ("x", "dx", "t"))
+        # unmatched detections start tentative tracks
+        free = np.flatnonzero(row_of < 0)
+        if len(free):
+            k, f = self.keypoints.num_joints, len(free)
+            start = len(self._id)
+            self._id = np.concatenate([self._id, np.full(f, -1, np.int64)])
+            self._xy = np.concatenate([self._xy, xy[free]])
+            self._seen = np.concatenate([self._seen, np.where(valid[free], self.frame, -1)])
+            self._vel = np.concatenate([self._vel, np.zeros((f, 2))])
+            self._last = np.concatenate([self._last, np.full(f, self.frame, np.int64)])
+            self._hits = np.concatenate([self._hits, np.ones(f, np.int64)])
+            self._misses = np.concatenate([self._misses, np.zeros(f, np.int64)])
+            self._fx = np.concatenate([self._fx, np.zeros((f, k, 2))])
+            self._fdx = np.concatenate([self._fdx, np.zeros((f, k))])
+            self._ft = np.concatenate([self._ft, np.full((f, k), -np.inf)])
+            row_of[free] = np.arange(start, start + f)
+            self._births(row_of[free])
+
+        if self.smoothing is not None and n_det:
+            # every track's filters in one step: gathered by row, filtered, put back
+            state = (self._fx[row_of], self._fdx[row_of], self._ft[row_of])
             filtered = one_euro_step(self.smoothing, state, xy, valid, t, np.sqrt(pose_areas(xy, valid)))
-            for i, tr in enumerate(order):
-                tr.smoother.x, tr.smoother.dx, tr.smoother.t = state[0][i], state[1][i], state[2][i]
+            self._fx[row_of], self._fdx[row_of], self._ft[row_of] = state
+        ids = self._id[row_of]
         out = []
         source = people if not isinstance(people, np.ndarray) else [{"keypoints": p} for p in people]
         for d, i in enumerate(keep):
@@ -285,6 +286,6 @@ class Tracker:
                 new = np.array(kp[d], np.float64)
                 new[valid[d], :2] = filtered[d][valid[d]]
                 person["keypoints"] = new.astype(np.asarray(person["keypoints"]).dtype, copy=False)
-            person["track_id"] = order[d].id
+            person["track_id"] = int(ids[d]) if ids[d] >= 0 else None
             out.append(person)
         return out
