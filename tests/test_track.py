@@ -221,6 +221,8 @@ def test_predict_track_on_frames_then_val_results(tmp_path, capsys):
     assert main(["val", "--data", str(data), "--track", "--results", str(out / "images.jsonl"), "--json"]) == 0
     m = json.loads(capsys.readouterr().out)
     assert "given" in m and m["given"]["track_frames"] > 0
+    assert main(["predict", str(data / "images"), "--model", "litepose-xs", "--smooth", "--output", str(out)]) == 2
+    assert "--smooth smooths tracks: give --track too" in capsys.readouterr().err
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"file_name": "nope.jpg", "people": []}\n')
     assert main(["val", "--data", str(data), "--track", "--results", str(bad)]) == 2

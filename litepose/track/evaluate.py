@@ -50,6 +50,9 @@ __all__ = [
     "format_tracking",
 ]
 
+#: What ``predict_clips`` runs: an image in, people out (a :class:`~litepose.Predictor`).
+Detector = Callable[[np.ndarray], Sequence[dict[str, Any]]]
+
 #: ``--perturb``: what is done to the ground truth, per frame (seeded).
 PERTURBATION = {
     "joint_noise": 0.05,  # Gaussian noise on x and y, sigma = this x sqrt(person area) px
@@ -404,5 +407,3 @@ def format_tracking(metrics: dict[str, Any]) -> str:
     lines.append("similarity: OKS (keypoint set's sigmas, GT area), match at OKS >= 0.5; metrics: motmetrics")
     return "\n".join(lines)
 
-
-Detector = Callable[[np.ndarray], Sequence[dict[str, Any]]]
