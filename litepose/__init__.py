@@ -14,9 +14,11 @@ Public API (imported on first use, so ``import litepose`` is cheap):
 - ``Predictor``: images in, people out
 - ``evaluate(results_or_predictor, data, protocol=None)``: COCO / CrowdPose metrics
 - ``KeypointSet``, ``COCO``, ``CROWDPOSE``: keypoint metadata
+- ``Tracker(keypoints, config=None, smooth=None)``: stable ids (and One-Euro smoothing) for the
+  people of each video frame; ``TrackerConfig``, ``OneEuroConfig`` its parameters
 
 Subpackages, also reachable as attributes (``litepose.decode.group``): ``data``, ``decode``,
-``engine``, ``eval``, ``models``, ``viz``, and the modules ``media`` (reading images and videos),
+``engine``, ``eval``, ``models``, ``track``, ``viz``, and the modules ``media`` (reading images and videos),
 ``device`` (device choice), ``normalization`` (input statistics), ``home`` (the cache folder),
 ``files`` (atomic writes: never a half file), ``predictor``.
 """
@@ -48,11 +50,14 @@ _LAZY = {
     "KeypointSet": "litepose.data.keypoints",
     "COCO": "litepose.data.keypoints",
     "CROWDPOSE": "litepose.data.keypoints",
+    "Tracker": "litepose.track",
+    "TrackerConfig": "litepose.track",
+    "OneEuroConfig": "litepose.track",
 }
 
 #: Public subpackages and modules, imported when first used as ``litepose.<name>``.
 SUBMODULES = (
-    "data", "decode", "engine", "eval", "models", "viz", "media", "device", "normalization", "home", "files",
+    "data", "decode", "engine", "eval", "models", "track", "viz", "media", "device", "normalization", "home", "files",
     "predictor",
 )  # fmt: skip
 

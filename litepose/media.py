@@ -147,10 +147,16 @@ class VideoReader:
     """Frames of a video file (or a webcam index) as RGB uint8; stops at the first frame that
     does not decode, so a video with a broken tail yields every frame before it. ``decoded``
     counts the frames yielded, ``frame_count`` is what the file says it holds (None if unknown):
-    fewer decoded than that means a truncated or corrupt file."""
+    fewer decoded than that means a truncated or corrupt file.
 
-    def __init__(self, source: str | Path | int) -> None:
+    ``latest=True`` (what ``litepose predict`` uses for a webcam): a background thread reads the
+    camera all the time and iteration yields the newest frame, so a consumer slower than the
+    camera drops frames (counted in ``dropped``) instead of falling ever further behind."""
+
+    def __init__(self, source: str | Path | int, *, latest: bool = False) -> None:
         self.source = source
+        self.latest = latest
+        self.dropped = 0
         self._cap = cv2.VideoCapture(source if isinstance(source, int) else str(source))
         if not self._cap.isOpened():
             what = f"webcam {source}" if isinstance(source, int) else f"{source}"
@@ -163,6 +169,9 @@ class VideoReader:
         self.decoded = 0
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        if self.latest:
+            yield from self._newest()
+            return
         try:
             while True:
                 ok, frame = self._cap.read()
@@ -171,6 +180,46 @@ class VideoReader:
                 self.decoded += 1
                 yield cv2.cvtColor(to_bgr_uint8(frame), cv2.COLOR_BGR2RGB)
         finally:
+            self.close()
+
+    def _newest(self) -> Iterator[np.ndarray]:
+        """Frames from a reader thread that keeps only the newest one (see the class docstring)."""
+        import threading
+
+        cond = threading.Condition()
+        slot: list[np.ndarray | None] = [None]
+        state = {"done": False, "read": 0}
+
+        def grab() -> None:
+            while True:
+                ok, frame = self._cap.read()
+                with cond:
+                    if not ok or frame is None or frame.size == 0 or state["done"]:
+                        state["done"] = True
+                        cond.notify_all()
+                        return
+                    if slot[0] is not None:
+                        self.dropped += 1  # the consumer did not take the previous frame in time
+                    slot[0] = frame
+                    state["read"] += 1
+                    cond.notify_all()
+
+        thread = threading.Thread(target=grab, name="litepose-capture", daemon=True)
+        thread.start()
+        try:
+            while True:
+                with cond:
+                    while slot[0] is None and not state["done"]:
+                        cond.wait(0.5)
+                    frame, slot[0] = slot[0], None
+                if frame is None:
+                    return
+                self.decoded += 1
+                yield cv2.cvtColor(to_bgr_uint8(frame), cv2.COLOR_BGR2RGB)
+        finally:
+            with cond:
+                state["done"] = True
+            thread.join(timeout=2.0)
             self.close()
 
     def close(self) -> None:

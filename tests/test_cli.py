@@ -30,8 +30,8 @@ DOCS = REPO / "docs" / "cli.md"
 
 # The groups each verb takes ("input size" = --input-size of the model group alone).
 EXPECTED = {
-    "predict": {"model", "inference", "device", "output", "json"},
-    "val": {"data", "model", "inference", "device", "output", "json"},
+    "predict": {"model", "inference", "tracking", "device", "output", "json"},
+    "val": {"data", "model", "inference", "tracking", "device", "output", "json"},
     "train": {"device", "output", "json"},
     "demo": {"input size", "device", "output", "json"},
     "synth": {"output", "json"},

@@ -10,6 +10,8 @@ which):
 - ``inference``: ``--threshold``, ``--tag-threshold``, ``--scales``, ``--no-flip``, ``--legacy``,
   ``--max-people``, ``--keypoints``, ``--backend``, ``--chain``;
 - ``device``: ``--device`` (default ``auto``: CUDA when available, else CPU), ``--threads``;
+- ``tracking``: ``--track``, ``--smooth`` and the tracker's and smoother's parameters
+  (:class:`litepose.Tracker`, docs/tracking.md);
 - ``output``: ``--output``, a folder or a file (each help text says which);
 - ``json``: ``--json``: stdout is exactly one JSON object, the command's summary (its keys are
   listed in docs/cli.md), and every log line goes to stderr.
@@ -38,6 +40,8 @@ __all__ = [
     "add_device_options",
     "add_output_option",
     "add_json_option",
+    "add_tracking_options",
+    "build_tracker",
     "add_option",
     "emit",
     "output_folder",
@@ -60,10 +64,10 @@ def parse_scales(text: str) -> tuple[float, ...]:
     return scales
 
 
-#: Overlays (predict, demo) draw people whose person score (mean joint score) is at least this. A
-#: trained model's people score 0.4-0.8 and the decoder's leftover candidates below 0.3; results keep
-#: them all (they cost COCO AP nothing and add recall), overlays show the people the model is sure of.
-DRAW_MIN_SCORE = 0.3
+#: Overlays (predict, demo) draw, and the tracker follows, people whose person score (mean joint
+#: score) is at least this. A trained model's people score 0.4-0.8 and the decoder's leftover
+#: candidates below 0.3; results.json keeps them all (they cost COCO AP nothing and add recall).
+MIN_SCORE = 0.3
 
 #: Every shared option but ``--data`` and ``--output`` (whose help says what they hold for the verb):
 #: argparse keywords, and under ``"predictor"`` the :class:`~litepose.Predictor` keyword it sets
@@ -154,6 +158,57 @@ SHARED: dict[str, dict[str, Any]] = {
         "1 is often fastest on a busy machine)",
         "predictor": "threads",
     },
+    "--track": {
+        "action": "store_true",
+        "help": "track people across video frames: each gets a stable integer track_id (null while tentative)",
+    },
+    "--smooth": {
+        "action": "store_true",
+        "help": "with --track: One-Euro smoothing of each track's keypoints (less jitter, about 1 frame of lag)",
+    },
+    "--min-hits": {
+        "metavar": "N",
+        "type": int,
+        "default": 2,
+        "tracker": "min_hits",
+        "help": "with --track: matched frames in a row before a new track gets its id (default 2)",
+    },
+    "--max-misses": {
+        "metavar": "M",
+        "type": int,
+        "default": 30,
+        "tracker": "max_misses",
+        "help": "with --track: missed frames after which a track ends; shorter occlusions keep the id (default 30)",
+    },
+    "--min-similarity": {
+        "metavar": "S",
+        "type": float,
+        "default": 0.2,
+        "tracker": "min_similarity",
+        "help": "with --track: least OKS between a person and a track's predicted pose to match them (default 0.2)",
+    },
+    "--min-score": {
+        "metavar": "S",
+        "type": float,
+        "default": MIN_SCORE,
+        "tracker": "min_score",
+        "help": f"people scoring under S are not drawn, and with --track neither tracked nor written to the JSON "
+        f"lines; results.json keeps everyone (default {MIN_SCORE})",
+    },
+    "--smooth-cutoff": {
+        "metavar": "HZ",
+        "type": float,
+        "default": 5.0,
+        "smoother": "min_cutoff",
+        "help": "with --smooth: One-Euro cutoff at rest, Hz; lower is smoother but lags more (default 5)",
+    },
+    "--smooth-beta": {
+        "metavar": "B",
+        "type": float,
+        "default": 0.5,
+        "smoother": "beta",
+        "help": "with --smooth: One-Euro cutoff rise per person size per second of speed (default 0.5)",
+    },
     "--images": {"metavar": "DIR", "help": "image folder of --data (default: found beside the JSON)"},
     # in no group: options a few verbs have in common
     "--seed": {
@@ -166,6 +221,12 @@ SHARED: dict[str, dict[str, Any]] = {
         "metavar": "ARCH",
         "help": "a subnet of the supernet: a preset (litepose-xs ...) or an architecture JSON "
         "(train: the fixed subnet to train; transfer: the subnet to extract)",
+    },
+    "--int8-images": {
+        "metavar": "N",
+        "type": int,
+        "default": 32,
+        "help": "int8 calibration: the number of images whose activation ranges set the scales (default 32)",
     },
     "--json": {
         "action": "store_true",
@@ -182,6 +243,16 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "--backend", "--chain",
     ),  # fmt: skip
     "device": ("--device", "--threads"),
+    "tracking": (
+        "--track",
+        "--smooth",
+        "--min-hits",
+        "--max-misses",
+        "--min-similarity",
+        "--min-score",
+        "--smooth-cutoff",
+        "--smooth-beta",
+    ),
     "output": ("--output",),
     "json": ("--json",),
 }
@@ -195,7 +266,8 @@ def _group(p: argparse.ArgumentParser, title: str) -> argparse._ArgumentGroup:
 def _add(p: argparse.ArgumentParser, title: str, *flags: str) -> None:
     """Add ``flags``, as :data:`SHARED` defines them, to the parser's group ``title``."""
     for flag in flags:
-        _group(p, title).add_argument(flag, **{k: v for k, v in SHARED[flag].items() if k != "predictor"})
+        spec = {k: v for k, v in SHARED[flag].items() if k not in ("predictor", "tracker", "smoother")}
+        _group(p, title).add_argument(flag, **spec)
 
 
 def add_data_options(p: argparse.ArgumentParser, what: str, *, required: bool) -> None:
@@ -247,6 +319,27 @@ def add_output_option(
     tail = "required" if required else f"default: {shown}" if shown else "default: none written"
     metavar, text = ("DIR" if kind == "folder" else "FILE"), f"output {kind}: {what} ({tail})"
     _group(p, "output").add_argument("--output", metavar=metavar, default=default, required=required, help=text)
+
+
+def add_tracking_options(p: argparse.ArgumentParser) -> None:
+    """``--track``, ``--smooth`` and their parameters (:class:`litepose.Tracker`)."""
+    _add(p, "tracking", *GROUPS["tracking"])
+
+
+def build_tracker(args: argparse.Namespace, keypoints: Any, fps: float = 30.0) -> Any:
+    """The :class:`~litepose.Tracker` of the tracking group (smoothing with ``--smooth``), or None
+    without ``--track``; ``--smooth`` alone is a one-line error."""
+    if not args.track:
+        if args.smooth:
+            raise ValueError("--smooth smooths tracks: give --track too")
+        return None
+    from ..track import OneEuroConfig, Tracker, TrackerConfig
+
+    config = TrackerConfig(**{s["tracker"]: getattr(args, f[2:].replace("-", "_")) for f, s in SHARED.items()
+                              if "tracker" in s})  # fmt: skip
+    smooth = OneEuroConfig(**{s["smoother"]: getattr(args, f[2:].replace("-", "_")) for f, s in SHARED.items()
+                              if "smoother" in s}) if args.smooth else None  # fmt: skip
+    return Tracker(keypoints, config, smooth=smooth, fps=fps)
 
 
 def add_json_option(p: argparse.ArgumentParser) -> None:

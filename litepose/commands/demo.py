@@ -142,7 +142,7 @@ def _draw_overlays(predictor, folder, out, count: int = 8) -> list:
 
     from ..media import MediaError, read_image
     from ..viz import draw_people
-    from ._options import DRAW_MIN_SCORE
+    from ._options import MIN_SCORE
 
     out.mkdir(parents=True, exist_ok=True)
     data = json.loads((folder / "annotations.json").read_text())
@@ -154,7 +154,7 @@ def _draw_overlays(predictor, folder, out, count: int = 8) -> list:
         except (MediaError, OSError):
             continue
         people = predictor(rgb)
-        drawn = draw_people(rgb, people, predictor.keypoints, min_score=DRAW_MIN_SCORE)
+        drawn = draw_people(rgb, people, predictor.keypoints, min_score=MIN_SCORE)
         dst = out / f"{Path(img['file_name']).stem}.jpg"
         cv2.imwrite(str(dst), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
         written.append(dst)

@@ -4,6 +4,14 @@ Writes skeleton overlays ``OUT/<stem>.jpg``, optionally ``OUT/results.json`` (CO
 format), and for videos ``OUT/<stem>.mp4`` (overlaid, mp4v) plus ``OUT/<stem>.jsonl`` (one
 JSON line per frame).
 
+With ``--track`` (docs/tracking.md) every person in a video, a webcam stream or a folder or glob
+of images taken as the frames of one video (in name order) gets a ``track_id``: a stable integer,
+``null`` while its track is tentative; overlays draw each id in a colour of its own, and a
+folder's frames also get ``OUT/<folder>.jsonl``, one line per frame (``file_name`` included).
+``--smooth`` filters each track's keypoints (One-Euro). ``--show`` displays the overlays with
+the frame rate; a webcam is read by a thread that keeps only the newest frame, so a slow model
+drops frames instead of falling behind.
+
 Each input is handled on its own: an image or frame that fails (unreadable, too large, out of
 memory, not in ``--ann``) is reported by name and skipped, and the run goes on; the exit code is
 non-zero only when nothing could be processed. ``results.json`` is rewritten whole (atomically,
@@ -55,13 +63,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--kpt-threshold", metavar="S", type=float, default=0.1, help="joints drawn above this score, in [0, 1]"
     )
-    p.add_argument(
-        "--min-score", metavar="S", type=float, default=o.DRAW_MIN_SCORE,
-        help=f"people drawn whose person score is at least S, in [0, 1] (default {o.DRAW_MIN_SCORE}; "
-        "results and JSON lines keep every person)",
-    )  # fmt: skip
     o.add_model_options(p)
     o.add_inference_options(p)
+    o.add_tracking_options(p)
     o.add_device_options(p)
     o.add_output_option(p, "folder", "overlays, results.json, per-video .mp4 and .jsonl", "runs/predict")
     o.add_json_option(p)
@@ -108,11 +112,14 @@ def _resolve_source(source: str) -> tuple[list[Path], list[Path | int], list[tup
 
 
 def _person_json(p: dict[str, Any]) -> dict[str, Any]:
-    return {
+    out = {
         "keypoints": [[round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in p["keypoints"]],
         "score": round(float(p["score"]), 5),
         "box": [round(float(v), 2) for v in p["box"]],
     }
+    if "track_id" in p:
+        out["track_id"] = p["track_id"]
+    return out
 
 
 class _Ids:
@@ -187,12 +194,20 @@ class _Display:
         print(f"--show: {reason}; results are only written to the output folder", file=sys.stderr)
 
     def show(self, rgb: Any) -> bool:
-        """Show a frame; False when the user pressed q / Esc."""
+        """Show a frame, with the frame rate over the last second; False when the user pressed q / Esc."""
         if not self.on:
             return True
         import cv2
 
-        cv2.imshow("litepose", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        now = time.monotonic()
+        self._times = [t for t in getattr(self, "_times", []) if now - t < 1.0] + [now]
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        if len(self._times) > 1:
+            fps = (len(self._times) - 1) / max(self._times[-1] - self._times[0], 1e-6)
+            scale = max(0.5, bgr.shape[0] / 720)
+            cv2.putText(bgr, f"{fps:.1f} FPS", (10, int(30 * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale,
+                        (0, 255, 0), max(1, int(2 * scale)), cv2.LINE_AA)  # fmt: skip
+        cv2.imshow("litepose", bgr)
         return (cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
 
     def close(self) -> None:
@@ -232,9 +247,9 @@ def _reason(e: BaseException, name: str) -> str:
 class _Run:
     """One predict run: the predictor, where its files go, and what it has done so far."""
 
-    def __init__(self, args: argparse.Namespace, predictor: Any, ids: _Ids | None) -> None:
+    def __init__(self, args: argparse.Namespace, predictor: Any, ids: _Ids | None, sequence: str = "frames") -> None:
         from ..viz import draw_people
-        from ._options import output_folder
+        from ._options import build_tracker, output_folder
 
         self.args = args
         self.predictor = predictor
@@ -251,6 +266,13 @@ class _Run:
         self._save_cost = 0.0
         self.results_json: Path | None = None
         self.ids_json: Path | None = None
+        # --track: a tracker per video; images are the frames of one sequence, written to <sequence>.jsonl
+        self._tracker = lambda fps: build_tracker(args, predictor.keypoints, fps)
+        self.tracker = self._tracker(30.0)
+        self.sequence = sequence
+        self.sequence_lines: Any = None
+        self.sequence_jsonl: Path | None = None
+        self.tracks = 0
 
     def draw(self, rgb: Any, people: list[dict[str, Any]]) -> Any:
         return self._draw_people(
@@ -271,6 +293,8 @@ class _Run:
             image_id = self.ids.image_id(path) if self.ids is not None else None
             rgb = read_image(path, frame=self.frame)
             people = self.predictor(rgb)
+            if self.tracker is not None:
+                people = self.tracker.update(people)
             overlay = self.draw(rgb, people)
         except Exception as e:
             if not _item_error(e):
@@ -279,6 +303,8 @@ class _Run:
             return True
         self.images += 1
         self.people += len(people)
+        if self.tracker is not None:
+            self.frame_line(path, people)
         dst = _unique(self.out, path.stem, ".jpg", self.used)
         if not cv2.imwrite(str(dst), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR)):
             raise OSError(f"{dst}: could not write the overlay")
@@ -294,6 +320,21 @@ class _Run:
             self.save(final=False)
         return self.display.show(overlay)
 
+    def frame_line(self, path: Path, people: list[dict[str, Any]]) -> None:
+        """--track on images: one JSON line for this frame in OUT/<sequence>.jsonl."""
+        if self.sequence_lines is None:
+            self.sequence_jsonl = _unique(self.out, self.sequence, ".jsonl", self.used)
+            self.sequence_lines = open(self.sequence_jsonl, "w")
+        line = {"frame": self.images - 1, "file_name": path.name, "people": [_person_json(p) for p in people]}
+        self.sequence_lines.write(json.dumps(line) + "\n")
+
+    def close_sequence(self) -> None:
+        if self.sequence_lines is not None:
+            self.sequence_lines.close()
+            self.sequence_lines = None
+        if self.tracker is not None:
+            self.tracks += self.tracker.born
+
     def video(self, video: Path | int) -> bool:
         """Predict every frame of a video (or a webcam until interrupted): OUT/<name>.mp4 and .jsonl.
         False when the user asked to stop. A frame that fails is reported and skipped; a file with
@@ -306,10 +347,12 @@ class _Run:
         name = f"webcam{video}" if webcam else video.stem
         label = f"webcam {video}" if webcam else str(video)
         try:
-            reader = VideoReader(video)
+            reader = VideoReader(video, latest=webcam)
         except MediaError as e:
             self.skip(label, e)
             return True
+        tracker = self._tracker(reader.fps)
+        start = time.monotonic()
         mp4 = _unique(self.out, name, ".mp4", self.used)
         jsonl = mp4.with_suffix(".jsonl")
         frames, go_on, complete = 0, True, False
@@ -319,6 +362,8 @@ class _Run:
                 for n, rgb in enumerate(bar):
                     try:
                         people = self.predictor(rgb)
+                        if tracker is not None:  # a webcam's clock is real time (frames may be dropped)
+                            people = tracker.update(people, time.monotonic() - start if webcam else n / reader.fps)
                         overlay = self.draw(rgb, people)
                     except Exception as e:
                         if not _item_error(e):
@@ -340,6 +385,9 @@ class _Run:
         finally:
             bar.close()
             self.frames += frames
+            self.tracks += tracker.born if tracker is not None else 0
+            if webcam and reader.dropped:
+                print(f"{label}: {reader.dropped} frame(s) dropped to keep up with the camera", file=sys.stderr)
             if frames == 0:
                 self.skipped.append((label, "no frame could be decoded"))
                 mp4.unlink(missing_ok=True)
@@ -375,6 +423,7 @@ class _Run:
     def interrupted(self) -> None:
         """Ctrl-C (or another error) stopped the run: keep and say what was done."""
         self.display.close()
+        self.close_sequence()
         self.save(final=True)
         self.report_skipped()
         kept = f"; results so far in {self.results_json}" if self.results_json else ""
@@ -383,6 +432,7 @@ class _Run:
     def finish(self) -> int:
         """Write results.json, report the skipped inputs and the summary; the exit code."""
         self.display.close()
+        self.close_sequence()
         self.save(final=True)
         self.report_skipped()
         t = self.predictor.timings.per_image()
@@ -397,6 +447,9 @@ class _Run:
             "skipped": [{"source": n, "reason": r} for n, r in self.skipped],
             "ms_per_image": {k: round(v, 2) for k, v in t.items()},
         }
+        if self.args.track:
+            summary["tracks"] = self.tracks
+            summary["frames_jsonl"] = str(self.sequence_jsonl) if self.sequence_jsonl else None
         from ._options import emit
 
         if self.images + self.frames == 0:
@@ -431,7 +484,8 @@ def run(args: argparse.Namespace) -> int:
     images, videos, skipped = _resolve_source(args.source)
     predictor = build_predictor(args)
     ids = _Ids(args.ann, images, predictor.num_joints) if (args.ann or args.save_json) else None
-    job = _Run(args, predictor, ids)
+    sequence = Path(args.source).name if Path(args.source).is_dir() else "frames"
+    job = _Run(args, predictor, ids, sequence)
     job.skipped.extend(skipped)
     try:
         go_on = True

@@ -3,6 +3,9 @@
 ``draw_people(image_rgb, people, keypoints)`` returns a new RGB image. ``people`` is what
 :class:`litepose.Predictor` returns (dicts with ``keypoints`` (K, 3), optional ``score`` /
 ``box``) or a (P, K, 3) array, e.g. ground truth with visibility as the third column.
+
+Tracked people (dicts with ``track_id``, :class:`litepose.Tracker`) take the colour of their id,
+the same in every frame, and are labelled with it; tentative ones (``track_id`` None) are grey.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ import numpy as np
 
 from ..data.keypoints import KeypointSet
 
-__all__ = ["draw_people", "person_color"]
+__all__ = ["draw_people", "person_color", "TENTATIVE_COLOR"]
+
+#: The colour of people whose track is tentative (``track_id`` None).
+TENTATIVE_COLOR = (170, 170, 170)
 
 
 def person_color(i: int) -> tuple[int, int, int]:
@@ -59,7 +65,7 @@ def draw_people(
     its joints are. A person with a ``score`` below ``min_score`` is not drawn (people given as bare
     arrays have no score and are always drawn). Limbs take the person's colour, joints a dot in the
     keypoint set's colour (left / right / centre) ringed with the person's colour. Line widths follow
-    the image size.
+    the image size. A person with a ``track_id`` is drawn in its id's colour and labelled with the id.
     """
     img = np.ascontiguousarray(image_rgb, dtype=np.uint8).copy()
     if img.ndim != 3 or img.shape[2] != 3:
@@ -74,7 +80,9 @@ def draw_people(
             raise ValueError(f"person {i} has {kp.shape[0]} keypoints, the keypoint set {keypoints.name!r} has {k}")
         if float(ex.get("score", 1.0)) < min_score:
             continue
-        color = person_color(drawn)
+        tracked = "track_id" in ex
+        tid = ex.get("track_id")
+        color = (person_color(int(tid)) if tid is not None else TENTATIVE_COLOR) if tracked else person_color(drawn)
         drawn += 1
         ok = np.isfinite(kp[:, :2]).all(axis=1) & (kp[:, 2] > kpt_threshold)
         pts = np.round(np.nan_to_num(kp[:, :2])).astype(np.int64)
@@ -85,6 +93,13 @@ def draw_people(
             c = tuple(int(v) for v in keypoints.keypoint_colors[j])
             cv2.circle(img, tuple(map(int, pts[j])), radius, color, -1, cv2.LINE_AA)
             cv2.circle(img, tuple(map(int, pts[j])), max(radius - t, 1), c, -1, cv2.LINE_AA)
+        if tid is not None and ok.any():
+            top = int(np.argmin(np.where(ok, kp[:, 1], np.inf)))
+            x, y = int(pts[top][0]), int(pts[top][1]) - 3 * radius
+            scale = 0.45 * t
+            cv2.putText(img, str(int(tid)), (x, max(y, 12)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 2 * t + 1,
+                        cv2.LINE_AA)  # fmt: skip
+            cv2.putText(img, str(int(tid)), (x, max(y, 12)), cv2.FONT_HERSHEY_SIMPLEX, scale, color, t, cv2.LINE_AA)
         if (draw_boxes or draw_scores) and ok.any():
             box = ex.get("box")
             if box is None:
