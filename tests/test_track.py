@@ -172,7 +172,7 @@ def test_tracker_api_births_ids_and_inputs():
     rng = np.random.default_rng(1)
     a = np.column_stack([rng.uniform(0, 50, (k, 2)) + 100, np.ones(k)])
     b = np.column_stack([rng.uniform(0, 50, (k, 2)) + 400, np.ones(k)])
-    tracker = litepose.Tracker("coco", TrackerConfig(min_hits=2, max_misses=2))
+    tracker = litepose.Tracker("coco", TrackerConfig(min_hits=2, max_misses=2, coast=0))
     assert [p["track_id"] for p in tracker.update([{"keypoints": a, "score": 0.9}])] == [None]  # tentative
     assert [p["track_id"] for p in tracker.update([{"keypoints": a, "score": 0.9}])] == [1]
     out = tracker.update(np.stack([b, a]))  # an array of poses works too; the order is the input's
@@ -187,6 +187,33 @@ def test_tracker_api_births_ids_and_inputs():
         tracker.update([np.zeros((5, 3))])
     with pytest.raises(ValueError, match="min_hits"):
         TrackerConfig(min_hits=0)
+
+
+def test_a_missed_frame_is_filled_by_the_predicted_pose():
+    k = COCO.num_joints
+    rng = np.random.default_rng(2)
+    base = np.column_stack([rng.uniform(0, 60, (k, 2)) + 100, np.full(k, 0.8)])
+    step = np.array([3.0, 1.0])
+
+    def at(f: int) -> np.ndarray:
+        kp = base.copy()
+        kp[:, :2] += f * step
+        return kp
+
+    tracker = Tracker("coco", TrackerConfig(min_hits=2, coast=1))
+    for f in range(4):
+        (p,) = tracker.update([{"keypoints": at(f), "score": 0.7}])
+    assert p["track_id"] == 1 and "predicted" not in p
+    (gap,) = tracker.update([])  # the detector misses the person for one frame: the track's prediction
+    assert gap["track_id"] == 1 and gap["predicted"] is True and gap["score"] == pytest.approx(0.7)
+    np.testing.assert_allclose(gap["keypoints"][:, :2], at(4)[:, :2], atol=1e-3)  # constant velocity
+    np.testing.assert_allclose(gap["keypoints"][:, 2], 0.8, atol=1e-6)
+    assert tracker.update([]) == []  # a second missed frame in a row is beyond coast=1: nothing is made up
+    (back,) = tracker.update([{"keypoints": at(6), "score": 0.7}])
+    assert back["track_id"] == 1 and "predicted" not in back  # and the person comes back with the id
+    assert Tracker("coco", TrackerConfig(coast=0)).update([]) == []
+    with pytest.raises(ValueError, match="coast"):
+        TrackerConfig(coast=-1)
 
 
 def test_val_track_cli(clips_dir, tmp_path, capsys):

@@ -119,6 +119,8 @@ def _person_json(p: dict[str, Any]) -> dict[str, Any]:
     }
     if "track_id" in p:
         out["track_id"] = p["track_id"]
+    if p.get("predicted"):
+        out["predicted"] = True  # --track: a track's predicted pose, filling a missed frame
     return out
 
 

@@ -16,7 +16,10 @@ Per frame (:meth:`Tracker.update`):
    position (re-identification). One assignment for all (rather than recent tracks first) keeps
    a track that just lost its person from taking a neighbour's detection while the neighbour's
    own track is one frame behind;
-3. a detection matched by nothing starts a tentative track; a tentative track becomes a person
+3. a person's track missed in this frame for at most ``coast`` frames in a row is still output, at
+   its predicted pose with ``"predicted": True`` (a detector misses a person now and then; filling
+   such one- or two-frame gaps keeps the skeleton and its id on screen), unless a detection took it;
+4. a detection matched by nothing starts a tentative track; a tentative track becomes a person
    with the next integer id after ``min_hits`` consecutive hits, and is dropped at its first
    miss; a person's track ends after ``max_misses`` missed frames. Ids are never reused.
 
@@ -52,6 +55,8 @@ class TrackerConfig:
         min_score: detections scoring under this are ignored (neither matched nor output).
         velocity_momentum: weight of the old velocity in its exponential average, in [0, 1).
         lost_falloff: widening of the OKS falloff per missed frame, for re-identification.
+        coast: a person's track missed for at most this many frames in a row is output at its
+            predicted pose (``"predicted": True``); 0 outputs detections only.
     """
 
     min_similarity: float = 0.2
@@ -62,6 +67,7 @@ class TrackerConfig:
     min_score: float = 0.3  # the CLI's --min-score (litepose.commands._options.MIN_SCORE)
     velocity_momentum: float = 0.5
     lost_falloff: float = 0.1
+    coast: int = 1
 
     def __post_init__(self) -> None:
         checks = {
@@ -72,6 +78,7 @@ class TrackerConfig:
             "min_keypoints": isinstance(self.min_keypoints, int) and self.min_keypoints >= 1,
             "velocity_momentum": 0 <= self.velocity_momentum < 1,
             "lost_falloff": self.lost_falloff >= 0,
+            "coast": isinstance(self.coast, int) and 0 <= self.coast <= self.max_misses,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -124,6 +131,9 @@ class Tracker:
         fps: frames per second, the filter's clock when :meth:`update` gets no timestamp.
     """
 
+    #: the per-track arrays (one row per live track), see :meth:`reset`
+    _STATE = ("_id", "_xy", "_seen", "_vel", "_last", "_hits", "_misses", "_score", "_kscore", "_fx", "_fdx", "_ft")
+
     def __init__(
         self,
         keypoints: KeypointSet | str | int = "coco",
@@ -156,6 +166,8 @@ class Tracker:
         self._last = np.zeros(0, np.int64)  # frame of the last match
         self._hits = np.zeros(0, np.int64)
         self._misses = np.zeros(0, np.int64)
+        self._score = np.zeros(0)  # person score at the last match
+        self._kscore = np.zeros((0, k))  # joint scores at the last match
         # the One-Euro state of each track's joints: filtered position, filtered speed, last update time
         self._fx = np.zeros((0, k, 2))
         self._fdx = np.zeros((0, k))
@@ -198,7 +210,7 @@ class Tracker:
         ok = sim[rows, cols] >= c.min_similarity
         return rows[ok], cols[ok]
 
-    def _observe(self, rows: np.ndarray, xy: np.ndarray, valid: np.ndarray) -> None:
+    def _observe(self, rows: np.ndarray, xy: np.ndarray, valid: np.ndarray, kp: np.ndarray, score: np.ndarray) -> None:
         """Matched tracks ``rows`` saw joints ``xy`` (valid ``valid``): the velocity is the mean
         displacement of the joints seen in both frames, exponentially averaged."""
         m = self.config.velocity_momentum
@@ -215,6 +227,8 @@ class Tracker:
         self._last[rows] = self.frame
         self._misses[rows] = 0
         self._hits[rows] += 1
+        self._score[rows] = score
+        self._kscore[rows] = np.where(valid, kp[..., 2], 0.0)
 
     def _births(self, rows: np.ndarray) -> None:
         """Give the next ids to the tentative tracks among ``rows`` that have enough hits."""
@@ -232,13 +246,13 @@ class Tracker:
         t = self.frame / self.fps if timestamp is None else float(timestamp)
         kp, scores = _people_arrays(people, self.keypoints.num_joints)
         keep = np.flatnonzero(scores >= c.min_score)
-        kp = kp[keep]
+        kp, scores = kp[keep], scores[keep]
         valid = (kp[..., 2] > c.kpt_threshold) & np.isfinite(kp[..., :2]).all(-1)
         xy = np.nan_to_num(kp[..., :2])
         n_det = len(kp)
 
         rows, cols = self._match(xy, valid)
-        self._observe(rows, xy[cols], valid[cols])
+        self._observe(rows, xy[cols], valid[cols], kp[cols], scores[cols])
         self._births(rows)
         row_of = np.full(n_det, -1, np.int64)
         row_of[cols] = rows
@@ -249,7 +263,7 @@ class Tracker:
         self._misses[missed] += 1
         alive = ~missed | ((self._id >= 0) & (self._misses <= c.max_misses))
         index = np.cumsum(alive) - 1
-        for name in ("_id", "_xy", "_seen", "_vel", "_last", "_hits", "_misses", "_fx", "_fdx", "_ft"):
+        for name in self._STATE:
             setattr(self, name, getattr(self, name)[alive])
         row_of[cols] = index[rows]
 
@@ -265,6 +279,8 @@ class Tracker:
             self._last = np.concatenate([self._last, np.full(f, self.frame, np.int64)])
             self._hits = np.concatenate([self._hits, np.ones(f, np.int64)])
             self._misses = np.concatenate([self._misses, np.zeros(f, np.int64)])
+            self._score = np.concatenate([self._score, scores[free]])
+            self._kscore = np.concatenate([self._kscore, np.where(valid[free], kp[free][..., 2], 0.0)])
             self._fx = np.concatenate([self._fx, np.zeros((f, k, 2))])
             self._fdx = np.concatenate([self._fdx, np.zeros((f, k))])
             self._ft = np.concatenate([self._ft, np.full((f, k), -np.inf)])
@@ -288,4 +304,23 @@ class Tracker:
                 person["keypoints"] = new.astype(np.asarray(person["keypoints"]).dtype, copy=False)
             person["track_id"] = int(ids[d]) if ids[d] >= 0 else None
             out.append(person)
+        return out + self._coasting()
+
+    def _coasting(self) -> list[dict[str, Any]]:
+        """People of the tracks missed in this frame for at most ``coast`` frames: their predicted
+        pose (the joints seen at the last match, moved by the velocity), marked ``predicted``."""
+        rows = np.flatnonzero((self._id >= 0) & (self._misses >= 1) & (self._misses <= self.config.coast))
+        out = []
+        for r in rows:
+            seen = self._seen[r] == self._last[r]
+            if not seen.any():
+                continue
+            xy = self._xy[r] + self._vel[r] * (self.frame - self._last[r])
+            kp = np.zeros((self.keypoints.num_joints, 3), np.float32)
+            kp[seen, :2] = xy[seen]
+            kp[seen, 2] = self._kscore[r, seen]
+            sel = xy[seen]
+            box = [float(sel[:, 0].min()), float(sel[:, 1].min()), float(sel[:, 0].max()), float(sel[:, 1].max())]
+            out.append({"keypoints": kp, "score": float(self._score[r]), "box": box,
+                        "track_id": int(self._id[r]), "predicted": True})  # fmt: skip
         return out
