@@ -28,7 +28,7 @@ from typing import Any
 
 from . import __version__
 
-VERBS = ("predict", "val", "train", "demo", "synth", "transfer", "profile", "weights")
+VERBS = ("predict", "val", "train", "demo", "synth", "transfer", "search", "profile", "weights")
 
 
 class UsageError(Exception):
