@@ -142,6 +142,25 @@ SHARED: dict[str, dict[str, Any]] = {
         "help": "a subnet of the supernet: a preset (litepose-xs ...) or an architecture JSON "
         "(train: the fixed subnet to train; transfer: the subnet to extract)",
     },
+    "--calib-images": {
+        "metavar": "N",
+        "type": int,
+        "default": None,
+        "help": "training images that re-estimate BatchNorm statistics (default: transfer 512; search 64, "
+        "per candidate)",
+    },
+    "--val-images": {
+        "metavar": "N",
+        "type": int,
+        "default": None,
+        "help": "validation images: how many (demo: SynthPose images made, default the recipe's; "
+        "search: the first N of the validation set scored per candidate, default 60)",
+    },
+    "--resume": {
+        "default": "auto",
+        "help": "'auto' (continue the run in --output if there is one; the default), 'no' (start over), "
+        "or a path (train: a last.pth to continue)",
+    },
     "--json": {
         "action": "store_true",
         "help": "print one JSON object, the command's summary (keys: docs/cli.md), on stdout; logs go to stderr",

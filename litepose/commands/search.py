@@ -29,7 +29,10 @@ def _list(kind: type) -> object:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from . import _options as o
 
-    p.add_argument("--supernet", required=True, help="trained supernet checkpoint (e.g. runs/super/last.pth)")
+    p.add_argument(
+        "--supernet", required=True,
+        help="supernet checkpoint (original release or litepose run; a file or a weights name)",
+    )  # fmt: skip
     o.add_data_options(p, "training images: BatchNorm recalibration of each candidate", required=False)
     p.add_argument("--val-data", metavar="D", help="validation set scored for the predicted AP (default: --data)")
     p.add_argument(
@@ -42,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "paper-macs is the paper's count (ptflops 0.6.x convention)",
     )  # fmt: skip
     p.add_argument(
-        "--config", default=None,
+        "--space-config", default=None, metavar="CFG",
         help="training config whose supernet: section narrows the space (default: config.yaml beside "
         "--supernet, else the original's space)",
     )  # fmt: skip
@@ -50,22 +53,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--widths", type=_list(float), default=None, help="width multipliers, e.g. 1,0.75,0.5,0.25")
     p.add_argument("--kernels", type=_list(int), default=None, help="depthwise kernels (7, 5, 3; default: 7)")
     p.add_argument("--expansions", type=_list(float), default=None, help="block expansions (at most 6; default: 6)")
-    p.add_argument("--population", type=int, default=12, help="population size (default 12)")
-    p.add_argument("--generations", type=int, default=5, help="generations after the first (default 5)")
+    p.add_argument("--population", type=int, default=10, help="population size (default 10)")
+    p.add_argument("--generations", type=int, default=4, help="generations after the first (default 4)")
     p.add_argument("--parents", type=float, default=0.25, help="fraction kept as parents (default 0.25)")
     p.add_argument("--mutate-prob", type=float, default=0.1, help="per-gene mutation probability (default 0.1)")
     p.add_argument(
         "--mutation-ratio", type=float, default=0.5,
         help="fraction of children made by mutation, the rest by crossover (default 0.5)",
     )  # fmt: skip
-    p.add_argument(
-        "--calib-images", type=int, default=128,
-        help="training images re-estimating each candidate's BatchNorm statistics (default 128)",
-    )  # fmt: skip
-    p.add_argument("--val-images", type=int, default=100, help="validation images scored per candidate (default 100)")
-    p.add_argument("--batch-size", type=int, default=16, help="recalibration batch size (default 16)")
+    o.add_option(p, "--calib-images")
+    o.add_option(p, "--val-images")
+    p.add_argument("--batch-size", type=int, default=16)
     o.add_option(p, "--seed")
-    p.add_argument("--resume", default="auto", choices=["auto", "no"], help="continue the search in --output (auto)")
+    o.add_option(p, "--resume")
     o.add_device_options(p)
     # --backend: the latency backend. Until the deployment backends land in the shared options this
     # verb declares it here; it moves to _options.py with them.
@@ -93,7 +93,7 @@ def _space(args: argparse.Namespace, supernet: object) -> object:
     from ..engine.config import SupernetCfg, TrainConfig
     from ..models.space import SearchSpace
 
-    cfg_path = args.config
+    cfg_path = args.space_config
     if cfg_path is None:
         beside = Path(args.supernet).parent / "config.yaml"
         cfg_path = str(beside) if beside.is_file() else None
@@ -138,6 +138,10 @@ def run(args: argparse.Namespace) -> int:
     from ._options import emit, output_folder
 
     budget = parse_budget(args.budget, args.cost)
+    if args.resume not in ("auto", "no"):
+        raise ValueError(f"--resume {args.resume!r}: a search resumes from its --output folder: 'auto' or 'no'")
+    calib = 64 if args.calib_images is None else args.calib_images
+    val_images = 60 if args.val_images is None else args.val_images
     check_backend(args.backend)
     out = output_folder(args.output)
     sup, info = load_checkpoint(args.supernet)
@@ -159,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         rows = []
         for _ in range(max(0, args.check)):
             spec = space.sample(rng)
-            pred, meas = table.latency(spec, k), network_latency(spec, k, args.backend, threads)
+            pred, meas = table.latency(spec, k), network_latency(spec, k, args.backend, threads, sup)
             rows.append({"arch": spec.to_json(), "predicted_ms": pred, "measured_ms": meas,
                          "error": (pred - meas) / meas})  # fmt: skip
         errs = [abs(r["error"]) for r in rows]
@@ -179,8 +183,8 @@ def run(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     sup.to(device)
     predictor = AccuracyPredictor(
-        sup, args.data, args.val_data or args.data, images=args.images, calib_images=args.calib_images,
-        val_images=args.val_images, batch_size=args.batch_size, device=device, seed=args.seed,
+        sup, args.data, args.val_data or args.data, images=args.images, calib_images=calib,
+        val_images=val_images, batch_size=args.batch_size, device=device, seed=args.seed,
     )  # fmt: skip
 
     def cost(spec: object) -> float:
@@ -192,8 +196,8 @@ def run(args: argparse.Namespace) -> int:
         "supernet": str(Path(args.supernet).resolve()),
         "data": str(Path(args.data).resolve()),
         "val_data": str(Path(args.val_data or args.data).resolve()),
-        "calib_images": args.calib_images,
-        "val_images": args.val_images,
+        "calib_images": calib,
+        "val_images": val_images,
         "batch_size": args.batch_size,
         "backend": args.backend if budget.cost == "latency" else None,
         "threads": threads if budget.cost == "latency" else None,

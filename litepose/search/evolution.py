@@ -60,8 +60,8 @@ class AccuracyPredictor:
         val_data: str | Path,
         *,
         images: str | Path | None = None,
-        calib_images: int = 128,
-        val_images: int = 100,
+        calib_images: int = 64,
+        val_images: int = 60,
         batch_size: int = 16,
         device: str | torch.device = "cpu",
         seed: int = 0,
@@ -115,8 +115,8 @@ def _subset(ann: Any, ids: list[Any]) -> Any:
 
 @dataclass(frozen=True)
 class SearchSettings:
-    population: int = 12
-    generations: int = 5
+    population: int = 10
+    generations: int = 4
     parents: float = 0.25
     mutate_prob: float = 0.1
     mutation_ratio: float = 0.5
@@ -132,8 +132,6 @@ class SearchSettings:
             v = getattr(self, name)
             if not 0 <= v <= 1:
                 raise ValueError(f"--{name.replace('_', '-')} must lie in [0, 1], got {v}")
-        if round(self.parents * self.population) < 1:
-            raise ValueError(f"--parents {self.parents} of a population of {self.population} keeps no parent")
 
 
 @dataclass
