@@ -157,3 +157,26 @@ def test_search_cli_end_to_end(tiny, tmp_path, capsys) -> None:
     # a bare number is a one-line error (exit code 2)
     assert main([*args[:-4], "--budget", "0.9", "--output", str(tmp_path / "x")]) == 2
     assert "has no unit" in capsys.readouterr().err
+
+
+def test_search_cli_latency_budget_with_a_given_table(tiny, tmp_path, capsys) -> None:
+    root, ckpt = tiny
+    space = SearchSpace(widths=(1.0, 0.5), sizes=(64, 128), max_spec=TINY)
+    # a made-up table for every layer of the space and the presets: nothing is timed in this test
+    entries = {"/".join(map(str, x)): 0.001 * (1 + sum(v for v in x[1:] if isinstance(v, int)))
+               for x in space_layers(space, 17)}  # fmt: skip
+    table = tmp_path / "table.json"
+    table.write_text(json.dumps({"backend": "torch", "threads": 1, "entries": entries}))
+    out = tmp_path / "run"
+    args = ["search", "--supernet", str(ckpt), "--data", str(root / "synth"), "--budget", "1.2ms",
+            "--latency-table", str(table), "--threads", "1", "--population", "3", "--generations", "1",
+            "--calib-images", "2", "--val-images", "1", "--output", str(out), "--json"]  # fmt: skip
+    assert main(args) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["cost"] == "latency" and s["best_cost"] <= 1.2
+    spec = ArchSpec.from_json(s["best_arch"])
+    assert s["best_cost"] == pytest.approx(sum(entries["/".join(map(str, x))] for x in layers_of(spec, 17)))
+    assert json.loads(table.read_text())["entries"] == entries  # nothing was measured
+    assert "latency_ms" in (out / "candidates.csv").read_text().splitlines()[0]
+    assert main([*args[:-1], "--backend", "onnxruntime"]) == 2  # a clear error until that backend lands
+    assert "not available for latency yet" in capsys.readouterr().err
