@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..device import pick_device
+    from ..files import atomic_write
     from ..models import load_checkpoint
     from ..search.cost import (
         LatencyTable,
@@ -173,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
             "max_abs_error": max(errs) if errs else None, "checks": rows,
         }  # fmt: skip
         text = json.dumps(summary, indent=1)
-        (out / "latency_check.json").write_text(text)
+        atomic_write(out / "latency_check.json", lambda tmp: tmp.write_text(text))
         med = summary["median_abs_error"]
         emit(args, summary, f"latency table: {len(table.entries)} layers, {len(rows)} networks checked, "
              f"median error {100 * med:.1f}%" if med is not None else "latency table built")  # fmt: skip
@@ -208,7 +209,8 @@ def run(args: argparse.Namespace) -> int:
     state_path = out / "state.json"
     state = json.loads(state_path.read_text())
     marks = preset_marks(space, cost, predictor, budget, state.setdefault("presets", {}))
-    state_path.write_text(json.dumps(state))
+    text = json.dumps(state)
+    atomic_write(state_path, lambda tmp: tmp.write_text(text))
     files = write_outputs(result, space, out, k, marks, table)
     best_cost = format_cost(result.best_cost, budget.cost)
     summary = {
