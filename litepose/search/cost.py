@@ -165,16 +165,22 @@ def time_module(
 
 
 def network_latency(
-    spec: ArchSpec, num_joints: int, backend: str = "torch", threads: int | None = None, supernet: Any = None
+    spec: ArchSpec,
+    num_joints: int,
+    backend: str = "torch",
+    threads: int | None = None,
+    supernet: Any = None,
+    passes: int = 3,
 ) -> float:
     """The whole network's latency in ms, BatchNorm folded (what the table predicts): with the weights
-    of ``supernet`` when given (realistic activations), else random ones."""
+    of ``supernet`` when given (realistic activations), else random ones; the fastest median of
+    ``passes`` timings, as the table's entries."""
     from ..models import extract_subnet, fold_batchnorm
     from ..models.litepose import LitePose
 
     net = fold_batchnorm(extract_subnet(supernet, spec) if supernet is not None else LitePose(spec, num_joints))
     x = torch.randn(1, 3, spec.input_size, spec.input_size)
-    return time_module(net, (x,), backend, threads)
+    return min(time_module(net, (x,), backend, threads) for _ in range(max(1, passes)))
 
 
 # -- the per-layer table ---------------------------------------------------------------------------
@@ -336,15 +342,16 @@ class LatencyTable:
                "entries": dict(sorted(self.entries.items()))}  # fmt: skip
         return atomic_write(self.path, lambda tmp: tmp.write_text(json.dumps(doc, indent=0)))
 
+    def _time(self, layer: Layer) -> float:
+        if self._measure is not None:
+            return float(self._measure(layer))
+        module, inputs = layer_module(layer)
+        return time_module(module, inputs, self.backend, self.threads)
+
     def layer_ms(self, layer: Layer) -> float:
         k = _key(layer)
         if k not in self.entries:
-            if self._measure is not None:
-                ms = float(self._measure(layer))
-            else:
-                module, inputs = layer_module(layer)
-                ms = time_module(module, inputs, self.backend, self.threads)
-            self.entries[k] = ms
+            self.entries[k] = self._time(layer)
             self.measured += 1
         return self.entries[k]
 
@@ -357,17 +364,25 @@ class LatencyTable:
                 out.append(layer)
         return out
 
-    def fill(self, layers: Iterable[Layer], progress: bool = True) -> int:
-        """Time every missing layer of ``layers`` (each distinct shape once); saves; returns how many."""
+    def fill(self, layers: Iterable[Layer], progress: bool = True, passes: int = 3) -> int:
+        """Time every missing layer of ``layers`` (each distinct shape once per pass); saves; returns how many.
+
+        ``passes`` sweeps over all the layers, keeping each layer's fastest median: a burst of load
+        from elsewhere on the machine then spoils one sweep of a layer, not its entry.
+        """
         from tqdm import tqdm
 
         todo = self.missing(layers)
-        for i, layer in enumerate(tqdm(todo, desc="latency table", unit="layer", disable=not progress)):
-            self.layer_ms(layer)
-            if i % 50 == 49:
+        best: dict[str, float] = {}
+        for p in range(max(1, passes)):
+            desc = "latency table" + (f" (pass {p + 1}/{passes})" if passes > 1 else "")
+            for layer in tqdm(todo, desc=desc, unit="layer", disable=not progress):
+                k = _key(layer)
+                best[k] = min(best.get(k, float("inf")), self._time(layer))
+            self.entries.update(best)
+            self.measured += len(todo) if p == 0 else 0
+            if todo:
                 self.save()
-        if todo:
-            self.save()
         return len(todo)
 
     def latency(self, spec: ArchSpec, num_joints: int) -> float:
