@@ -146,7 +146,7 @@ SHARED: dict[str, dict[str, Any]] = {
         "metavar": "N",
         "type": int,
         "default": None,
-        "help": "training images that re-estimate BatchNorm statistics (default: transfer 512; search 64, "
+        "help": "training images that re-estimate BatchNorm statistics (default: transfer 512; search 32, "
         "per candidate)",
     },
     "--val-images": {
@@ -154,7 +154,7 @@ SHARED: dict[str, dict[str, Any]] = {
         "type": int,
         "default": None,
         "help": "validation images: how many (demo: SynthPose images made, default the recipe's; "
-        "search: the first N of the validation set scored per candidate, default 60)",
+        "search: the first N of the validation set scored per candidate, default 40)",
     },
     "--resume": {
         "default": "auto",

@@ -141,8 +141,8 @@ def run(args: argparse.Namespace) -> int:
     budget = parse_budget(args.budget, args.cost)
     if args.resume not in ("auto", "no"):
         raise ValueError(f"--resume {args.resume!r}: a search resumes from its --output folder: 'auto' or 'no'")
-    calib = 64 if args.calib_images is None else args.calib_images
-    val_images = 60 if args.val_images is None else args.val_images
+    calib = 32 if args.calib_images is None else args.calib_images
+    val_images = 40 if args.val_images is None else args.val_images
     check_backend(args.backend)
     out = output_folder(args.output)
     sup, info = load_checkpoint(args.supernet)
