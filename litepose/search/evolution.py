@@ -115,8 +115,8 @@ def _subset(ann: Any, ids: list[Any]) -> Any:
 
 @dataclass(frozen=True)
 class SearchSettings:
-    population: int = 10
-    generations: int = 4
+    population: int = 16
+    generations: int = 5
     parents: float = 0.25
     mutate_prob: float = 0.1
     mutation_ratio: float = 0.5
@@ -390,15 +390,32 @@ def _plot(result: SearchResult, presets: dict[str, dict[str, Any]], path: Path) 
     ax.scatter([result.best_cost / scale], [result.best_ap], marker="*", s=160, c="tab:red", zorder=5,
                label=f"best ({result.best_ap:.3f})")  # fmt: skip
     top = max([p[1] for p in pts] + [0.0])
+    xmax = 1.25 * max([result.budget.value / scale] + [p[0] for p in pts])
+    beyond = []
     for name, p in presets.items():
         short = name.replace("litepose-", "").upper()
         x = p["cost"] / scale
         if p.get("ap") is not None:
             ax.scatter([x], [p["ap"]], marker="D", s=40, c="tab:green", zorder=4)
             ax.annotate(short, (x, p["ap"]), textcoords="offset points", xytext=(5, 4), color="tab:green")
-        else:
+            xmax = max(xmax, 1.1 * x)
+        elif x <= xmax:
             ax.axvline(x, c="tab:green", ls=":", lw=1)
             ax.annotate(short, (x, top), textcoords="offset points", xytext=(3, -12), color="tab:green")
+        else:
+            beyond.append(f"{short} {x:.3g}")
+    ax.set_xlim(0, xmax)
+    if beyond:  # presets far above the budget: named at the edge rather than squeezing the plot
+        ax.annotate(
+            "presets beyond: " + ", ".join(beyond) + f" {unit}",
+            (1, 1),
+            xycoords="axes fraction",
+            xytext=(-4, -12),
+            textcoords="offset points",
+            ha="right",
+            color="tab:green",
+            fontsize=8,
+        )
     ax.set_xlabel(f"cost ({unit})")
     ax.set_ylabel("predicted AP (supernet, BN recalibrated)")
     ax.set_title("litepose search: predicted AP against cost")
