@@ -53,8 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--widths", type=_list(float), default=None, help="width multipliers, e.g. 1,0.75,0.5,0.25")
     p.add_argument("--kernels", type=_list(int), default=None, help="depthwise kernels (7, 5, 3; default: 7)")
     p.add_argument("--expansions", type=_list(float), default=None, help="block expansions (at most 6; default: 6)")
-    p.add_argument("--population", type=int, default=16, help="population size (default 16)")
-    p.add_argument("--generations", type=int, default=5, help="generations after the first (default 5)")
+    p.add_argument("--population", type=int, default=10, help="population size (default 10)")
+    p.add_argument("--generations", type=int, default=4, help="generations after the first (default 4)")
     p.add_argument("--parents", type=float, default=0.25, help="fraction kept as parents (default 0.25)")
     p.add_argument("--mutate-prob", type=float, default=0.1, help="per-gene mutation probability (default 0.1)")
     p.add_argument(

@@ -115,8 +115,8 @@ def _subset(ann: Any, ids: list[Any]) -> Any:
 
 @dataclass(frozen=True)
 class SearchSettings:
-    population: int = 16
-    generations: int = 5
+    population: int = 10
+    generations: int = 4
     parents: float = 0.25
     mutate_prob: float = 0.1
     mutation_ratio: float = 0.5
