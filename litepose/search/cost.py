@@ -374,7 +374,7 @@ class LatencyTable:
 
         todo = self.missing(layers)
         best: dict[str, float] = {}
-        for p in range(max(1, passes)):
+        for p in range(max(1, passes) if todo else 0):
             desc = "latency table" + (f" (pass {p + 1}/{passes})" if passes > 1 else "")
             for layer in tqdm(todo, desc=desc, unit="layer", disable=not progress):
                 k = _key(layer)
