@@ -28,7 +28,9 @@ from typing import Any
 
 from . import __version__
 
-VERBS = ("predict", "val", "train", "demo", "synth", "transfer", "profile", "weights", "export", "benchmark")
+VERBS = (
+    "predict", "val", "train", "demo", "synth", "transfer", "search", "profile", "weights", "export", "benchmark",
+)
 
 
 class UsageError(Exception):

@@ -36,6 +36,7 @@ EXPECTED = {
     "demo": {"input size", "device", "output", "json"},
     "synth": {"output", "json"},
     "transfer": {"data", "device", "output", "json"},
+    "search": {"data", "device", "output", "json"},
     "profile": {"input size", "json"},
     "weights": {"json"},
     "export": {"model", "output", "json"},
@@ -162,6 +163,14 @@ def _tiny_train_config(tmp_path: Path) -> Path:
     return path
 
 
+def _tiny_supernet(tmp_path: Path) -> Path:
+    from litepose.models import SuperLitePose, save_checkpoint
+    from litepose.models.spec import ArchSpec
+
+    tiny = ArchSpec.uniform(64, 16, (16, 16, 16, 16), (16, 16, 16), blocks=(1, 1, 1, 1))
+    return save_checkpoint(SuperLitePose(17, tiny), tmp_path / "super.pth")
+
+
 def test_json_is_one_object_for_every_verb(tmp_path, capsys) -> None:
     img = str(_image(tmp_path / "x.png"))
     coco = str(shared("data/coco_sample/test_coco.json"))
@@ -175,6 +184,9 @@ def test_json_is_one_object_for_every_verb(tmp_path, capsys) -> None:
         "synth": ["synth", "--num-images", "2", "--size", "96x64", "--output", str(tmp_path / "s")],
         "transfer": ["transfer", "--supernet", str(shared("ref/super_14.pth")), "--arch", "litepose-xs",
                      "--output", str(tmp_path / "xs.pth")],
+        "search": ["search", "--supernet", str(_tiny_supernet(tmp_path)), "--data", str(tmp_path / "synth"),
+                   "--budget", "30MMACs", "--sizes", "64", "--population", "2", "--generations", "0",
+                   "--calib-images", "2", "--val-images", "1", "--output", str(tmp_path / "search")],
         "profile": ["profile", "litepose-xs"],
         "weights": ["weights"],
         "export": ["export", "--weights", str(shared("ref/model_XS_17.pth")), "--input-size", "64",

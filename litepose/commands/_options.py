@@ -228,6 +228,25 @@ SHARED: dict[str, dict[str, Any]] = {
         "default": 32,
         "help": "int8 calibration: the number of images whose activation ranges set the scales (default 32)",
     },
+    "--calib-images": {
+        "metavar": "N",
+        "type": int,
+        "default": None,
+        "help": "training images that re-estimate BatchNorm statistics (default: transfer 512; search 32, "
+        "per candidate)",
+    },
+    "--val-images": {
+        "metavar": "N",
+        "type": int,
+        "default": None,
+        "help": "validation images: how many (demo: SynthPose images made, default the recipe's; "
+        "search: the first N of the validation set scored per candidate, default 40)",
+    },
+    "--resume": {
+        "default": "auto",
+        "help": "'auto' (continue the run in --output if there is one; the default), 'no' (start over), "
+        "or a path (train: a last.pth to continue)",
+    },
     "--json": {
         "action": "store_true",
         "help": "print one JSON object, the command's summary (keys: docs/cli.md), on stdout; logs go to stderr",
@@ -240,7 +259,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "model": ("--weights", "--model", "--input-size"),
     "inference": (
         "--threshold", "--tag-threshold", "--scales", "--no-flip", "--legacy", "--max-people", "--keypoints",
-        "--backend", "--chain",
+        "--chain",
     ),  # fmt: skip
     "device": ("--device", "--threads"),
     "tracking": (
@@ -263,11 +282,15 @@ def _group(p: argparse.ArgumentParser, title: str) -> argparse._ArgumentGroup:
     return next((g for g in p._action_groups if g.title == title), None) or p.add_argument_group(title)
 
 
+def _argparse_spec(flag: str) -> dict[str, Any]:
+    """The argparse keywords of a shared option (without the Predictor / Tracker keys)."""
+    return {k: v for k, v in SHARED[flag].items() if k not in ("predictor", "tracker", "smoother")}
+
+
 def _add(p: argparse.ArgumentParser, title: str, *flags: str) -> None:
     """Add ``flags``, as :data:`SHARED` defines them, to the parser's group ``title``."""
     for flag in flags:
-        spec = {k: v for k, v in SHARED[flag].items() if k not in ("predictor", "tracker", "smoother")}
-        _group(p, title).add_argument(flag, **spec)
+        _group(p, title).add_argument(flag, **_argparse_spec(flag))
 
 
 def add_data_options(p: argparse.ArgumentParser, what: str, *, required: bool) -> None:
@@ -279,7 +302,7 @@ def add_data_options(p: argparse.ArgumentParser, what: str, *, required: bool) -
 
 def add_option(p: argparse.ArgumentParser, flag: str, *, required: bool = False) -> None:
     """A shared option that belongs to no group (``--seed``, ``--arch``), among the verb's own."""
-    p.add_argument(flag, required=required, **SHARED[flag])
+    p.add_argument(flag, required=required, **_argparse_spec(flag))
 
 
 def add_input_size(p: argparse.ArgumentParser) -> None:
@@ -293,8 +316,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_inference_options(p: argparse.ArgumentParser) -> None:
-    """The Predictor's settings (:class:`litepose.Predictor`, with the same defaults)."""
-    _add(p, "inference", *GROUPS["inference"])
+    """The Predictor's settings (:class:`litepose.Predictor`, with the same defaults), and
+    ``--backend`` (a verb that runs networks but decodes nothing, ``search``, takes it alone)."""
+    _add(p, "inference", *GROUPS["inference"], "--backend")
 
 
 def add_device_options(p: argparse.ArgumentParser) -> None:

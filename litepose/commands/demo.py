@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="about one minute instead of about ten")
     p.add_argument("--minutes", type=float, default=None, help="training budget in minutes (overrides the profile)")
     p.add_argument("--train-images", type=int, default=None, help="SynthPose training images")
-    p.add_argument("--val-images", type=int, default=None, help="SynthPose validation images")
+    o.add_option(p, "--val-images")
     o.add_option(p, "--seed")
     p.add_argument("--workers", type=int, default=1, help="data-loading worker processes")
     o.add_input_size(p)

@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--config", required=True, help="YAML config (see configs/)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.epochs=1")
-    p.add_argument("--resume", default="auto", help="'auto' (continue OUTPUT/last.pth if present), 'no', or a path")
+    o.add_option(p, "--resume")
     o.add_option(p, "--arch")
     p.add_argument(
         "--teacher", default=None,

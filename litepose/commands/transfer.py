@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     o.add_option(p, "--arch", required=True)
     o.add_data_options(p, "training images to recalibrate BatchNorm on (default: none)", required=False)
-    p.add_argument("--calib-images", type=int, default=512, help="images used to re-estimate BatchNorm statistics")
+    o.add_option(p, "--calib-images")
     p.add_argument("--batch-size", type=int, default=16)
     o.add_option(p, "--seed")
     o.add_device_options(p)
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         args.output,
         data=args.data,
         images=args.images,
-        num_images=args.calib_images,
+        num_images=512 if args.calib_images is None else args.calib_images,
         batch_size=args.batch_size,
         device=args.device,
         seed=args.seed,

@@ -41,8 +41,9 @@ from ..data.dataset import KeypointDataset, MultiSizeBatchSampler
 from ..files import remove_stale_temps
 from ..models import SuperLitePose, create_model, load_checkpoint, save_checkpoint
 from ..models.checkpoint import CheckpointError, read_state_dict
+from ..models.space import SearchSpace
 from ..models.spec import ArchSpec, check_input_size, resolve_spec, spec_name
-from ..models.supernet import extract_subnet, sample_arch
+from ..models.supernet import extract_subnet
 from . import distributed as D
 from .checkpoint import load_training_state, restore_training_state, save_training_state, unwrap_model
 from .config import TrainConfig
@@ -333,11 +334,11 @@ class Trainer:
         sc = self.cfg.supernet
         rng = random.Random(_epoch_seed(self.cfg.train.seed, step))
         bare = unwrap_model(self.model)
-        kw = {"widths": sc.widths, "sizes": sc.sizes, "kernels": sc.kernels}
-        archs = [sample_arch(rng, **kw)]
+        space = SearchSpace.from_config(sc, bare.max_spec)
+        archs = [space.sample(rng)]
         if sc.sandwich:
-            big = sample_arch(rng, **{**kw, "widths": [max(sc.widths)], "kernels": [max(sc.kernels)]})
-            small = sample_arch(rng, **{**kw, "widths": [min(sc.widths)], "kernels": [min(sc.kernels)]})
+            big = space.replace(widths=(max(sc.widths),), kernels=(max(sc.kernels),)).sample(rng)
+            small = space.replace(widths=(min(sc.widths),), kernels=(min(sc.kernels),)).sample(rng)
             archs = [big, small, *archs]
         for a in archs:
             bare.check_arch(a)
@@ -430,9 +431,7 @@ class Trainer:
             return spec
         if self.fixed_arch is not None:
             return self.fixed_arch
-        sc = cfg.supernet
-        big = {"widths": [max(sc.widths)], "sizes": [max(sc.sizes)], "kernels": [max(sc.kernels)]}
-        return sample_arch(random.Random(0), **big, max_spec=supernet.max_spec)
+        return SearchSpace.from_config(cfg.supernet, supernet.max_spec).extreme(largest=True)
 
     def _export_model(self) -> nn.Module:
         """The model of ``best.pth`` (and the one ``load_checkpoint(last.pth)`` gives).

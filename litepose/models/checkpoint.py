@@ -271,7 +271,8 @@ def load_checkpoint(
         source = "foreign"
     k = file_joints if num_joints is None else int(num_joints)
     if kind == "super":
-        model: nn.Module = SuperLitePose(k)
+        # a self-describing file records the supernet's largest spec (tiny supernets of tests, ...)
+        model: nn.Module = SuperLitePose(k, spec) if meta is not None else SuperLitePose(k)
         if arch is not None:
             model.set_arch(arch)
     else:

@@ -29,9 +29,7 @@ from .spec import (
     SUPERNET_SPEC,
     SUPERNET_WIDTHS,
     ArchSpec,
-    StageSpec,
     expanded_width,
-    make_divisible,
     resolve_spec,
 )
 
@@ -202,26 +200,12 @@ def sample_arch(
     blocks: Sequence[int] | None = None,
     max_spec: ArchSpec = SUPERNET_SPEC,
 ) -> ArchSpec:
-    """Draw a random subnet as the original's ``ArchManager.random_sample``.
+    """Draw a random subnet as the original's ``ArchManager.random_sample``: a shorthand for
+    :meth:`litepose.models.space.SearchSpace.sample`, where the search space is declared."""
+    from .space import SearchSpace
 
-    Every width (stem, each stage, each deconv) draws its own multiplier from ``widths``
-    (make_divisible 8); the input size from ``sizes``; kernels per block from ``kernels``
-    (the original trains kernel 7 only); ``blocks`` fixes the number of blocks per stage
-    (default: the supernet's full depth).
-    """
-
-    def w(c: int) -> int:
-        return make_divisible(c * rng.choice(list(widths)), 8)
-
-    size = rng.choice(list(sizes))
-    stem = w(max_spec.stem_channels)
-    deconv = tuple(w(c) for c in max_spec.deconv)
-    stages = []
-    for i, st in enumerate(max_spec.stages):
-        n = st.num_blocks if blocks is None else blocks[i]
-        c = w(st.channels)
-        stages.append(StageSpec(c, st.stride, tuple((6, rng.choice(list(kernels))) for _ in range(n))))
-    return ArchSpec(size, stem, tuple(stages), deconv)  # type: ignore[arg-type]
+    space = SearchSpace(tuple(widths), tuple(sizes), tuple(kernels), (6,), max_spec)
+    return space.sample(rng, blocks)
 
 
 @torch.no_grad()

@@ -1,0 +1,237 @@
+"""``litepose search``: the architecture of a trained supernet with the best predicted AP under a budget.
+
+``--budget 0.9GMACs`` / ``900MMACs`` / ``2.5Mparams`` / ``20ms``: the unit picks the cost (MACs,
+params, or the latency measured on this machine with ``--backend`` / ``--threads``) unless
+``--cost`` says otherwise. ``--build-table`` only measures the latency table (every distinct layer
+of the space, once) and checks it against whole networks; run it alone when timings matter.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "search a trained supernet for the best architecture within a MACs, params or latency budget"
+
+
+def _list(kind: type) -> object:
+    def parse(text: str) -> tuple:
+        try:
+            values = tuple(kind(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        if not values:
+            raise argparse.ArgumentTypeError("give at least one value")
+        return values
+
+    return parse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from . import _options as o
+
+    p.add_argument(
+        "--supernet", required=True,
+        help="supernet checkpoint (original release or litepose run; a file or a weights name)",
+    )  # fmt: skip
+    o.add_data_options(p, "training images: BatchNorm recalibration of each candidate", required=False)
+    p.add_argument("--val-data", metavar="D", help="validation set scored for the predicted AP (default: --data)")
+    p.add_argument(
+        "--budget", required=True,
+        help="the limit, with its unit: 0.9GMACs, 900MMACs, 2.5Mparams, 20ms (a bare number is refused)",
+    )  # fmt: skip
+    p.add_argument(
+        "--cost", choices=["macs", "paper-macs", "params", "latency"], default=None,
+        help="cost model (default: the budget's unit: MACs -> macs, params -> params, ms -> latency); "
+        "paper-macs is the paper's count (ptflops 0.6.x convention)",
+    )  # fmt: skip
+    p.add_argument(
+        "--space-config", default=None, metavar="CFG",
+        help="training config whose supernet: section narrows the space (default: config.yaml beside "
+        "--supernet, else the original's space)",
+    )  # fmt: skip
+    p.add_argument("--sizes", type=_list(int), default=None, help="input sizes to search, e.g. 128,160,192")
+    p.add_argument("--widths", type=_list(float), default=None, help="width multipliers, e.g. 1,0.75,0.5,0.25")
+    p.add_argument("--kernels", type=_list(int), default=None, help="depthwise kernels (7, 5, 3; default: 7)")
+    p.add_argument("--expansions", type=_list(float), default=None, help="block expansions (at most 6; default: 6)")
+    p.add_argument("--population", type=int, default=10, help="population size (default 10)")
+    p.add_argument("--generations", type=int, default=4, help="generations after the first (default 4)")
+    p.add_argument("--parents", type=float, default=0.25, help="fraction kept as parents (default 0.25)")
+    p.add_argument("--mutate-prob", type=float, default=0.1, help="per-gene mutation probability (default 0.1)")
+    p.add_argument(
+        "--mutation-ratio", type=float, default=0.5,
+        help="fraction of children made by mutation, the rest by crossover (default 0.5)",
+    )  # fmt: skip
+    o.add_option(p, "--calib-images")
+    o.add_option(p, "--val-images")
+    p.add_argument("--batch-size", type=int, default=16)
+    o.add_option(p, "--seed")
+    o.add_option(p, "--resume")
+    o.add_device_options(p)
+    o.add_option(p, "--backend")  # the backend whose latency is measured (default torch)
+    p.add_argument(
+        "--latency-table", default=None, metavar="FILE",
+        help="latency table JSON to read and extend (default: cached under $LITEPOSE_HOME/latency, "
+        "per backend, threads and CPU)",
+    )  # fmt: skip
+    p.add_argument(
+        "--build-table", action="store_true",
+        help="only measure the latency table for the space and check it against whole networks, then stop",
+    )  # fmt: skip
+    p.add_argument("--check", type=int, default=12, help="networks timed whole to check the table (default 12)")
+    o.add_output_option(p, "folder", "best_arch.json, candidates.csv, pareto.png, state.json", default="runs/search")
+    o.add_json_option(p)
+
+
+def _space(args: argparse.Namespace, supernet: object) -> object:
+    from pathlib import Path
+
+    from ..engine.config import SupernetCfg, TrainConfig
+    from ..models.space import SearchSpace
+
+    cfg_path = args.space_config
+    if cfg_path is None:
+        beside = Path(args.supernet).parent / "config.yaml"
+        cfg_path = str(beside) if beside.is_file() else None
+    section = TrainConfig.load(cfg_path).supernet if cfg_path else SupernetCfg()
+    space = SearchSpace.from_config(section, supernet.max_spec)  # type: ignore[attr-defined]
+    space = space.replace(sizes=args.sizes, widths=args.widths, kernels=args.kernels, expansions=args.expansions)
+    # The test-time resize runs the short side at a multiple of 64 (as the original): a candidate at
+    # another size would be scored at one size and costed at another.
+    sizes = tuple(s for s in space.sizes if s % 64 == 0)
+    if args.sizes is not None and sizes != space.sizes:
+        raise ValueError(f"--sizes: search sizes are multiples of 64 (inference runs those), got {list(args.sizes)}")
+    if not sizes:
+        raise ValueError(f"the space's input sizes {list(space.sizes)} hold no multiple of 64 (inference runs those)")
+    if sizes != space.sizes:
+        import sys
+
+        print(f"note: searching input sizes {list(sizes)} of the supernet's {list(space.sizes)} (inference runs "
+              "multiples of 64)", file=sys.stderr)  # fmt: skip
+    return space.replace(sizes=sizes), cfg_path
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import statistics
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    from ..device import pick_device
+    from ..files import atomic_write
+    from ..models import load_checkpoint
+    from ..search.cost import (
+        LatencyTable,
+        check_backend,
+        cost_of,
+        format_cost,
+        network_latency,
+        parse_budget,
+        space_layers,
+    )
+    from ..search.evolution import AccuracyPredictor, SearchSettings, evolve, preset_marks, write_outputs
+    from ._options import emit, output_folder
+
+    budget = parse_budget(args.budget, args.cost)
+    if args.resume not in ("auto", "no"):
+        raise ValueError(f"--resume {args.resume!r}: a search resumes from its --output folder: 'auto' or 'no'")
+    calib = 32 if args.calib_images is None else args.calib_images
+    val_images = 40 if args.val_images is None else args.val_images
+    args.backend = check_backend(args.backend or "torch")
+    out = output_folder(args.output)
+    sup, info = load_checkpoint(args.supernet)
+    if info["arch"] != "super":
+        raise ValueError(f"{args.supernet}: is a {info['arch']} checkpoint, not a supernet")
+    k = sup.num_joints
+    space, cfg_path = _space(args, sup)
+    threads = args.threads or torch.get_num_threads()
+    need_table = budget.cost == "latency" or args.build_table
+    table = None
+    if need_table:
+        table = LatencyTable(args.backend, threads, path=args.latency_table)
+        n = table.fill(space_layers(space, k), progress=not args.json)
+        print(f"latency table {table.path}: {len(table.entries)} layers ({n} measured now)", file=sys.stderr)
+    if args.build_table:
+        import random
+
+        rng = random.Random(args.seed)
+        rows = []
+        for _ in range(max(0, args.check)):
+            spec = space.sample(rng)
+            pred, meas = table.latency(spec, k), network_latency(spec, k, args.backend, threads, sup)
+            rows.append({"arch": spec.to_json(), "predicted_ms": pred, "measured_ms": meas,
+                         "error": (pred - meas) / meas})  # fmt: skip
+        errs = [abs(r["error"]) for r in rows]
+        summary = {
+            "table": str(table.path), "layers": len(table.entries), "backend": args.backend, "threads": threads,
+            "cpu": table.cpu, "checked": len(rows), "median_abs_error": statistics.median(errs) if errs else None,
+            "max_abs_error": max(errs) if errs else None, "checks": rows,
+        }  # fmt: skip
+        text = json.dumps(summary, indent=1)
+        atomic_write(out / "latency_check.json", lambda tmp: tmp.write_text(text))
+        med = summary["median_abs_error"]
+        emit(args, summary, f"latency table: {len(table.entries)} layers, {len(rows)} networks checked, "
+             f"median error {100 * med:.1f}%" if med is not None else "latency table built")  # fmt: skip
+        return 0
+    if args.data is None:
+        raise ValueError("give --data: the training images that recalibrate each candidate's BatchNorm")
+    device = pick_device(args.device)
+    sup.to(device)
+    predictor = AccuracyPredictor(
+        sup, args.data, args.val_data or args.data, images=args.images, calib_images=calib,
+        val_images=val_images, batch_size=args.batch_size, device=device, seed=args.seed,
+    )  # fmt: skip
+
+    def cost(spec: object) -> float:
+        return cost_of(spec, budget.cost, k, table)  # type: ignore[arg-type]
+
+    settings = SearchSettings(args.population, args.generations, args.parents, args.mutate_prob,
+                              args.mutation_ratio, args.seed)  # fmt: skip
+    identity = {
+        "supernet": str(Path(args.supernet).resolve()),
+        "data": str(Path(args.data).resolve()),
+        "val_data": str(Path(args.val_data or args.data).resolve()),
+        "calib_images": calib,
+        "val_images": val_images,
+        "batch_size": args.batch_size,
+        "backend": args.backend if budget.cost == "latency" else None,
+        "threads": threads if budget.cost == "latency" else None,
+    }
+    result = evolve(space, budget, predictor, cost, settings, out, identity=identity,
+                    resume=args.resume == "auto", progress=not args.json,
+                    log=lambda s: print(s, file=sys.stderr))  # fmt: skip
+    state_path = out / "state.json"
+    state = json.loads(state_path.read_text())
+    marks = preset_marks(space, cost, predictor, budget, state.setdefault("presets", {}))
+    text = json.dumps(state)
+    atomic_write(state_path, lambda tmp: tmp.write_text(text))
+    files = write_outputs(result, space, out, k, marks, table)
+    best_cost = format_cost(result.best_cost, budget.cost)
+    summary = {
+        "best_arch": result.best.to_json(),
+        "best_predicted_ap": result.best_ap,
+        "best_cost": result.best_cost,
+        "cost": budget.cost,
+        "budget": budget.value,
+        "budget_text": budget.text,
+        "budget_used": result.best_cost / budget.value,
+        "candidates": len(result.candidates),
+        "evaluated_now": result.evaluated_now,
+        "resumed": result.resumed,
+        "space": {k2: v for k2, v in space.as_dict().items() if k2 != "max_spec"},
+        "space_config": cfg_path,
+        "presets": marks,
+        "history": result.history,
+        "files": files,
+    }
+    from ..search.evolution import arch_key
+
+    emit(
+        args,
+        summary,
+        f"{len(result.candidates)} candidates ({result.evaluated_now} evaluated now) -> {', '.join(files.values())}\n"
+        f"best: {arch_key(result.best)} ({out / 'best_arch.json'}): {best_cost} of {budget.text} "
+        f"({100 * result.best_cost / budget.value:.0f}%), predicted AP {result.best_ap:.4f}",
+    )
+    return 0
