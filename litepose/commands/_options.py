@@ -162,6 +162,12 @@ SHARED: dict[str, dict[str, Any]] = {
         "help": "a subnet of the supernet: a preset (litepose-xs ...) or an architecture JSON "
         "(train: the fixed subnet to train; transfer: the subnet to extract)",
     },
+    "--int8-images": {
+        "metavar": "N",
+        "type": int,
+        "default": 32,
+        "help": "int8 calibration: how many images (from --calib, else generated SynthPose images; default 32)",
+    },
     "--json": {
         "action": "store_true",
         "help": "print one JSON object, the command's summary (keys: docs/cli.md), on stdout; logs go to stderr",

@@ -16,9 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image", metavar="IMG", default=None, help="image to time on (default: a generated 640x480 one)")
     p.add_argument("--runs", metavar="N", type=int, default=20, help="timed runs per row (default 20)")
     p.add_argument("--warmup", metavar="N", type=int, default=3, help="untimed runs first (default 3)")
-    p.add_argument(
-        "--calib-images", metavar="N", type=int, default=16, help="calibration images of the int8 rows (default 16)"
-    )
+    o.add_option(p, "--int8-images")
     o.add_json_option(p)
 
 
@@ -53,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     rows = benchmark(
         source, backends=[args.backend] if args.backend else None, image=image,
         flips=(False,) if args.no_flip else (True, False), runs=args.runs, warmup=args.warmup,
-        threads=args.threads, input_size=args.input_size, calib_images=args.calib_images, **kw,
+        threads=args.threads, input_size=args.input_size, calib_images=args.int8_images, **kw,
     )  # fmt: skip
     emit(args, {"rows": rows}, format_table(rows))
     return 0

@@ -33,9 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--calib", metavar="DIR", default=None,
         help="--int8 calibration images, a folder (default: generated SynthPose images)",
     )  # fmt: skip
-    p.add_argument(
-        "--calib-images", metavar="N", type=int, default=32, help="--int8 calibration images used (default 32)"
-    )
+    o.add_option(p, "--int8-images")
     p.add_argument(
         "--eval", metavar="DATA", default=None,
         help="with --int8: score fp32 and int8 on DATA (COCO-format JSON or SynthPose folder) and print the AP cost",
@@ -57,12 +55,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give --weights W: the checkpoint to export")
     if args.eval and not args.int8:
         raise ValueError("--eval compares fp32 with int8: give --int8 too")
-    if args.calib_images < 1:
-        raise ValueError(f"--calib-images must be at least 1, got {args.calib_images}")
+    if args.int8_images < 1:
+        raise ValueError(f"--int8-images must be at least 1, got {args.int8_images}")
     model, _info = load_checkpoint(args.weights, arch=args.model)
     out = Path(args.output) if args.output else default_output(args.weights, args.format, args.int8)
     kw = {"input_size": args.input_size, "static": args.static}
-    path = export_model(model, args.format, out, int8=args.int8, calib=args.calib, calib_count=args.calib_images, **kw)
+    path = export_model(model, args.format, out, int8=args.int8, calib=args.calib, calib_count=args.int8_images, **kw)
     summary = {"output": str(path), "format": args.format, "precision": "int8" if args.int8 else "fp32",
                "static": args.static, "input_size": args.input_size or model.input_size}  # fmt: skip
     text = f"{args.weights} -> {path} ({args.format}, {summary['precision']}{', static' if args.static else ''})"
