@@ -226,7 +226,7 @@ SHARED: dict[str, dict[str, Any]] = {
         "metavar": "N",
         "type": int,
         "default": 32,
-        "help": "int8 calibration: the number of images whose activation ranges set the scales (default 32)",
+        "help": "int8 calibration: how many images (from --calib, else generated SynthPose images; default 32)",
     },
     "--calib-images": {
         "metavar": "N",
