@@ -262,10 +262,11 @@ class Tracker:
         missed[rows] = False
         self._misses[missed] += 1
         alive = ~missed | ((self._id >= 0) & (self._misses <= c.max_misses))
-        index = np.cumsum(alive) - 1
-        for name in self._STATE:
-            setattr(self, name, getattr(self, name)[alive])
-        row_of[cols] = index[rows]
+        if not alive.all():
+            index = np.cumsum(alive) - 1
+            for name in self._STATE:
+                setattr(self, name, getattr(self, name)[alive])
+            row_of[cols] = index[rows]
 
         # unmatched detections start tentative tracks
         free = np.flatnonzero(row_of < 0)
@@ -292,17 +293,18 @@ class Tracker:
             state = (self._fx[row_of], self._fdx[row_of], self._ft[row_of])
             filtered = one_euro_step(self.smoothing, state, xy, valid, t, np.sqrt(pose_areas(xy, valid)))
             self._fx[row_of], self._fdx[row_of], self._ft[row_of] = state
-        ids = self._id[row_of]
+        ids = self._id[row_of].tolist()
+        if self.smoothing is not None and n_det:
+            smoothed = kp.copy()
+            smoothed[..., :2] = np.where(valid[..., None], filtered, kp[..., :2])
         out = []
         source = people if not isinstance(people, np.ndarray) else [{"keypoints": p} for p in people]
-        for d, i in enumerate(keep):
-            p = source[int(i)]
+        for d, i in enumerate(keep.tolist()):
+            p = source[i]
             person = dict(p) if isinstance(p, dict) else {"keypoints": np.asarray(p)}
             if self.smoothing is not None:
-                new = np.array(kp[d], np.float64)
-                new[valid[d], :2] = filtered[d][valid[d]]
-                person["keypoints"] = new.astype(np.asarray(person["keypoints"]).dtype, copy=False)
-            person["track_id"] = int(ids[d]) if ids[d] >= 0 else None
+                person["keypoints"] = smoothed[d].astype(np.asarray(person["keypoints"]).dtype, copy=False)
+            person["track_id"] = ids[d] if ids[d] >= 0 else None
             out.append(person)
         return out + self._coasting()
 
