@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +54,25 @@ __all__ = [
 ]
 
 
-def parse_scales(text: str) -> tuple[float, ...]:
-    """``"1,0.5"`` -> ``(1.0, 0.5)`` (argparse type of ``--scales``)."""
-    try:
-        scales = tuple(float(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 1,0.5, got {text!r}") from None
-    if not scales:
-        raise argparse.ArgumentTypeError("give at least one scale, e.g. 1")
-    return scales
+def comma_list(kind: type, example: str) -> Callable[[str], tuple]:
+    """An argparse type: ``"1,0.5"`` -> ``(1.0, 0.5)`` with ``kind`` the element type; ``example``
+    shows the form in the error message."""
+
+    def parse(text: str) -> tuple:
+        try:
+            values = tuple(kind(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            message = f"expected comma-separated numbers such as {example}, got {text!r}"
+            raise argparse.ArgumentTypeError(message) from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"give at least one value, e.g. {example}")
+        return values
+
+    return parse
+
+
+#: argparse type of ``--scales``: ``"1,0.5"`` -> ``(1.0, 0.5)``
+parse_scales = comma_list(float, "1,0.5")
 
 
 #: Overlays (predict, demo) draw, and the tracker follows, people whose person score (mean joint
@@ -216,6 +227,9 @@ SHARED: dict[str, dict[str, Any]] = {
         "type": int,
         "default": 0,
         "help": "random seed: the same seed, the same result (default 0)",
+    },
+    "--supernet": {
+        "help": "supernet checkpoint (original release or litepose run; a file or a weights name)",
     },
     "--arch": {
         "metavar": "ARCH",

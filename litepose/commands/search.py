@@ -13,26 +13,10 @@ import argparse
 HELP = "search a trained supernet for the best architecture within a MACs, params or latency budget"
 
 
-def _list(kind: type) -> object:
-    def parse(text: str) -> tuple:
-        try:
-            values = tuple(kind(v) for v in text.split(",") if v.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-        if not values:
-            raise argparse.ArgumentTypeError("give at least one value")
-        return values
-
-    return parse
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from . import _options as o
 
-    p.add_argument(
-        "--supernet", required=True,
-        help="supernet checkpoint (original release or litepose run; a file or a weights name)",
-    )  # fmt: skip
+    o.add_option(p, "--supernet", required=True)
     o.add_data_options(p, "training images: BatchNorm recalibration of each candidate", required=False)
     p.add_argument("--val-data", metavar="D", help="validation set scored for the predicted AP (default: --data)")
     p.add_argument(
@@ -49,10 +33,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="training config whose supernet: section narrows the space (default: config.yaml beside "
         "--supernet, else the original's space)",
     )  # fmt: skip
-    p.add_argument("--sizes", type=_list(int), default=None, help="input sizes to search, e.g. 128,160,192")
-    p.add_argument("--widths", type=_list(float), default=None, help="width multipliers, e.g. 1,0.75,0.5,0.25")
-    p.add_argument("--kernels", type=_list(int), default=None, help="depthwise kernels (7, 5, 3; default: 7)")
-    p.add_argument("--expansions", type=_list(float), default=None, help="block expansions (at most 6; default: 6)")
+    ints, floats = o.comma_list(int, "128,192"), o.comma_list(float, "1,0.5")
+    p.add_argument("--sizes", type=ints, default=None, help="input sizes to search, e.g. 128,160,192")
+    p.add_argument("--widths", type=floats, default=None, help="width multipliers, e.g. 1,0.75,0.5,0.25")
+    p.add_argument("--kernels", type=ints, default=None, help="depthwise kernels (7, 5, 3; default: 7)")
+    p.add_argument("--expansions", type=floats, default=None, help="block expansions (at most 6; default: 6)")
     p.add_argument("--population", type=int, default=10, help="population size (default 10)")
     p.add_argument("--generations", type=int, default=4, help="generations after the first (default 4)")
     p.add_argument("--parents", type=float, default=0.25, help="fraction kept as parents (default 0.25)")

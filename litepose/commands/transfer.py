@@ -10,10 +10,7 @@ HELP = "extract a subnet from a supernet checkpoint and recalibrate its BatchNor
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from . import _options as o
 
-    p.add_argument(
-        "--supernet", required=True,
-        help="supernet checkpoint (original release or litepose run; a file or a weights name)",
-    )  # fmt: skip
+    o.add_option(p, "--supernet", required=True)
     o.add_option(p, "--arch", required=True)
     o.add_data_options(p, "training images to recalibrate BatchNorm on (default: none)", required=False)
     o.add_option(p, "--calib-images")
