@@ -2,7 +2,7 @@
 OpenVINO in fp32 and int8), XS/S/M/L, flip and no flip, one 640x480 frame, per-stage medians.
 
 Usage: python benchmarks/deploy.py [--models xs,s,m,l] [--runs R] [--threads N] [--chain C]
-       [--threshold T] [--json OUT]
+       [--threshold T] [--int8-images N] [--json OUT]
 
 XS uses ../shared/ref/model_XS_17.pth (random weights, 24 people at threshold 1.0, the figure the
 issue measured); S, M and L have random weights at their preset input sizes (448, 448, 512), so
@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--chain", default="fast", choices=("fast", "original"))
     ap.add_argument("--threshold", type=float, default=1.0)
-    ap.add_argument("--calib-images", type=int, default=8)
+    ap.add_argument("--int8-images", type=int, default=8, help="generated images to calibrate int8 on")
     ap.add_argument("--json", default=None, help="also write the rows here")
     args = ap.parse_args()
     image = read_image(args.image, frame="upright")
@@ -46,7 +46,7 @@ def main() -> None:
         )  # fmt: skip
         rows += benchmark(
             model, image=image, runs=args.runs, threads=args.threads, input_size=SIZES[name], chain=args.chain,
-            detection_threshold=args.threshold, calib_images=args.calib_images,
+            detection_threshold=args.threshold, int8_images=args.int8_images,
         )  # fmt: skip
     print(format_table(rows))
     if args.json:

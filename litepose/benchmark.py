@@ -71,7 +71,7 @@ def _time(predictor: Any, image: np.ndarray, runs: int, warmup: int) -> dict[str
     return times
 
 
-def _open(model: Any, backend: str, precision: str, tmp: Path, input_size: int | None, calib_images: int) -> Any:
+def _open(model: Any, backend: str, precision: str, tmp: Path, input_size: int | None, int8_images: int) -> Any:
     """What a Predictor takes for one variant: the torch model, or a file exported into ``tmp``."""
     if backend.startswith("torch"):
         return model
@@ -82,7 +82,7 @@ def _open(model: Any, backend: str, precision: str, tmp: Path, input_size: int |
     print(f"exporting {fmt} {precision}", file=sys.stderr)
     return export_model(
         model, fmt, tmp / f"{fmt}-{precision}{ext}", input_size=input_size, int8=precision == "int8",
-        calib_count=calib_images,
+        int8_images=int8_images,
     )  # fmt: skip
 
 
@@ -96,7 +96,7 @@ def benchmark(
     warmup: int = 3,
     threads: int | None = None,
     input_size: int | None = None,
-    calib_images: int = 16,
+    int8_images: int = 16,
     **predictor_kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Benchmark rows (the ``--json`` shape, docs/cli.md) for ``source``: a torch model (every
@@ -124,7 +124,7 @@ def benchmark(
     rows = []
     with tempfile.TemporaryDirectory(prefix="litepose-bench-") as tmp:
         for backend, precision in variants:
-            net = source if exported else _open(source, backend, precision, Path(tmp), input_size, calib_images)
+            net = source if exported else _open(source, backend, precision, Path(tmp), input_size, int8_images)
             for flip in flips:
                 p = Predictor(
                     net, backend=backend, threads=threads, input_size=input_size, flip_test=flip, **predictor_kwargs

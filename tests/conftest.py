@@ -32,3 +32,48 @@ def _few_threads():
 
     torch.set_num_threads(2)
     yield
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (``pytestmark = pytest.mark.usefixtures("one_thread")``):
+    inference-heavy tests run fastest that way on a busy 2-core machine."""
+    import torch
+
+    torch.set_num_threads(1)
+    yield
+
+
+#: The tiny training run: 8 SynthPose images (seed 5), still augmentation, 120 full-batch steps
+#: of the SynthPose recipe at 128 px (about 70 s on 2 cores).
+TINY_IMAGES, TINY_STEPS = 8, 120
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_run(tmp_path_factory) -> Path:
+    """Folder of one short training run of the shipped SynthPose recipe (``best.pth``,
+    ``metrics.jsonl``, ``synth/``): made once per session, for the tests that need a network with
+    trained weights (the shared fixtures hold only random-weight ones)."""
+    import torch
+
+    from litepose.data.synth import make_synthpose
+    from litepose.engine.config import SYNTHPOSE_RECIPE, TrainConfig
+    from litepose.engine.trainer import Trainer
+
+    root = tmp_path_factory.mktemp("tiny_trained")
+    data = root / "synth"
+    make_synthpose(data, TINY_IMAGES, seed=5, progress=False)
+    still = {"max_rotation": 0, "min_scale": 1.0, "max_scale": 1.0, "max_translate": 0, "flip_prob": 0.0}
+    recipe = {k: dict(v) for k, v in SYNTHPOSE_RECIPE.items()}
+    recipe["model"]["input_size"] = 128
+    recipe["data"] = {"train": str(data), "val": str(data), "workers": 0}
+    recipe["augment"] = still
+    recipe["train"].update(epochs=TINY_STEPS, batch_size=TINY_IMAGES, seed=0, warmup_steps=10)
+    recipe["val"] = {"every": 0, "flip_test": False}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        Trainer(TrainConfig.from_dict(recipe), root / "run", resume=None).fit()
+    finally:
+        torch.set_num_threads(threads)
+    return root / "run"

@@ -45,10 +45,7 @@ EXPECTED = {
 OUTPUT_KIND = {"transfer": "file", "export": "file"}  # every other verb with --output writes a folder
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-    yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _image(path: Path, h: int = 96, w: int = 128) -> Path:

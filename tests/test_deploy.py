@@ -27,10 +27,7 @@ from litepose.runtime import open_backend
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-    yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -88,19 +85,25 @@ def test_static_export_fixes_the_size_and_the_predictor_letterboxes(model, tmp_p
         litepose.Predictor(path, input_size=256)
 
 
-def test_int8_runs_and_its_heatmaps_correlate_with_fp32(files, tmp_path) -> None:
-    """QDQ int8 on a real image: the decoder's heatmaps against fp32's. The shared fixtures hold
-    only random-weight networks (random BatchNorm statistics too), whose activations span ranges
-    no trained network has: they correlate at 0.85-0.89 here, where the trained demo model
-    (XS at 128) reaches 0.98 with flip test and 0.96 without (docs/deploy.md)."""
-    calib = q.calibration_images(shared("data/coco_sample"), 3)
-    path = q.quantize_onnx(files["onnx"], tmp_path / "int8.onnx", q.calibration_inputs(calib, 256, IMAGENET))
-    fp32, int8 = litepose.Predictor(files["onnx"], flip_test=False), litepose.Predictor(path, flip_test=False)
+def test_int8_runs_and_its_heatmaps_correlate_with_fp32(tiny_trained_run, tmp_path) -> None:
+    """QDQ int8 of a trained network (conftest's short SynthPose run, XS at 128) on the real images
+    of coco_sample, calibrated on them: the predictor's heatmaps (flip test) against fp32's.
+    Measured here: 0.958-0.975 per image; 0.82-0.88 with the stem quantised too (before
+    KEEP_FP32 held it). The random-weight fixtures are no test of int8: their activations span
+    ranges no trained network has (0.85-0.89 whatever is kept in fp32)."""
+    model = litepose.load_checkpoint(tiny_trained_run / "best.pth")[0]
+    fp32_path = export_onnx(model, tmp_path / "tiny.onnx")
+    calib = q.calibration_images(shared("data/coco_sample"), 4)
+    path = q.quantize_onnx(fp32_path, tmp_path / "int8.onnx", q.calibration_inputs(calib, 128, IMAGENET))
+    fp32, int8 = litepose.Predictor(fp32_path), litepose.Predictor(path)
     assert int8.backend.precision == "int8" and int8.backend.info.num_joints == 17
-    image = read_image(shared("data/coco_sample/000000196141.jpg"), frame="upright")
-    a, b = fp32.maps(image)[0], int8.maps(image)[0]
-    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] >= 0.8
-    assert all(person["keypoints"].shape == (17, 3) for person in int8(image))
+    corr = []
+    for f in sorted(shared("data/coco_sample").glob("*.jpg")):
+        image = read_image(f, frame="upright")
+        a, b = fp32.maps(image)[0], int8.maps(image)[0]
+        corr.append(float(np.corrcoef(a.ravel(), b.ravel())[0, 1]))
+        assert all(person["keypoints"].shape == (17, 3) for person in int8(image))
+    assert len(corr) == 4 and min(corr) >= 0.95, corr
 
 
 def test_openvino_int8_with_nncf(model) -> None:

@@ -90,6 +90,17 @@ def test_gt_as_results_scores_one(name):
     assert m["num_results"] == expected
 
 
+def test_subset_scores_only_its_images():
+    """``ann.subset(ids)`` (val.max_images, search's --val-images): the other images are not misses."""
+    ann = _load(shared(COCO_FILES["minicoco_val"]))
+    first = [i for i in ann.image_ids if ann.people(i)][:2]
+    sub = ann.subset(first)
+    assert sub.image_ids == first and len(ann.image_ids) > 2
+    results = [r for r in gt_as_results(ann) if r["image_id"] in set(first)]
+    assert evaluate(results, sub)["AP"] == 1.0
+    assert evaluate(results, ann)["AR"] < 1.0  # against the whole file, the rest are misses
+
+
 # -- parity: COCO protocol vs pycocotools ----------------------------------------------------------
 
 

@@ -15,11 +15,7 @@ from litepose.decode import group
 from litepose.decode import testtime as tt
 from litepose.media import read_image
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)  # fastest on a busy 2-core machine; conftest restores 2 afterwards
-    yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 import yaml
 from conftest import shared
 from test_predict_cli import _exif_rotated_jpeg, _mjpg_clip
@@ -36,10 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 FAST = ["--model", "litepose-xs", "--input-size", "64", "--no-flip", "--threads", "1"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-    yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _images(folder: Path, names: list[str], h: int = 48, w: int = 64) -> Path:

@@ -9,7 +9,6 @@ import os
 
 import numpy as np
 import pytest
-import torch
 from conftest import shared
 
 import litepose
@@ -20,11 +19,7 @@ from litepose.eval import load_eval_data
 from litepose.track import OneEuroConfig, OneEuroFilter, Tracker, TrackerConfig
 from litepose.track import evaluate as te
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-    yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

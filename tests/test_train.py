@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import shared
+from conftest import TINY_STEPS, shared
 
 from litepose.engine.config import TrainConfig
 from litepose.engine.trainer import Trainer, load_backbone
@@ -168,42 +168,33 @@ def test_synthpose_config_is_the_demo_recipe() -> None:
             assert cfg[section][key] == value, f"{section}.{key}"
 
 
-def test_tags_separate_and_people_are_found_on_tiny_synthpose(tmp_path) -> None:
-    """The SynthPose recipe on a tiny set: the tags separate (no collapse) and the people are found.
+def test_tags_separate_and_people_are_found_on_tiny_synthpose(tiny_trained_run) -> None:
+    """The SynthPose recipe on a tiny set (conftest's ``tiny_trained_run``): the tags separate (no
+    collapse) and the people are found.
 
     The first round's recipe ("exp" push, default init, constant rate) passed a loss-falls /
     AP > 0 check while its tags had collapsed to one value (separation ~0.3 after hundreds of
     steps, AP ~0.005). Here the separation must rise well above 1 and AP must clear a floor
     measured with the shipped recipe (docs/training.md).
     """
-    import json
-
-    from litepose.data.synth import make_synthpose
-    from litepose.engine.config import SYNTHPOSE_RECIPE
-
-    data = tmp_path / "synth"
-    make_synthpose(data, TINY_IMAGES, seed=5, progress=False)
-    still = {"max_rotation": 0, "min_scale": 1.0, "max_scale": 1.0, "max_translate": 0, "flip_prob": 0.0}
-    recipe = {k: dict(v) for k, v in SYNTHPOSE_RECIPE.items()}
-    recipe["model"]["input_size"] = 128
-    recipe["data"] = {"train": str(data), "val": str(data), "workers": 0}
-    recipe["augment"] = still
-    recipe["train"].update(epochs=TINY_STEPS, batch_size=TINY_IMAGES, seed=0, warmup_steps=10)
-    recipe["val"] = {"every": 0, "flip_test": False}
-    summary = Trainer(TrainConfig.from_dict(recipe), tmp_path / "run", resume=None).fit()
-    rows = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
-    assert len(rows) == TINY_STEPS and summary["steps"] == TINY_STEPS
+    rows = [json.loads(x) for x in (tiny_trained_run / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == TINY_STEPS
     first = rows[0]["tag_separation"]
     last = sum(r["tag_separation"] for r in rows[-5:]) / 5
     assert last > TINY_MIN_SEPARATION and last > 3 * first, (first, last)
     assert rows[-1]["ap"] >= TINY_MIN_AP, rows[-1]
 
 
-TINY_IMAGES, TINY_STEPS = 8, 120
 TINY_MIN_SEPARATION, TINY_MIN_AP = 8.0, 0.06  # measured here: 26 (from 0.19) and AP 0.15 at step 120
 
 
 # -- typed configs ----------------------------------------------------------------------------------
+
+
+def test_val_max_images_is_checked(tmp_path) -> None:
+    assert TrainConfig.load(_cfg(tmp_path), ["val.max_images=5"]).val.max_images == 5
+    with pytest.raises(ValueError, match="val.max_images must be at least 1"):
+        TrainConfig.load(_cfg(tmp_path), ["val.max_images=0"])
 
 
 def test_config_values_are_converted_to_the_field_types(tmp_path) -> None:

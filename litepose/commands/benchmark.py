@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     rows = benchmark(
         source, backends=[args.backend] if args.backend else None, image=image,
         flips=(False,) if args.no_flip else (True, False), runs=args.runs, warmup=args.warmup,
-        threads=args.threads, input_size=args.input_size, calib_images=args.int8_images, **kw,
+        threads=args.threads, input_size=args.input_size, int8_images=args.int8_images, **kw,
     )  # fmt: skip
     emit(args, {"rows": rows}, format_table(rows))
     return 0

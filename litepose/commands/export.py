@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     model, _info = load_checkpoint(args.weights, arch=args.model)
     out = Path(args.output) if args.output else default_output(args.weights, args.format, args.int8)
     kw = {"input_size": args.input_size, "static": args.static}
-    path = export_model(model, args.format, out, int8=args.int8, calib=args.calib, calib_count=args.int8_images, **kw)
+    path = export_model(model, args.format, out, int8=args.int8, calib=args.calib, int8_images=args.int8_images, **kw)
     summary = {"output": str(path), "format": args.format, "precision": "int8" if args.int8 else "fp32",
                "static": args.static, "input_size": args.input_size or model.input_size}  # fmt: skip
     text = f"{args.weights} -> {path} ({args.format}, {summary['precision']}{', static' if args.static else ''})"

@@ -9,6 +9,7 @@ ground truth, SynthPose output). Stable API::
     ann.coco             # the pycocotools.coco.COCO index of the validated file
     ann.dataset          # the validated dict (defaults filled in, see below)
     ann.image_ids        # image ids in file order
+    ann.subset(ids)      # the same file restricted to the images ids (e.g. ann.image_ids[:100])
     ann.image_info(i)    # the image entry (file_name, width, height, ...)
     ann.image_path(i)    # Path of the image file
     ann.read_image(i)    # RGB uint8 (H, W, 3), stored pixels (the annotations' frame); clear error if unreadable
@@ -173,6 +174,15 @@ class KeypointAnnotations:
             if a["category_id"] == self.category_id:
                 out[a["image_id"]].append(a)
         return out
+
+    def subset(self, image_ids: list[Any]) -> KeypointAnnotations:
+        """The annotations of the images ``image_ids`` only, in file order: scoring a subset of a
+        val set against this, unscored images do not count as misses."""
+        keep = set(image_ids)
+        data = dict(self.dataset)
+        data["images"] = [im for im in self.dataset["images"] if im["id"] in keep]
+        data["annotations"] = [a for a in self.dataset["annotations"] if a["image_id"] in keep]
+        return KeypointAnnotations(data, self.path, images=self.image_root, keypoints=self.keypoints)
 
     def image_info(self, image_id: int) -> dict[str, Any]:
         return self.coco.imgs[image_id]

@@ -149,6 +149,7 @@ class ValCfg:
     # largest of the search space), after recalibrating its BatchNorm on this many training batches.
     arch: str | None = None
     calib_batches: int = 8
+    max_images: int | None = None  # score the first N val images only (long runs, large val sets); None: all
 
 
 @dataclass
@@ -234,6 +235,8 @@ class TrainConfig:
             ("data.sigma", d.sigma, positive(d.sigma), "a positive number (the width of the target Gaussians)"),
             ("data.max_people", d.max_people, d.max_people >= 1, "at least 1"),
             ("val.every", v.every, v.every >= 0, "0 (no periodic validation) or more epochs"),
+            ("val.max_images", v.max_images, v.max_images is None or v.max_images >= 1,
+             "at least 1 (or null: every val image)"),
             ("val.detection_threshold", v.detection_threshold,
              math.isfinite(v.detection_threshold) and 0 <= v.detection_threshold <= 1, "a number in [0, 1]"),
         ]  # fmt: skip

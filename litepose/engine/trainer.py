@@ -485,7 +485,9 @@ class Trainer:
         from ..predictor import Predictor
 
         if self._val_ann is None:
-            self._val_ann = load_eval_data(cfg.data.val, cfg.data.val_images)
+            ann = load_eval_data(cfg.data.val, cfg.data.val_images)
+            n = cfg.val.max_images
+            self._val_ann = ann if n is None or n >= len(ann.image_ids) else ann.subset(ann.image_ids[:n])
         ann = self._val_ann
         net = self._val_model()
         was_training = net.training

@@ -168,9 +168,7 @@ def openvino_model(model: nn.Module, *, input_size: int | None = None, static: b
     return ov_model
 
 
-def export_openvino(
-    model: nn.Module, path: str | Path, *, input_size: int | None = None, static: bool = False
-) -> Path:
+def export_openvino(model: nn.Module, path: str | Path, *, input_size: int | None = None, static: bool = False) -> Path:
     """Write ``model`` as OpenVINO IR (``path`` ``.xml`` and its ``.bin``); returns the ``.xml`` path."""
     return save_openvino(openvino_model(model, input_size=input_size, static=static), path)
 
@@ -198,7 +196,7 @@ def export_model(
     static: bool = False,
     int8: bool = False,
     calib: str | Path | None = None,
-    calib_count: int | None = None,
+    int8_images: int | None = None,
 ) -> Path:
     """Write ``model`` in ``fmt`` (one of :data:`FORMATS`) to ``path``; ``int8``: statically quantised
     on the calibration images of ``calib`` (default: generated SynthPose images). Returns the path."""
@@ -212,7 +210,7 @@ def export_model(
         raise ValueError("--int8: quantised export is for --format onnx or openvino, not torchscript")
     from . import int8 as q
 
-    images = q.calibration_images(calib, calib_count or q.DEFAULT_IMAGES)
+    images = q.calibration_images(calib, int8_images or q.DEFAULT_IMAGES)
     inputs = q.calibration_inputs(images, size, model_info(model).normalization, static=static)
     if fmt == "onnx":
         import tempfile

@@ -86,7 +86,7 @@ class AccuracyPredictor:
         n = len(ann.image_ids) if val_images <= 0 else min(int(val_images), len(ann.image_ids))
         if n == 0:
             raise ValueError(f"{val_data}: no validation images")
-        self.val = _subset(ann, ann.image_ids[:n])
+        self.val = ann.subset(ann.image_ids[:n])
 
     def __call__(self, spec: ArchSpec) -> float:
         from ..engine.transfer import calibration_batches, recalibrated_subnet
@@ -100,17 +100,6 @@ class AccuracyPredictor:
         pred = Predictor(net, input_size=spec.input_size, flip_test=False, device=str(self.device))
         results = run_predictor(pred, self.val, progress=False)
         return float(evaluate(results, self.val, progress=False)["AP"])
-
-
-def _subset(ann: Any, ids: list[Any]) -> Any:
-    """The annotations of the images ``ids`` only (so unscored images do not count as misses)."""
-    from ..data.coco import KeypointAnnotations
-
-    keep = set(ids)
-    data = dict(ann.dataset)
-    data["images"] = [im for im in ann.dataset["images"] if im["id"] in keep]
-    data["annotations"] = [a for a in ann.dataset["annotations"] if a["image_id"] in keep]
-    return KeypointAnnotations(data, ann.path, images=ann.image_root, keypoints=ann.keypoints)
 
 
 @dataclass(frozen=True)
