@@ -140,6 +140,12 @@ def test_finetune_loads_backbone_and_skips_head(tmp_path) -> None:
     assert not torch.equal(sd["deconv_refined.0.weight"], src.state_dict()["deconv_refined.0.weight"])
     with pytest.raises(CheckpointError, match="backbone key"):
         load_backbone(create_model("litepose-s"), shared("ref/model_XS_17.pth"))
+    full = create_model("litepose-xs", num_joints=17)
+    assert load_backbone(full, shared("ref/model_XS_17.pth"), head=True) == len(src.state_dict())
+    for k, v in src.state_dict().items():
+        assert torch.equal(full.state_dict()[k], v), k
+    with pytest.raises(CheckpointError, match="head key"):
+        load_backbone(model, shared("ref/model_XS_17.pth"), head=True)  # 14 joints: the head does not fit
 
 
 def test_config_rejects_unknown_keys_and_parses_overrides(tmp_path) -> None:

@@ -65,6 +65,7 @@ class ModelCfg:
     arch: str = "litepose-xs"  # preset, architecture JSON, or litepose-super
     input_size: int | None = None  # default: the architecture's
     pretrained: str | None = None  # checkpoint; backbone loaded, head (deconv*, final*) skipped
+    pretrained_head: bool = False  # also load the pretrained head (a subnet transferred from a supernet)
     sync_bn: bool = False  # SyncBatchNorm under DDP (CUDA)
     head_init_std: float | None = None  # N(0, std^2) output-layer init (e.g. 0.001); None: PyTorch's (the original)
 

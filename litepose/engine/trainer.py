@@ -58,21 +58,22 @@ HEAD_PREFIXES = ("deconv", "final")
 CHECKPOINT_NAMES = ("last.pth", "best.pth")
 
 
-def load_backbone(model: nn.Module, path: str | Path) -> int:
+def load_backbone(model: nn.Module, path: str | Path, *, head: bool = False) -> int:
     """Fine-tuning init, as the original: load every tensor but the head (``deconv*``, ``final*``).
 
-    Returns the number of tensors loaded; shape mismatches are a clear error.
+    ``head=True`` loads the head too (``model.pretrained_head``): for a subnet transferred from
+    a supernet, whose head was trained with its backbone. Returns the number of tensors loaded;
+    shape mismatches are a clear error.
     """
     sd, _ = read_state_dict(path)
     own = model.state_dict()
     picked = {}
     for k, v in sd.items():
-        if k.startswith(HEAD_PREFIXES) or k not in own:
+        if (k.startswith(HEAD_PREFIXES) and not head) or k not in own:
             continue
         if tuple(v.shape) != tuple(own[k].shape):
-            raise CheckpointError(
-                f"{path}: backbone key {k!r} expected shape {tuple(own[k].shape)}, found {tuple(v.shape)}"
-            )
+            part = "head" if k.startswith(HEAD_PREFIXES) else "backbone"
+            raise CheckpointError(f"{path}: {part} key {k!r} expected shape {tuple(own[k].shape)}, found {tuple(v.shape)}")
         picked[k] = v.float() if v.is_floating_point() else v
     if not picked:
         raise CheckpointError(f"{path}: no backbone tensor fits the model")
@@ -193,8 +194,10 @@ class Trainer:
 
             init_output_layers(model, cfg.model.head_init_std)
         if cfg.model.pretrained:
-            n = load_backbone(model, cfg.model.pretrained)
-            self._log(f"fine-tuning: {n} backbone tensors from {cfg.model.pretrained} (head initialised fresh)")
+            n = load_backbone(model, cfg.model.pretrained, head=cfg.model.pretrained_head)
+            what = "backbone and head" if cfg.model.pretrained_head else "backbone"
+            fresh = "" if cfg.model.pretrained_head else " (head initialised fresh)"
+            self._log(f"fine-tuning: {n} {what} tensors from {cfg.model.pretrained}{fresh}")
         # channels_last: about 2x faster training of the depthwise-heavy network on CPU (and fine on GPU).
         model.to(self.device, memory_format=torch.channels_last)
         if self.dist.enabled and cfg.model.sync_bn:
