@@ -422,21 +422,23 @@ class _Run:
         for name, reason in self.skipped:
             print(f"skipped {name}: {reason}", file=sys.stderr)
 
-    def interrupted(self) -> None:
-        """Ctrl-C (or another error) stopped the run: keep and say what was done."""
+    def _wrap_up(self) -> None:
+        """The end of every run, finished or stopped: window closed, open sequence written,
+        results.json saved, skipped inputs reported."""
         self.display.close()
         self.close_sequence()
         self.save(final=True)
         self.report_skipped()
+
+    def interrupted(self) -> None:
+        """Ctrl-C (or another error) stopped the run: keep and say what was done."""
+        self._wrap_up()
         kept = f"; results so far in {self.results_json}" if self.results_json else ""
         print(f"stopped after {self.images} image(s), {self.frames} video frame(s){kept}", file=sys.stderr)
 
     def finish(self) -> int:
         """Write results.json, report the skipped inputs and the summary; the exit code."""
-        self.display.close()
-        self.close_sequence()
-        self.save(final=True)
-        self.report_skipped()
+        self._wrap_up()
         t = self.predictor.timings.per_image()
         summary = {
             "images": self.images,

@@ -73,7 +73,9 @@ def load_backbone(model: nn.Module, path: str | Path, *, head: bool = False) -> 
             continue
         if tuple(v.shape) != tuple(own[k].shape):
             part = "head" if k.startswith(HEAD_PREFIXES) else "backbone"
-            raise CheckpointError(f"{path}: {part} key {k!r} expected shape {tuple(own[k].shape)}, found {tuple(v.shape)}")
+            raise CheckpointError(
+                f"{path}: {part} key {k!r} expected shape {tuple(own[k].shape)}, found {tuple(v.shape)}"
+            )
         picked[k] = v.float() if v.is_floating_point() else v
     if not picked:
         raise CheckpointError(f"{path}: no backbone tensor fits the model")
