@@ -9,7 +9,7 @@ ground truth, SynthPose output). Stable API::
     ann.coco             # the pycocotools.coco.COCO index of the validated file
     ann.dataset          # the validated dict (defaults filled in, see below)
     ann.image_ids        # image ids in file order
-    ann.subset(ids)      # the same file restricted to the images ids (e.g. ann.image_ids[:100])
+    ann.subset(ids)      # the same file, restricted to the images ids (e.g. ann.image_ids[:100])
     ann.image_info(i)    # the image entry (file_name, width, height, ...)
     ann.image_path(i)    # Path of the image file
     ann.read_image(i)    # RGB uint8 (H, W, 3), stored pixels (the annotations' frame); clear error if unreadable
