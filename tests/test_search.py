@@ -107,6 +107,25 @@ def test_latency_budget_with_an_injected_table(tmp_path) -> None:
         assert {"/".join(map(str, x)) for x in layers_of(SPACE.decode(c["genes"]), k)} <= all_layers
 
 
+def test_latency_table_scale_is_fitted_on_whole_networks_and_kept(tmp_path) -> None:
+    """Whole networks run slower than the sum of their layers timed alone: the table's scale is the
+    median ratio over the calibration networks, applied to every sum, and saved with the table."""
+    def fake_ms(layer) -> float:
+        return 0.01 * sum(v for v in layer[1:] if isinstance(v, int))
+
+    k, path = 17, tmp_path / "table.json"
+    table = LatencyTable("torch", 1, path=path, measure=fake_ms)
+    rng = random.Random(0)
+    specs = [SPACE.sample(rng) for _ in range(5)]
+    ratios = iter([1.1, 1.3, 1.2, 1.5, 1.25])  # the median is 1.25
+    assert table.calibrate(specs, k, lambda spec: next(ratios) * table.layer_sum(spec, k)) == pytest.approx(1.25)
+    spec = specs[0]
+    assert table.latency(spec, k) == pytest.approx(1.25 * sum(fake_ms(x) for x in layers_of(spec, k)))
+    again = LatencyTable("torch", 1, path=path, measure=lambda layer: 1 / 0)  # read back: nothing to time
+    assert again.scale == pytest.approx(1.25) and again.scale_networks == 5
+    assert again.latency(spec, k) == pytest.approx(table.latency(spec, k))
+
+
 def test_same_seed_same_result_and_resume_after_interruption(tmp_path) -> None:
     budget = parse_budget("5MMACs")
     s = SearchSettings(population=6, generations=3, seed=7)

@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from ..files import atomic_write
     from ..models import load_checkpoint
     from ..search.cost import (
+        CALIBRATION_NETWORKS,
         LatencyTable,
         check_backend,
         cost_of,
@@ -134,24 +135,35 @@ def run(args: argparse.Namespace) -> int:
     need_table = budget.cost == "latency" or args.build_table
     table = None
     if need_table:
+        import random
+
         table = LatencyTable(args.backend, threads, path=args.latency_table)
         n = table.fill(space_layers(space, k), progress=not args.json)
         print(f"latency table {table.path}: {len(table.entries)} layers ({n} measured now)", file=sys.stderr)
+        # Fit the scale where the layers are timed (new entries, or --build-table of a table without
+        # one), on networks the check does not use; a table built on another device keeps its own.
+        if n or (args.build_table and not table.scale_networks):
+            rng = random.Random(f"calibrate-{args.seed}")
+            specs = [space.sample(rng) for _ in range(CALIBRATION_NETWORKS)]
+            scale = table.calibrate(specs, k, lambda spec: network_latency(spec, k, args.backend, threads, sup))
+            print(f"latency table scale {scale:.3f} (whole network / sum of layers, "
+                  f"median of {len(specs)} networks)", file=sys.stderr)  # fmt: skip
     if args.build_table:
-        import random
-
         rng = random.Random(args.seed)
         rows = []
         for _ in range(max(0, args.check)):
             spec = space.sample(rng)
             pred, meas = table.latency(spec, k), network_latency(spec, k, args.backend, threads, sup)
-            rows.append({"arch": spec.to_json(), "predicted_ms": pred, "measured_ms": meas,
-                         "error": (pred - meas) / meas})  # fmt: skip
+            rows.append({"arch": spec.to_json(), "predicted_ms": pred, "layer_sum_ms": table.layer_sum(spec, k),
+                         "measured_ms": meas, "error": (pred - meas) / meas})  # fmt: skip
         errs = [abs(r["error"]) for r in rows]
+        raw = [abs(r["layer_sum_ms"] - r["measured_ms"]) / r["measured_ms"] for r in rows]
         summary = {
             "table": str(table.path), "layers": len(table.entries), "backend": args.backend, "threads": threads,
-            "cpu": table.cpu, "checked": len(rows), "median_abs_error": statistics.median(errs) if errs else None,
-            "max_abs_error": max(errs) if errs else None, "checks": rows,
+            "cpu": table.cpu, "scale": table.scale, "scale_networks": table.scale_networks, "checked": len(rows),
+            "median_abs_error": statistics.median(errs) if errs else None,
+            "max_abs_error": max(errs) if errs else None,
+            "median_abs_error_unscaled": statistics.median(raw) if raw else None, "checks": rows,
         }  # fmt: skip
         text = json.dumps(summary, indent=1)
         atomic_write(out / "latency_check.json", lambda tmp: tmp.write_text(text))

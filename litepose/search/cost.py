@@ -185,6 +185,9 @@ def network_latency(
 
 # -- the per-layer table ---------------------------------------------------------------------------
 
+#: Networks timed whole to fit the table's scale (whole network / sum of its layers).
+CALIBRATION_NETWORKS = 6
+
 # A layer: ("stem", size, stem) | ("block", cin, cout, t, k, stride, h) | ("deconv", cin, cout, h)
 #          | ("addrelu", c, h) | ("sep", cin, cout, h) | ("add", c, h); h = the input side.
 Layer = tuple
@@ -316,6 +319,10 @@ class LatencyTable:
         self.entries: dict[str, float] = dict(entries or {})
         self._measure = measure
         self.measured = 0  # layers timed by this object
+        # Whole network / sum of its layers, fitted by :meth:`calibrate` (1.0 until then): a layer
+        # timed alone, its input and weights hot in cache, runs faster than inside the network.
+        self.scale = 1.0
+        self.scale_networks = 0  # how many networks the scale was fitted on
         if self.path is not None and self.path.is_file():
             self._load()
 
@@ -334,11 +341,14 @@ class LatencyTable:
             if data.get(k) != getattr(self, k):
                 raise ValueError(f"{self.path}: a table for {k} {data.get(k)!r}, not {getattr(self, k)!r}")
         self.entries.update({str(k): float(v) for k, v in data["entries"].items()})
+        self.scale = float(data.get("scale", 1.0))
+        self.scale_networks = int(data.get("scale_networks", 0))
 
     def save(self) -> Path | None:
         if self.path is None:
             return None
         doc = {"backend": self.backend, "threads": self.threads, "cpu": self.cpu, "torch": torch.__version__,
+               "scale": self.scale, "scale_networks": self.scale_networks,
                "entries": dict(sorted(self.entries.items()))}  # fmt: skip
         return atomic_write(self.path, lambda tmp: tmp.write_text(json.dumps(doc, indent=0)))
 
@@ -385,13 +395,27 @@ class LatencyTable:
                 self.save()
         return len(todo)
 
-    def latency(self, spec: ArchSpec, num_joints: int) -> float:
-        """The predicted latency of ``spec`` in ms: the sum of its layers' (measuring any missing)."""
+    def layer_sum(self, spec: ArchSpec, num_joints: int) -> float:
+        """The sum of ``spec``'s layer latencies in ms (measuring any missing), unscaled."""
         before = self.measured
         total = sum(self.layer_ms(layer) for layer in layers_of(spec, num_joints))
         if self.measured != before:
             self.save()
         return total
+
+    def latency(self, spec: ArchSpec, num_joints: int) -> float:
+        """The predicted latency of ``spec`` in ms: :attr:`scale` x the sum of its layers'."""
+        return self.scale * self.layer_sum(spec, num_joints)
+
+    def calibrate(self, specs: Sequence[ArchSpec], num_joints: int, measure: Callable[[ArchSpec], float]) -> float:
+        """Fit :attr:`scale` as the median of whole-network time / layer sum over ``specs``
+        (``measure(spec)`` times one network whole); saves; returns the scale."""
+        ratios = [measure(spec) / self.layer_sum(spec, num_joints) for spec in specs]
+        if not ratios:
+            raise ValueError("latency table calibration needs at least one network")
+        self.scale, self.scale_networks = float(statistics.median(ratios)), len(ratios)
+        self.save()
+        return self.scale
 
 
 def space_layers(space: Any, num_joints: int) -> list[Layer]:
