@@ -5,7 +5,7 @@
 Draws ``--n`` random architectures of the search space within ``--budget`` (seeded), predicts
 their AP with the search's predictor and settings, then for each: ``transfer`` (BatchNorm
 recalibrated) -> fine-tune for ``--minutes`` with the SynthPose recipe (configs/synthpose_xs.yaml,
-``--pretrained`` the transferred subnet, as docs/search.md's chain) -> AP on ``--val-data``
+``--pretrained`` the transferred subnet with its head, as docs/search.md's chain) -> AP on ``--val-data``
 (``--final-val-images`` of it). Writes rank.json in --output and prints tau and its p-value.
 
 Usage: python benchmarks/search_rank.py --supernet runs/super/last.pth --data TRAIN --val-data VAL \
@@ -98,7 +98,8 @@ def main() -> None:
         transfer(sup, spec, sub, data=args.data, num_images=256, device="cpu")
         run = out / f"ft-{key}"
         cmd = [sys.executable, "-m", "litepose", "train", "--config", str(ROOT / "configs" / "synthpose_xs.yaml"),
-               "--output", str(run), "--pretrained", str(sub), f"model.arch={arch_path}", "model.input_size=null",
+               "--output", str(run), "--pretrained", str(sub), "model.pretrained_head=true", f"model.arch={arch_path}",
+               "model.input_size=null",
                f"data.train={args.data}", f"data.val={val_json}", "data.synthpose=null",
                f"train.time_limit_min={args.minutes}", "train.max_steps_per_epoch=20", "val.every=0"]  # fmt: skip
         import subprocess
