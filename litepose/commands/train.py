@@ -23,7 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument(
         "--pretrained", default=None,
-        help="fine-tune: load the backbone of this checkpoint (file or weights name), skip the head",
+        help="fine-tune: load the backbone of this checkpoint (file or weights name), skip the head "
+        "(model.pretrained_head=true loads it too)",
     )  # fmt: skip
     o.add_device_options(p)
     o.add_output_option(
