@@ -44,6 +44,11 @@ _METHODS = {
 DEFAULT_IMAGES = 32
 
 
+def _kept(name: str, keep_fp32: Sequence[str]) -> bool:
+    """Whether the layer ``name`` (an ONNX node / OpenVINO op; the IR keeps the ONNX names) stays fp32."""
+    return any(part in name for part in keep_fp32)
+
+
 def calibration_images(calib: str | Path | None = None, count: int = DEFAULT_IMAGES) -> list[np.ndarray]:
     """RGB uint8 images: up to ``count`` from the folder ``calib`` (sorted by name), else ``count``
     generated SynthPose images (640x480)."""
@@ -112,7 +117,7 @@ def quantize_onnx(
             return None if x is None else {"input": x}
 
     src = onnx.load(str(fp32_path))
-    exclude = [n.name for n in src.graph.node if any(part in n.name for part in keep_fp32)]
+    exclude = [n.name for n in src.graph.node if _kept(n.name, keep_fp32)]
     meta = {p.key: p.value for p in src.metadata_props}
     with tempfile.TemporaryDirectory(prefix="litepose-") as tmp:
         q = Path(tmp) / "q.onnx"
@@ -145,7 +150,7 @@ def quantize_openvino(ov_model: Any, inputs: Sequence[np.ndarray], *, keep_fp32:
     from . import set_rt_info
 
     info = from_strings(read_rt_info(ov_model), "the OpenVINO model")
-    keep = [op.get_friendly_name() for op in ov_model.get_ops() if any(p in op.get_friendly_name() for p in keep_fp32)]
+    keep = [op.get_friendly_name() for op in ov_model.get_ops() if _kept(op.get_friendly_name(), keep_fp32)]
     q = nncf.quantize(
         ov_model, nncf.Dataset(list(inputs)), preset=nncf.QuantizationPreset.PERFORMANCE,
         subset_size=len(inputs), fast_bias_correction=True,
