@@ -46,7 +46,8 @@ def _run(seq: nn.Module, x0: torch.Tensor, g: torch.Tensor) -> dict[str, torch.T
 
 
 @pytest.mark.parametrize("act", [None, nn.ReLU, nn.ReLU6], ids=["none", "relu", "relu6"])
-@pytest.mark.parametrize("shape", [(4, 24, 9, 11), (2, 96, 16, 16), (1, 7, 5, 3)])
+# (3, 40, 23, 17): large enough for the threaded path, with a partial channel block and row block
+@pytest.mark.parametrize("shape", [(4, 24, 9, 11), (2, 96, 16, 16), (1, 7, 5, 3), (3, 40, 23, 17)])
 def test_fused_equals_aten(act, shape):
     ref, fus = _pair(shape[1], act)
     torch.manual_seed(1)
