@@ -68,6 +68,20 @@ static void add_parts(double *part, int T, int C, double *out0, double *out1) {
  * row straight into double arrays, as before, was compute-bound: a load, a float-to-double
  * conversion and a store per element, at half the vector width. */
 
+/* Add, for channels c0 + [0, w) of rows [r0, r1), (x - sh) and its square into sa[], qa[]. */
+static inline __attribute__((always_inline)) void block_sums(const float *x, int64_t C, int64_t r0, int64_t r1,
+                                                             int c0, const int w, const float *sh, float *sa,
+                                                             float *qa) {
+    for (int64_t r = r0; r < r1; r++) {
+        const float *row = x + r * C + c0;
+        for (int j = 0; j < w; j++) {
+            const float v = row[j] - sh[j];
+            sa[j] += v;
+            qa[j] += v * v;
+        }
+    }
+}
+
 /* Per-channel sums of (x - shift[c]) and of its square over x[M][C] (double). A shift near the
  * mean (e.g. the first row) keeps E[x^2] - E[x]^2 from cancelling when |mean| >> std. */
 static int bn_sums(const float *x, const float *shift, int64_t M, int C, double *sum, double *sumsq,
@@ -86,25 +100,11 @@ static int bn_sums(const float *x, const float *shift, int64_t M, int C, double 
                 float sa[CB] = {0}, qa[CB] = {0}, sh[CB] = {0};
                 const int w = C - c0 < CB ? C - c0 : CB;
                 for (int j = 0; j < w; j++) sh[j] = shift[c0 + j];
-                if (w == CB) {
-                    for (int64_t r = r0; r < r1; r++) {
-                        const float *row = x + r * C + c0;
-                        for (int j = 0; j < CB; j++) {
-                            const float v = row[j] - sh[j];
-                            sa[j] += v;
-                            qa[j] += v * v;
-                        }
-                    }
-                } else {
-                    for (int64_t r = r0; r < r1; r++) {
-                        const float *row = x + r * C + c0;
-                        for (int j = 0; j < w; j++) {
-                            const float v = row[j] - sh[j];
-                            sa[j] += v;
-                            qa[j] += v * v;
-                        }
-                    }
-                }
+                /* a literal CB lets the inlined loop vectorise to whole registers */
+                if (w == CB)
+                    block_sums(x, C, r0, r1, c0, CB, sh, sa, qa);
+                else
+                    block_sums(x, C, r0, r1, c0, w, sh, sa, qa);
                 for (int j = 0; j < w; j++) {
                     s[c0 + j] += sa[j];
                     q[c0 + j] += qa[j];
@@ -151,6 +151,22 @@ static inline float act_grad(float g, float xc, float a, float b, int act) {
     return (z > 0.0f) & (z < 6.0f) ? g : 0.0f;
 }
 
+/* Add, for channels c0 + [0, w) of rows [r0, r1), dz and dz * (x - mean) into sa[], qa[]. */
+static inline __attribute__((always_inline)) void block_grad_sums(const float *x, const float *dy, int64_t C,
+                                                                  int64_t r0, int64_t r1, int c0, const int w,
+                                                                  const float *am, const float *bm,
+                                                                  const float *mm, int act, float *sa, float *qa) {
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = x + r * C + c0, *gr = dy + r * C + c0;
+        for (int j = 0; j < w; j++) {
+            const float xc = xr[j] - mm[j];
+            const float dz = act_grad(gr[j], xc, am[j], bm[j], act);
+            sa[j] += dz;
+            qa[j] += dz * xc;
+        }
+    }
+}
+
 /* Per-channel sums of dz and dz * (x - mean[c]), blocked as bn_sums. */
 static int bn_act_backward_sums(const float *x, const float *dy, const float *a, const float *b,
                                   const float *mean, int64_t M, int C, int act, double *sdz, double *sdzx,
@@ -173,27 +189,10 @@ static int bn_act_backward_sums(const float *x, const float *dy, const float *a,
                     bm[j] = b[c0 + j];
                     mm[j] = mean[c0 + j];
                 }
-                if (w == CB) {
-                    for (int64_t r = r0; r < r1; r++) {
-                        const float *xr = x + r * C + c0, *gr = dy + r * C + c0;
-                        for (int j = 0; j < CB; j++) {
-                            const float xc = xr[j] - mm[j];
-                            const float dz = act_grad(gr[j], xc, am[j], bm[j], act);
-                            sa[j] += dz;
-                            qa[j] += dz * xc;
-                        }
-                    }
-                } else {
-                    for (int64_t r = r0; r < r1; r++) {
-                        const float *xr = x + r * C + c0, *gr = dy + r * C + c0;
-                        for (int j = 0; j < w; j++) {
-                            const float xc = xr[j] - mm[j];
-                            const float dz = act_grad(gr[j], xc, am[j], bm[j], act);
-                            sa[j] += dz;
-                            qa[j] += dz * xc;
-                        }
-                    }
-                }
+                if (w == CB)
+                    block_grad_sums(x, dy, C, r0, r1, c0, CB, am, bm, mm, act, sa, qa);
+                else
+                    block_grad_sums(x, dy, C, r0, r1, c0, w, am, bm, mm, act, sa, qa);
                 for (int j = 0; j < w; j++) {
                     s[c0 + j] += sa[j];
                     q[c0 + j] += qa[j];
