@@ -57,7 +57,7 @@
 #else
 #define LANES 8
 #endif
-typedef float vf8 __attribute__((vector_size(LANES * sizeof(float))));
+typedef float vfloat __attribute__((vector_size(LANES * sizeof(float))));
 
 #ifndef GROUP_BYTES
 #define GROUP_BYTES (256 * 1024) /* an item's ring and gradient rows, all its blocks (L2) */
@@ -74,8 +74,8 @@ typedef float vf8 __attribute__((vector_size(LANES * sizeof(float))));
 #define OPAQUE(p) ((void)0)
 #endif
 
-static inline vf8 load_u(const float *p) {
-    vf8 v;
+static inline vfloat load_u(const float *p) {
+    vfloat v;
     memcpy(&v, p, sizeof v);
     return v;
 }
@@ -126,7 +126,7 @@ static void pack_row(const float *src, strides4 st, int n, int y, int C, int W, 
                 const int c0 = blk[j].c0, cb = blk[j].cb;
                 float *d = dst[j] + (size_t)px * cb;
                 if (c0 + cb <= C) {
-                    for (int v = 0; v < cb; v += LANES) *(vf8 *)(d + v) = load_u(sp + c0 + v);
+                    for (int v = 0; v < cb; v += LANES) *(vfloat *)(d + v) = load_u(sp + c0 + v);
                 } else {
                     for (int c = 0; c < cb; c++) d[c] = c0 + c < C ? sp[c0 + c] : 0.0f;
                 }
@@ -158,30 +158,30 @@ static inline __attribute__((always_inline)) void wgrad_chunk(const float *const
                                                               const int K, const int V, const int S) {
     const int cb = V * LANES;
     for (int ky = 0; ky < K; ky++) {
-        vf8 a[7][4];
+        vfloat a[7][4];
 #pragma GCC unroll 8
         for (int kx = 0; kx < K; kx++)
 #pragma GCC unroll 4
-            for (int v = 0; v < V; v++) a[kx][v] = (vf8){0}; /* the chunk's own sums: blocked summation */
+            for (int v = 0; v < V; v++) a[kx][v] = (vfloat){0}; /* the chunk's own sums: blocked summation */
         for (int r = 0; r < rows; r++) {
             const float *restrict xr = xrow[r * S + ky];
             if (!xr) continue;
             const float *gr = gp + (size_t)r * wo * cb;
             for (int ox = 0; ox < wo; ox++) {
                 const float *xo = xr + (size_t)ox * S * cb;
-                vf8 g[4];
+                vfloat g[4];
 #pragma GCC unroll 4
-                for (int v = 0; v < V; v++) g[v] = *(const vf8 *)(gr + (size_t)ox * cb + v * LANES);
+                for (int v = 0; v < V; v++) g[v] = *(const vfloat *)(gr + (size_t)ox * cb + v * LANES);
 #pragma GCC unroll 8
                 for (int kx = 0; kx < K; kx++)
 #pragma GCC unroll 4
-                    for (int v = 0; v < V; v++) a[kx][v] += *(const vf8 *)(xo + kx * cb + v * LANES) * g[v];
+                    for (int v = 0; v < V; v++) a[kx][v] += *(const vfloat *)(xo + kx * cb + v * LANES) * g[v];
             }
         }
 #pragma GCC unroll 8
         for (int kx = 0; kx < K; kx++)
 #pragma GCC unroll 4
-            for (int v = 0; v < V; v++) *(vf8 *)(acc + (size_t)(ky * K + kx) * ldacc + v * LANES) += a[kx][v];
+            for (int v = 0; v < V; v++) *(vfloat *)(acc + (size_t)(ky * K + kx) * ldacc + v * LANES) += a[kx][v];
     }
 }
 
@@ -405,7 +405,7 @@ static void unpack_row(float *dst, strides4 st, int n, int y, int C, int W, cons
                 const int c0 = blk[j].c0, cb = blk[j].cb;
                 const float *s = src[j] + (size_t)px * cb;
                 if (c0 + cb <= C) {
-                    for (int v = 0; v < cb; v += LANES) memcpy(dp + c0 + v, s + v, sizeof(vf8));
+                    for (int v = 0; v < cb; v += LANES) memcpy(dp + c0 + v, s + v, sizeof(vfloat));
                 } else {
                     for (int c = 0; c < C - c0; c++) dp[c0 + c] = s[c];
                 }
@@ -433,11 +433,11 @@ static inline __attribute__((always_inline)) void dgrad_row(const float *const *
                                                             const int T) {
     const int cb = V * LANES;
     for (int x0 = 0; x0 < wout; x0 += T) {
-        vf8 acc[8][2];
+        vfloat acc[8][2];
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++)
 #pragma GCC unroll 2
-            for (int v = 0; v < V; v++) acc[t][v] = (vf8){0};
+            for (int v = 0; v < V; v++) acc[t][v] = (vfloat){0};
         for (int a = 0; a < K; a++) {
             const float *restrict gr = grow[a];
             if (!gr) continue;
@@ -445,19 +445,19 @@ static inline __attribute__((always_inline)) void dgrad_row(const float *const *
             OPAQUE(gr);
 #pragma GCC unroll 8
             for (int b = 0; b < K; b++) {
-                vf8 w[2];
+                vfloat w[2];
 #pragma GCC unroll 2
-                for (int v = 0; v < V; v++) w[v] = *(const vf8 *)(wf + (a * K + b) * cb + v * LANES);
+                for (int v = 0; v < V; v++) w[v] = *(const vfloat *)(wf + (a * K + b) * cb + v * LANES);
 #pragma GCC unroll 8
                 for (int t = 0; t < T; t++)
 #pragma GCC unroll 2
-                    for (int v = 0; v < V; v++) acc[t][v] += *(const vf8 *)(gr + (size_t)(t + b) * cb + v * LANES) * w[v];
+                    for (int v = 0; v < V; v++) acc[t][v] += *(const vfloat *)(gr + (size_t)(t + b) * cb + v * LANES) * w[v];
             }
         }
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++)
 #pragma GCC unroll 2
-            for (int v = 0; v < V; v++) *(vf8 *)(orow + (size_t)(x0 + t) * cb + v * LANES) = acc[t][v];
+            for (int v = 0; v < V; v++) *(vfloat *)(orow + (size_t)(x0 + t) * cb + v * LANES) = acc[t][v];
     }
 }
 
