@@ -65,8 +65,8 @@ static void add_parts(double *part, int T, int C, double *out0, double *out1) {
 /* The sums run over blocks of CB channels (one AVX-512 register of floats) and RB rows: a block's
  * partial sums stay in float registers over its RB rows (a few dozen shifted values, so float keeps
  * them exact to ~1e-6 relative) and are then added into the per-thread double sums. Summing row by
- * row straight into double arrays, as before, was compute-bound: a load, a float-to-double
- * conversion and a store per element, at half the vector width. */
+ * row straight into double arrays is compute-bound: a load, a float-to-double conversion and a
+ * store per element, at half the vector width. */
 
 /* Add, for channels c0 + [0, w) of rows [r0, r1), (x - sh) and its square into sa[], qa[]. */
 static inline __attribute__((always_inline)) void block_sums(const float *x, int64_t C, int64_t r0, int64_t r1,
@@ -214,20 +214,9 @@ static int bn_act_backward_dx(const float *restrict x, const float *restrict dy,
     for (int64_t r = 0; r < M; r++) {
         const float *xr = x + r * C, *gr = dy + r * C;
         float *dr = dx + r * C;
-        if (act == ACT_NONE) {
-            for (int c = 0; c < C; c++) dr[c] = a[c] * gr[c] + k1[c] * (xr[c] - mean[c]) + k0[c];
-        } else if (act == ACT_RELU) {
-            for (int c = 0; c < C; c++) {
-                const float z = a[c] * (xr[c] - mean[c]) + b[c];
-                const float dz = z > 0.0f ? gr[c] : 0.0f;
-                dr[c] = a[c] * dz + k1[c] * (xr[c] - mean[c]) + k0[c];
-            }
-        } else {
-            for (int c = 0; c < C; c++) {
-                const float z = a[c] * (xr[c] - mean[c]) + b[c];
-                const float dz = (z > 0.0f) & (z < 6.0f) ? gr[c] : 0.0f;
-                dr[c] = a[c] * dz + k1[c] * (xr[c] - mean[c]) + k0[c];
-            }
+        for (int c = 0; c < C; c++) {
+            const float xc = xr[c] - mean[c];
+            dr[c] = a[c] * act_grad(gr[c], xc, a[c], b[c], act) + k1[c] * xc + k0[c];
         }
     }
     return 0;
