@@ -3,7 +3,7 @@
 Each variant trains a fresh XS (same seed) on SynthPose training samples the way
 ``litepose.engine.trainer`` does: KeypointDataset + TransformConfig(input_size), a DataLoader
 with 1 worker (kept alive between epochs: with a small dataset, restarting it every few steps
-would dominate), channels_last, the real LitePoseLoss and AdamW with the shipped recipe's
+would dominate) or, in the last variant, none, channels_last, the real LitePoseLoss and AdamW with the shipped recipe's
 settings (configs/synthpose_xs.yaml), eager fp32. A step is batch + forward + loss + backward +
 optimizer step, data loading included; images per second = batch size / the median time of the
 timed steps (after the warm-up steps; the median resists other load on the machine). Each variant
@@ -12,10 +12,13 @@ runs in a fresh process, so that process-wide settings do not leak from one into
 Variants are the list VARIANTS below, each adding one lever to the one before: (a) the step as
 the original trains (aten only: LITEPOSE_FAST_CONV=0, LITEPOSE_FAST_BN=0), (b) the C depthwise-conv
 gradients, (c) the C BatchNorm + activation, (d) torch's fused AdamW, (e) the CPU process settings
-of litepose.engine.cputune; (e) is what litepose ships. Add a Variant to compare another lever.
+of litepose.engine.cputune, (f) decoded images cached in memory and uint8 batches normalised in
+the training process (litepose.normalization.network_input), (g) loading in the training process
+instead of a worker process (what the trainer's data.workers auto picks on a CPU with up to 2
+cores); (g) is what litepose ships. Add a Variant to compare another lever.
 
 Usage: python benchmarks/train_speed.py [--steps 15] [--warmup 3] [--batch-size 16]
-       [--input-size 128] [--threads 2] [--images 64] [--data DIR] [--rounds 1] [VARIANT ...]
+       [--input-size 128] [--threads 2] [--images 256] [--data DIR] [--rounds 1] [VARIANT ...]
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from litepose.engine.config import TrainConfig
 from litepose.engine.cputune import cpu_training_settings
 from litepose.engine.loss import LitePoseLoss
 from litepose.models import create_model, fastbn, fastconv
+from litepose.normalization import network_input
 
 RECIPE = Path(__file__).resolve().parents[1] / "configs" / "synthpose_xs.yaml"
 
@@ -59,6 +63,8 @@ class Variant:
     prepare: Callable[[torch.nn.Module], torch.nn.Module] | None = None
     fused_adamw: bool = False  # torch's fused AdamW kernel (one pass over all parameters)
     cpu_settings: bool = False  # litepose.engine.cputune: denormals flushed, allocator keeps freed blocks
+    cached_uint8: bool = False  # decoded images in memory, uint8 batches normalised by network_input
+    workers: int = 1  # loader worker processes (0: load in the training process)
 
 
 OFF = {fastconv.ENV_ENABLE: "0", fastbn.ENV_ENABLE: "0"}
@@ -70,10 +76,27 @@ VARIANTS = [
     Variant("+ fused adamw", "and torch's fused AdamW step", ON, fused_adamw=True),
     Variant(
         "+ cpu settings",
-        "and denormals flushed, freed memory kept (shipped)",
+        "and denormals flushed, freed memory kept",
         ON,
         fused_adamw=True,
         cpu_settings=True,
+    ),
+    Variant(
+        "+ cached uint8",
+        "and decoded images cached, uint8 batches",
+        ON,
+        fused_adamw=True,
+        cpu_settings=True,
+        cached_uint8=True,
+    ),
+    Variant(
+        "+ in-process",
+        "and loading in the training process (shipped)",
+        ON,
+        fused_adamw=True,
+        cpu_settings=True,
+        cached_uint8=True,
+        workers=0,
     ),
 ]
 
@@ -92,23 +115,27 @@ def environment(env: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def batches(ds: KeypointDataset, batch_size: int, seed: int) -> Iterator[dict[str, Any]]:
-    """Endless shuffled training batches from one persistent worker."""
+def batches(ds: KeypointDataset, batch_size: int, seed: int, workers: int) -> Iterator[dict[str, Any]]:
+    """Endless shuffled training batches (from persistent workers if ``workers`` > 0)."""
     loader = DataLoader(
         ds,
         batch_size=batch_size,
         shuffle=True,
         drop_last=True,
-        num_workers=1,
-        persistent_workers=True,
+        num_workers=workers,
+        persistent_workers=workers > 0,
         generator=torch.Generator().manual_seed(seed),
     )
     while True:
         yield from loader
 
 
-def run(variant: Variant, ds: KeypointDataset, cfg: TrainConfig, args: argparse.Namespace) -> dict[str, float]:
+def run(variant: Variant, cfg: TrainConfig, args: argparse.Namespace) -> dict[str, float]:
     """Train ``args.warmup + args.steps`` steps; median and fastest time of the last ``args.steps``."""
+    tcfg = TransformConfig(input_size=args.input_size, normalize=not variant.cached_uint8)
+    ds = KeypointDataset(Path(args.data) / "annotations.json", transform=tcfg)
+    if variant.cached_uint8:
+        ds.cache_images(max_mb=4096)  # before the workers fork: they share the pages
     with environment(variant.env), cpu_training_settings(variant.cpu_settings):
         torch.manual_seed(0)
         model = create_model("litepose-xs", num_joints=ds.num_joints)
@@ -120,12 +147,12 @@ def run(variant: Variant, ds: KeypointDataset, cfg: TrainConfig, args: argparse.
         fused = {"fused": True} if variant.fused_adamw else {}
         opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, **fused)
         loss_fn = LitePoseLoss(ds.num_joints, lc.heatmap_factors, lc.push_factor, lc.pull_factor, lc.push_type)
-        data = batches(ds, args.batch_size, seed=0)
+        data = batches(ds, args.batch_size, seed=0, workers=variant.workers)
         losses = []
 
         def step() -> None:
             batch = next(data)
-            images = batch["image"].contiguous(memory_format=torch.channels_last)
+            images = network_input(batch["image"])  # float32 channels_last (normalised if uint8)
             opt.zero_grad(set_to_none=True)
             out = model(images)
             total = loss_fn(out, batch["heatmaps"], batch["masks"], batch["joints"][0])["total"]
@@ -157,7 +184,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--input-size", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--images", type=int, default=64, help="SynthPose training images to generate")
+    # 256: an epoch of 16 steps at batch 16 (with 64, every 4th step waited for a worker's refilled queue)
+    ap.add_argument("--images", type=int, default=256, help="SynthPose training images to generate")
     ap.add_argument("--data", help="SynthPose folder (generated there if absent; default: a temporary one)")
     ap.add_argument("--rounds", type=int, default=1, help="alternate the variants this many times (median)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)  # internal: run one variant in this process
@@ -169,10 +197,7 @@ def main() -> None:
 
     if args.worker:  # one variant, one round, in this fresh process: the result as JSON
         v = next(v for v in VARIANTS if v.name == args.worker)
-        ds = KeypointDataset(
-            Path(args.data) / "annotations.json", transform=TransformConfig(input_size=args.input_size)
-        )
-        print(json.dumps(run(v, ds, TrainConfig.load(RECIPE), args)))
+        print(json.dumps(run(v, TrainConfig.load(RECIPE), args)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.data or Path(tmp) / "synthpose")

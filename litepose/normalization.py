@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MEAN", "STD", "Normalization", "IMAGENET"]
+__all__ = ["MEAN", "STD", "Normalization", "IMAGENET", "network_input"]
 
 #: ImageNet statistics of RGB / 255 (per channel, R G B).
 MEAN = (0.485, 0.456, 0.406)
@@ -54,3 +54,27 @@ class Normalization:
 
 
 IMAGENET = Normalization()
+
+
+def network_input(images: Any, norm: Normalization = IMAGENET) -> Any:
+    """A batch as the network takes it: float32, channels_last.
+
+    ``images`` (B, 3, H, W) is either uint8 RGB, normalised here as ``v * (1 / (255 * std)) -
+    mean / std`` per channel in float32 (the very arithmetic of
+    :class:`~litepose.data.transforms.TrainTransform`, so both give equal bits), or float32
+    already normalised (only laid out channels_last). Training sends uint8 batches from its
+    loader (a quarter of the bytes) and normalises them here, on the training device.
+    """
+    import numpy as np
+    import torch
+
+    if images.dtype == torch.uint8:
+        scale = [float(np.float32(1 / (255 * s))) for s in norm.std]
+        shift = [float(np.float32(m / s)) for m, s in zip(norm.mean, norm.std)]
+        x = images.to(dtype=torch.float32, memory_format=torch.channels_last)
+        view = (1, 3, 1, 1)
+        x.mul_(torch.tensor(scale, device=x.device).view(view))
+        return x.sub_(torch.tensor(shift, device=x.device).view(view))
+    if not images.is_floating_point():
+        raise TypeError(f"images must be uint8 or floating point, got {images.dtype}")
+    return images.contiguous(memory_format=torch.channels_last)

@@ -377,6 +377,54 @@ def test_samples_are_reproducible_and_normalised():
     assert plain["image"].dtype == torch.uint8 and raw.dtype == np.uint8
 
 
+def test_network_input_normalises_uint8_batches_to_the_datasets_own_bits():
+    """The trainer sends uint8 batches and normalises them with network_input: the network must
+    see exactly what the dataset's float path gives."""
+    from litepose.normalization import Normalization, network_input
+
+    plain = KeypointDataset(shared(MINI_TRAIN), transform=TransformConfig(normalize=False))
+    norm = KeypointDataset(shared(MINI_TRAIN), transform=TransformConfig())
+    u8 = torch.stack([plain[(i, None, 40 + i)]["image"] for i in range(3)])
+    ref = torch.stack([norm[(i, None, 40 + i)]["image"] for i in range(3)])
+    assert u8.dtype == torch.uint8
+    x = network_input(u8)
+    assert x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(x, ref)
+    assert torch.equal(network_input(ref), ref) and network_input(ref).is_contiguous(memory_format=torch.channels_last)
+    other = Normalization((0.5, 0.5, 0.5), (0.25, 0.5, 1.0))
+    expected = (u8.float() / 255 - 0.5) / torch.tensor([0.25, 0.5, 1.0]).view(1, 3, 1, 1)
+    torch.testing.assert_close(network_input(u8, other), expected, atol=1e-5, rtol=0)
+    with pytest.raises(TypeError, match="uint8 or floating point"):
+        network_input(u8.to(torch.int32))
+
+
+def test_cached_images_give_the_same_samples_and_stay_read_only():
+    ds = KeypointDataset(shared(MINI_TRAIN), transform=TransformConfig())
+    fresh = KeypointDataset(shared(MINI_TRAIN), transform=TransformConfig())
+    crowd = ds.image_ids.index(34246)  # an image with a crowd region: a real mask is cached
+    assert ds.cache_images(max_mb=1024) == len(ds) and ds.cached == len(ds)
+    for i in (0, crowd, len(ds) - 1):
+        a, b = ds[(i, None, 7)], fresh[(i, None, 7)]
+        assert torch.equal(a["image"], b["image"])
+        for x, y in zip(a["heatmaps"] + a["masks"] + a["joints"], b["heatmaps"] + b["masks"] + b["joints"]):
+            assert torch.equal(x, y)
+        rec, ref = ds.load(i), fresh.load(i)
+        assert np.array_equal(rec["image"], ref["image"]) and np.array_equal(rec["mask"], ref["mask"])
+        assert not rec["image"].flags.writeable and not rec["mask"].flags.writeable
+    assert not ds.load(crowd)["mask"].all()
+    with pytest.raises(ValueError, match="read-only"):
+        ds.load(0)["image"][0, 0, 0] = 1
+
+
+def test_image_cache_stops_at_its_memory_budget():
+    ds = KeypointDataset(shared(MINI_TRAIN), transform=TransformConfig())
+    sizes = [3 * ds.annotations.image_info(i)["width"] * ds.annotations.image_info(i)["height"] for i in ds.image_ids]
+    budget = (sizes[0] + sizes[1] + sizes[2] // 2) / 2**20  # room for two images and half a third
+    assert ds.cache_images(max_mb=budget) == 2
+    assert ds.cache_images(max_mb=0) == 2  # already cached images stay; nothing more is added
+    assert ds[(5, None, 1)]["image"].shape == (3, 256, 256)  # uncached ones are read from disk
+
+
 def test_a_crowd_of_40_people_makes_a_sample(tmp_path):
     """The original's loader raised IndexError beyond 30 people; here the 30 most complete are kept."""
     names = ["head", "left_hand", "right_hand"]

@@ -350,6 +350,34 @@ def test_ddp_time_limit_after_resume_stops_every_rank(tmp_path) -> None:
     assert torch.load(out / "last.pth", weights_only=True)["epoch"] == 2
 
 
+def test_auto_workers_and_the_image_cache(tmp_path, monkeypatch, capsys) -> None:
+    """data.workers unset: in-process loading on a CPU with up to 2 cores, else 2 workers.
+    data.cache_mb: images decoded once; a forked worker serves from the cache the very batch the
+    training process makes itself, as uint8 images."""
+    cfg = TrainConfig.load(_cfg(tmp_path, data={"workers": None, "cache_mb": 256}))
+    assert cfg.data.workers is None and cfg.data.cache_mb == 256.0
+    t = Trainer(cfg, tmp_path / "w", resume=None)
+    t._build()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert t.num_workers() == 0
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert t.num_workers() == 2
+    t._cache_images()
+    assert t.dataset.cached == len(t.dataset)
+    assert f"{len(t.dataset)} of {len(t.dataset)} training images cached" in capsys.readouterr().err
+    batches = []
+    for workers in (1, 0):
+        t.cfg.data.workers = workers
+        assert t.num_workers() == workers
+        loader = t._loader()
+        loader.batch_sampler.set_epoch(1)
+        batches.append(next(iter(loader)))
+        del loader
+    a, b = batches
+    assert a["image"].dtype == torch.uint8 and torch.equal(a["image"], b["image"])
+    assert torch.equal(a["heatmaps"][1], b["heatmaps"][1]) and torch.equal(a["masks"][0], b["masks"][0])
+
+
 def test_persistent_workers_serve_each_epoch_as_a_fresh_loader_would(tmp_path) -> None:
     """Workers live across epochs, yet an epoch's samples depend only on (seed, epoch): exact resume."""
     cfg = TrainConfig.load(_cfg(tmp_path, data={"workers": 1}))

@@ -26,7 +26,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-images", type=int, default=None, help="SynthPose training images")
     o.add_option(p, "--val-images")
     o.add_option(p, "--seed")
-    p.add_argument("--workers", type=int, default=1, help="data-loading worker processes")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="data-loading worker processes (default: 0 on a CPU with up to 2 cores, else 2)",
+    )
     o.add_input_size(p)
     o.add_device_options(p)
     o.add_output_option(p, "folder", "data, the training run, overlays, metrics and report.json", "runs/demo")
@@ -71,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"[2/4] training LitePose-XS at {size}px for up to {minutes:g} min")
     sections = {
         "model": {"input_size": size},
-        "data": {"train": str(splits["train"]), "val": str(splits["val"]), "workers": args.workers},
+        "data": {"train": str(splits["train"]), "val": str(splits["val"]), "workers": args.workers, "cache_mb": 1024},
         "train": {"epochs": epochs, "time_limit_min": minutes, "seed": args.seed, "device": args.device},
         "val": {"every": every},
     }

@@ -13,10 +13,13 @@ Stable API::
     sample = ds[i]      # or ds[(i, input_size)] to pick the input size of this sample,
                         # or ds[(i, input_size_or_None, seed)] to fix its augmentation seed
     ds.load(i)          # the untransformed record (see below)
+    ds.cache_images(max_mb=1024)   # keep decoded images (and crowd masks) in memory
 
 A sample (``transform`` set) is a dict of tensors, collated by torch's default collate::
 
-    "image":    float32 (3, S, S), RGB/255 normalised with ImageNet mean/std (S = input size)
+    "image":    float32 (3, S, S), RGB/255 normalised with ImageNet mean/std (S = input size);
+                uint8 (3, S, S) RGB with ``TransformConfig(normalize=False)`` (4x fewer bytes
+                from a loader process; :func:`litepose.normalization.network_input` normalises)
     "heatmaps": [float32 (K, S/4, S/4), float32 (K, S/2, S/2)]   Gaussian targets, sigma 2
     "masks":    [float32 (S/4, S/4), float32 (S/2, S/2)]          1 = counted, 0 = ignored
     "joints":   [int64 (30, K, 2), int64 (30, K, 2)]              joint index tables
@@ -36,6 +39,11 @@ persistent worker's generator state, serves the sample).
 
 Supernet training samples one input size per batch: :class:`MultiSizeBatchSampler` yields
 batches of ``(index, size)`` pairs for ``DataLoader(ds, batch_sampler=...)``.
+
+Decoding a JPEG is the largest single cost of a sample (about a third of it for SynthPose's
+320x256 images). :meth:`KeypointDataset.cache_images` decodes images once, up to a memory budget,
+and every later epoch reuses them (read-only arrays). Call it before the DataLoader starts its
+workers: forked workers share the cached pages instead of each filling a cache of its own.
 """
 
 from __future__ import annotations
@@ -53,6 +61,11 @@ from .keypoints import KeypointSet
 from .transforms import TrainTransform, TransformConfig, check_input_size
 
 __all__ = ["KeypointDataset", "MultiSizeBatchSampler"]
+
+
+def _own_bytes(a: np.ndarray) -> int:
+    """Memory an array holds itself (0 for a broadcast view)."""
+    return 0 if 0 in a.strides else a.nbytes
 
 
 class KeypointDataset(Dataset):
@@ -80,6 +93,7 @@ class KeypointDataset(Dataset):
         self.image_ids: list[int] = ids
         self.config = transform
         self.transform = TrainTransform(transform, self.keypoints.flip_index) if transform is not None else None
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def num_joints(self) -> int:
@@ -91,11 +105,51 @@ class KeypointDataset(Dataset):
     def __repr__(self) -> str:
         return f"KeypointDataset({str(self.annotations.path)!r}, images={len(self)}, joints={self.num_joints})"
 
+    @property
+    def cached(self) -> int:
+        """How many images :meth:`cache_images` holds in memory."""
+        return len(self._cache)
+
+    def cache_images(self, max_mb: float, progress: bool = False) -> int:
+        """Decode the images (and their crowd masks) into memory, in index order, until ``max_mb``
+        megabytes are used; returns how many are cached. Images past the budget are read from
+        disk each time, as without a cache. The cached arrays are read-only, so a transform that
+        tried to change one in place would fail instead of corrupting later epochs. A bad image
+        fails here, naming its file, before training starts."""
+        from tqdm import tqdm
+
+        budget = float(max_mb) * 2**20
+        used = sum(im.nbytes + _own_bytes(mk) for im, mk in self._cache.values())
+        ann = self.annotations
+        bar = tqdm(total=len(self), desc="caching images", unit="img", disable=not progress)
+        try:
+            for index, iid in enumerate(self.image_ids):
+                if index in self._cache:
+                    bar.update()
+                    continue
+                info = ann.image_info(iid)
+                if used + 3 * int(info["width"]) * int(info["height"]) > budget:
+                    break  # the header's size: nothing is decoded that would not fit
+                image, mask = ann.read_image(iid), ann.mask(iid)
+                if mask.all():  # no ignored region: a read-only view of one True, no memory
+                    mask = np.broadcast_to(np.ones((1, 1), dtype=bool), mask.shape)
+                image.flags.writeable = False
+                mask.flags.writeable = False
+                self._cache[index] = (image, mask)
+                used += image.nbytes + _own_bytes(mask)
+                bar.update()
+        finally:
+            bar.close()
+        return len(self._cache)
+
     def load(self, index: int) -> dict[str, Any]:
-        """The untransformed record of sample ``index`` (image, mask, joints in image pixels)."""
+        """The untransformed record of sample ``index`` (image, mask, joints in image pixels); the
+        image and mask come from memory when :meth:`cache_images` holds them (read-only then)."""
         iid = self.image_ids[index]
         ann = self.annotations
-        return {"image": ann.read_image(iid), "mask": ann.mask(iid), "joints": ann.joints(iid), "image_id": iid}
+        hit = self._cache.get(index)
+        image, mask = hit if hit is not None else (ann.read_image(iid), ann.mask(iid))
+        return {"image": image, "mask": mask, "joints": ann.joints(iid), "image_id": iid}
 
     def __getitem__(self, index: int | tuple[int, int | None] | tuple[int, int | None, int]) -> dict[str, Any]:
         size = seed = None

@@ -82,7 +82,12 @@ class DataCfg:
     synthpose: dict[str, int] | None = None
     max_people: int = 30
     sigma: float = 2.0
-    workers: int = 2
+    # loader worker processes; None (auto): 0 (load in the training process) on a CPU with at most
+    # 2 cores, where a worker process would take its time from the compute threads, else 2
+    workers: int | None = None
+    # decoded training images kept in memory, up to this many MB (0: off): no JPEG decoding after
+    # the first epoch (about 245 kB per 320x256 SynthPose image)
+    cache_mb: float = 0.0
     # The augmentation has its own section, ``augment`` (litepose.data.transforms.Augmentation).
 
 

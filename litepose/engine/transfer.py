@@ -21,6 +21,7 @@ from ..device import pick_device
 from ..models import extract_subnet, load_checkpoint, save_checkpoint
 from ..models.spec import ArchSpec, resolve_spec
 from ..models.supernet import SuperLitePose
+from ..normalization import network_input
 
 __all__ = ["recalibrate_batchnorm", "calibration_batches", "recalibrated_subnet", "transfer"]
 
@@ -80,7 +81,8 @@ def calibration_batches(
     n = min(num_images, len(ds)) if num_images > 0 else len(ds)
     for start in range(0, n, batch_size):
         idx = order[start : min(start + batch_size, n)]
-        yield torch.stack([ds[(i, input_size, (seed * 1_000_003 + i) % 2**63)]["image"] for i in idx])
+        batch = torch.stack([ds[(i, input_size, (seed * 1_000_003 + i) % 2**63)]["image"] for i in idx])
+        yield network_input(batch) if batch.dtype == torch.uint8 else batch  # a dataset sending uint8
 
 
 def recalibrated_subnet(
