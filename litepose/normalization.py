@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MEAN", "STD", "Normalization", "IMAGENET", "network_input"]
+__all__ = ["MEAN", "STD", "Normalization", "IMAGENET", "network_input", "uint8_affine"]
 
 #: ImageNet statistics of RGB / 255 (per channel, R G B).
 MEAN = (0.485, 0.456, 0.406)
@@ -56,21 +56,30 @@ class Normalization:
 IMAGENET = Normalization()
 
 
+def uint8_affine(norm: Normalization = IMAGENET) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(scale, shift)`` per channel, float32 values: training normalises uint8 RGB as
+    ``v * scale - shift`` in float32, one multiply and one subtract (the training transform and
+    :func:`network_input` both use these, so they give equal bits)."""
+    import numpy as np
+
+    scale = tuple(float(np.float32(1 / (255 * s))) for s in norm.std)
+    shift = tuple(float(np.float32(m / s)) for m, s in zip(norm.mean, norm.std))
+    return scale, shift
+
+
 def network_input(images: Any, norm: Normalization = IMAGENET) -> Any:
     """A batch as the network takes it: float32, channels_last.
 
-    ``images`` (B, 3, H, W) is either uint8 RGB, normalised here as ``v * (1 / (255 * std)) -
-    mean / std`` per channel in float32 (the very arithmetic of
-    :class:`~litepose.data.transforms.TrainTransform`, so both give equal bits), or float32
-    already normalised (only laid out channels_last). Training sends uint8 batches from its
-    loader (a quarter of the bytes) and normalises them here, on the training device.
+    ``images`` (B, 3, H, W) is either uint8 RGB, normalised here with :func:`uint8_affine` as the
+    training transform (:class:`~litepose.data.transforms.TrainTransform`) does, so both give
+    equal bits, or float32 already normalised (only laid out channels_last). Training sends
+    uint8 batches from its loader (a quarter of the bytes) and normalises them here, on the
+    training device.
     """
-    import numpy as np
     import torch
 
     if images.dtype == torch.uint8:
-        scale = [float(np.float32(1 / (255 * s))) for s in norm.std]
-        shift = [float(np.float32(m / s)) for m, s in zip(norm.mean, norm.std)]
+        scale, shift = uint8_affine(norm)
         x = images.to(dtype=torch.float32, memory_format=torch.channels_last)
         view = (1, 3, 1, 1)
         x.mul_(torch.tensor(scale, device=x.device).view(view))

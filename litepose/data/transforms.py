@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from ..normalization import MEAN, STD
+from ..normalization import uint8_affine
 from .targets import joints_table, render_heatmaps
 
 __all__ = ["Augmentation", "TransformConfig", "TrainTransform", "affine_matrix", "apply_affine"]
@@ -190,9 +190,10 @@ class TrainTransform:
         planes = cv2.split(img)  # uint8 planes: the cheap way to go from HWC to CHW
         if c.normalize:
             x = np.empty((3, size_in, size_in), np.float32)
+            scale, shift = uint8_affine()
             for ch in range(3):  # (v / 255 - mean) / std as one multiply-add per channel plane
-                np.multiply(planes[ch], np.float32(1 / (255 * STD[ch])), out=x[ch])
-                x[ch] -= np.float32(MEAN[ch] / STD[ch])
+                np.multiply(planes[ch], np.float32(scale[ch]), out=x[ch])
+                x[ch] -= np.float32(shift[ch])
             out["image"] = x
         else:
             out["image"] = np.stack(planes)
