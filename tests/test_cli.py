@@ -321,3 +321,20 @@ def test_augmentation_has_one_set_of_names(tmp_path) -> None:
         TrainConfig.from_dict({"data": {"max_translate": 0}})
     for path in sorted((REPO / "configs").glob("*.yaml")):
         TrainConfig.load(path)  # every shipped config uses the kept names
+
+
+def test_no_docs_or_code_file_holds_merge_conflict_markers() -> None:
+    """A merge left unresolved (docs/cli.md once had one) is caught by name and line."""
+    found = []
+    for folder in ("docs", "litepose", "tests", "benchmarks", "configs"):
+        for f in sorted((REPO / folder).rglob("*")):
+            if f.suffix not in {".md", ".py", ".yaml", ".yml", ".toml", ".c"} or not f.is_file():
+                continue
+            for n, line in enumerate(f.read_text(errors="replace").splitlines(), start=1):
+                if line.startswith(("<<<<<<< ", ">>>>>>> ")) or line == "=======":
+                    found.append(f"{f.relative_to(REPO)}:{n}")
+    for f in (REPO / "README.md", REPO / "pyproject.toml", REPO / "Makefile"):
+        for n, line in enumerate(f.read_text().splitlines(), start=1):
+            if line.startswith(("<<<<<<< ", ">>>>>>> ")) or line == "=======":
+                found.append(f"{f.relative_to(REPO)}:{n}")
+    assert not found, f"merge conflict markers at {found}"
