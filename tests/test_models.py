@@ -286,3 +286,77 @@ def test_profile_cli(capsys) -> None:
     assert main(["profile", "litepose-xs", "--json", "--num-joints", "14"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["models"][0]["macs"] == profile_model("litepose-xs", 14).macs and data["num_joints"] == 14
+
+
+# -- architecture JSON validation (issue #23) -------------------------------------------------------
+
+
+def _xs_json() -> dict:
+    return ArchSpec.uniform(256, 16, (16, 32, 48, 80), (16, 24, 24), blocks=(1, 1, 1, 1)).to_json()
+
+
+def _set(d: dict, path: tuple, value) -> dict:
+    node = d
+    for k in path[:-1]:
+        node = node[k]
+    node[path[-1]] = value
+    return d
+
+
+@pytest.mark.parametrize(
+    "path,value,field",
+    [
+        (("input_channel",), -16, "input_channel"),
+        (("input_channel",), 0, "input_channel"),
+        (("input_channel",), 16.5, "input_channel"),
+        (("backbone_setting", 0, "channel"), -16, r"backbone_setting\[0\]\.channel"),
+        (("backbone_setting", 2, "channel"), 10**7, r"backbone_setting\[2\]\.channel"),
+        (("backbone_setting", 1, "channel"), "32", r"backbone_setting\[1\]\.channel"),
+        (("deconv_setting", 1), 0, r"deconv_setting\[1\]"),
+        (("deconv_setting", 2), 100_000, r"deconv_setting\[2\]"),
+        (("backbone_setting", 3, "num_blocks"), -1, r"backbone_setting\[3\]\.num_blocks"),
+        (("backbone_setting", 3, "num_blocks"), 0, r"backbone_setting\[3\]\.num_blocks"),
+        (("backbone_setting", 0, "block_setting", 0, 1), -3, r"backbone_setting\[0\]\.block_setting\[0\] kernel"),
+        (("backbone_setting", 0, "block_setting", 0, 1), 1001, r"backbone_setting\[0\]\.block_setting\[0\] kernel"),
+        (("backbone_setting", 0, "block_setting", 0, 0), 1e6, r"block_setting\[0\] expansion"),
+        (("backbone_setting", 0, "block_setting", 0, 0), -6, r"block_setting\[0\] expansion"),
+        (("backbone_setting", 2, "stride"), -2, "strides"),
+        (("img_size",), 0, "img_size"),
+        (("img_size",), -256, "img_size"),
+        (("img_size",), 250, "img_size"),
+        (("img_size",), 1 << 20, "img_size"),
+    ],
+)
+def test_nonsense_architecture_json_is_refused_naming_file_and_field(tmp_path, path, value, field) -> None:
+    """0, negative, fractional or huge widths, kernels, depths, strides and sizes: one ValueError naming
+    the file and the field, before any layer is built."""
+    f = tmp_path / "arch.json"
+    f.write_text(json.dumps(_set(_xs_json(), path, value)))
+    with pytest.raises(ValueError, match=rf"arch\.json: .*{field}"):
+        ArchSpec.load(f)
+    with pytest.raises(ValueError, match=field):
+        profile_model(str(f))
+
+
+def test_profile_cli_refuses_negative_width_without_a_parameter_count(tmp_path, capsys) -> None:
+    from litepose.cli import main
+
+    f = tmp_path / "neg.json"
+    f.write_text(json.dumps(_set(_xs_json(), ("backbone_setting", 0, "channel"), -16)))
+    assert main(["profile", str(f)]) == 2
+    captured = capsys.readouterr()
+    assert "params" not in captured.out and "neg.json" in captured.err and "channel" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_architecture_caps_keep_every_published_network() -> None:
+    from litepose.models.spec import MAX_EXPANSION, MAX_KERNEL, MAX_WIDTH, PRESETS, SUPERNET_SPEC
+
+    for spec in [*PRESETS.values(), SUPERNET_SPEC]:
+        assert ArchSpec.from_json(spec.to_json()) == spec
+        assert max(spec.stem_channels, *spec.deconv, *(s.channels for s in spec.stages)) <= MAX_WIDTH
+        assert all(k <= MAX_KERNEL and t <= MAX_EXPANSION for s in spec.stages for t, k in s.blocks)
+    at_caps = ArchSpec.uniform(256, MAX_WIDTH, (8,) * 4, (8, 8, 8), blocks=(1, 1, 1, 1), kernel=MAX_KERNEL)
+    assert at_caps.stem_channels == MAX_WIDTH
+    with pytest.raises(ValueError, match="input_channel must be 1 to 1024"):
+        ArchSpec.uniform(256, MAX_WIDTH + 1, (8,) * 4, (8, 8, 8))

@@ -8,6 +8,7 @@ stride, per-block expansion and kernel) and the three deconv widths of the fusio
 from __future__ import annotations
 
 import json
+import math
 import operator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,11 @@ __all__ = [
     "PRESETS",
     "SUPERNET_SPEC",
     "INPUT_STRIDE",
+    "MAX_WIDTH",
+    "MAX_KERNEL",
+    "MAX_EXPANSION",
+    "MAX_BLOCKS",
+    "MAX_INPUT_SIZE",
     "check_input_size",
     "make_divisible",
     "resolve_spec",
@@ -27,6 +33,21 @@ __all__ = [
 #: The network downsamples its input by 16 (a stride-2 stem, then stages of strides 2, 2, 2, 1), so
 #: an input side must be a multiple of 16.
 INPUT_STRIDE = 16
+
+# Bounds on an architecture, checked whenever a spec is made. They are far above every published
+# LitePose (widths <= 160, kernel 7, expansion 6, <= 10 blocks, input <= 512) and low enough that a
+# typo (an extra zero, a negative sign) is refused instead of building a network that needs absurd
+# memory: at the caps one inverted bottleneck alone holds 1024 * 16 * 1024 * 2 = 33.5 M weights.
+#: Widest layer (stem, stage and deconv channels).
+MAX_WIDTH = 1024
+#: Largest (odd) depthwise kernel.
+MAX_KERNEL = 15
+#: Largest expansion ratio of an inverted bottleneck.
+MAX_EXPANSION = 16
+#: Most blocks in one stage.
+MAX_BLOCKS = 64
+#: Largest input side.
+MAX_INPUT_SIZE = 4096
 
 
 def check_input_size(size: Any, what: str = "input size") -> int:
@@ -81,22 +102,40 @@ class ArchSpec:
     deconv: tuple[int, int, int]
 
     def __post_init__(self) -> None:
+        # Every construction (JSON, preset, search space, checkpoint shapes) passes here, so a spec
+        # that exists is one the model builder can build in sane memory. Fields are named as in the
+        # architecture JSON so an error points at the line to fix.
+        _check_int(self.input_size, "img_size", INPUT_STRIDE, MAX_INPUT_SIZE)
+        if self.input_size % INPUT_STRIDE:
+            raise ValueError(
+                f"img_size must be a multiple of {INPUT_STRIDE} (the network downsamples its input "
+                f"by {INPUT_STRIDE}), got {self.input_size}"
+            )
+        _check_int(self.stem_channels, "input_channel", 1, MAX_WIDTH)
         if len(self.stages) != 4:
             raise ValueError(f"LitePose has 4 backbone stages, spec has {len(self.stages)}")
         if len(self.deconv) != 3:
             raise ValueError(f"LitePose has 3 deconv layers, spec has {len(self.deconv)}")
+        for i, c in enumerate(self.deconv):
+            _check_int(c, f"deconv_setting[{i}]", 1, MAX_WIDTH)
         for i, st in enumerate(self.stages):
-            if st.num_blocks < 1:
-                raise ValueError(f"stage {i} has no blocks")
-            for t, k in st.blocks:
+            where = f"backbone_setting[{i}]"
+            _check_int(st.channels, f"{where}.channel", 1, MAX_WIDTH)
+            if not 1 <= st.num_blocks <= MAX_BLOCKS:
+                raise ValueError(f"{where} must have 1 to {MAX_BLOCKS} blocks, has {st.num_blocks}")
+            for j, (t, k) in enumerate(st.blocks):
+                at = f"{where}.block_setting[{j}]"
+                _check_int(k, f"{at} kernel", 1, MAX_KERNEL)
                 if k % 2 != 1:
-                    raise ValueError(f"stage {i}: kernel {k} must be odd")
-                if t <= 0:
-                    raise ValueError(f"stage {i}: expansion {t} must be positive")
+                    raise ValueError(f"{at} kernel must be odd, got {k}")
+                if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+                    raise ValueError(f"{at} expansion must be a number, got {t!r}")
+                if not 0 < t <= MAX_EXPANSION:
+                    raise ValueError(f"{at} expansion must be in (0, {MAX_EXPANSION}], got {t}")
         strides = [s.stride for s in self.stages]
         if strides != [2, 2, 2, 1]:
             # The fusion head adds deconvs of stages 3 and 4 at one resolution, then of stages 2 and 1.
-            raise ValueError(f"LitePose needs stage strides [2, 2, 2, 1], spec has {strides}")
+            raise ValueError(f"LitePose needs backbone_setting strides [2, 2, 2, 1], spec has {strides}")
 
     # -- original JSON format ---------------------------------------------------------------------
 
@@ -108,22 +147,38 @@ class ArchSpec:
             raise ValueError(f"an architecture JSON is an object (img_size, input_channel, ...), not a {kind}")
         try:
             stages = []
-            for st in d["backbone_setting"]:
-                blocks = tuple((_num(t), int(k)) for t, k in st["block_setting"])
-                n = int(st.get("num_blocks", len(blocks)))
-                if n > len(blocks):
-                    raise ValueError(f"num_blocks {n} but only {len(blocks)} block settings")
-                stages.append(StageSpec(int(st["channel"]), int(st["stride"]), blocks[:n]))
+            for i, st in enumerate(_list(d["backbone_setting"], "backbone_setting")):
+                where = f"backbone_setting[{i}]"
+                if not isinstance(st, dict):
+                    raise ValueError(f"{where} must be an object (channel, stride, ...), got {st!r}")
+                settings = _list(st["block_setting"], f"{where}.block_setting")
+                blocks = []
+                for j, b in enumerate(settings):
+                    at = f"{where}.block_setting[{j}]"
+                    if not isinstance(b, list) or len(b) != 2:
+                        raise ValueError(f"{at} must be [expansion, kernel], got {b!r}")
+                    blocks.append((_num(b[0], f"{at} expansion"), _int(b[1], f"{at} kernel")))
+                n = _int(st.get("num_blocks", len(blocks)), f"{where}.num_blocks")
+                if not 1 <= n <= len(blocks):
+                    raise ValueError(
+                        f"{where}.num_blocks is {n}; it must be 1 to the {len(blocks)} block settings given"
+                    )
+                stages.append(
+                    StageSpec(
+                        _int(st["channel"], f"{where}.channel"),
+                        _int(st["stride"], f"{where}.stride"),
+                        tuple(blocks[:n]),
+                    )
+                )
+            deconv = _list(d["deconv_setting"], "deconv_setting")
             return cls(
-                input_size=int(d.get("img_size", 256)),
-                stem_channels=int(d["input_channel"]),
+                input_size=_int(d.get("img_size", 256), "img_size"),
+                stem_channels=_int(d["input_channel"], "input_channel"),
                 stages=tuple(stages),
-                deconv=tuple(int(c) for c in d["deconv_setting"]),  # type: ignore[arg-type]
+                deconv=tuple(_int(c, f"deconv_setting[{i}]") for i, c in enumerate(deconv)),  # type: ignore[arg-type]
             )
         except KeyError as e:
             raise ValueError(f"architecture JSON lacks key {e.args[0]!r}") from None
-        except (TypeError, AttributeError) as e:
-            raise ValueError(f"architecture JSON has a value of the wrong type ({e})") from None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -179,9 +234,32 @@ class ArchSpec:
         )
 
 
-def _num(t: Any) -> float:
-    f = float(t)
-    return int(f) if f.is_integer() else f
+def _check_int(value: Any, field: str, lo: int, hi: int) -> None:
+    """A ValueError naming ``field`` unless ``value`` is an int in ``[lo, hi]``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{field} must be an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{field} must be {lo} to {hi}, got {value}")
+
+
+def _int(v: Any, field: str) -> int:
+    """A JSON integer (``16`` or ``16.0``), never a truncated ``16.5``, a string or a boolean."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v):
+        raise ValueError(f"{field} must be an integer, got {v!r}")
+    return int(v)
+
+
+def _num(t: Any, field: str) -> float:
+    """A finite JSON number, as an int when it is integral (expansions are usually whole)."""
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+        raise ValueError(f"{field} must be a number, got {t!r}")
+    return int(t) if float(t).is_integer() else float(t)
+
+
+def _list(v: Any, field: str) -> list:
+    if not isinstance(v, list):
+        raise ValueError(f"{field} must be a list, got {v!r}")
+    return v
 
 
 PRESETS: dict[str, ArchSpec] = {
