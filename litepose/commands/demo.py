@@ -127,30 +127,29 @@ def run(args: argparse.Namespace) -> int:
 
 def _has_synthpose(folder, n: int) -> bool:
     """``folder`` holds SynthPose of the current version with ``n`` images."""
-    import json
-
+    from ..data.jsonio import read_json
     from ..data.synth import SYNTHPOSE_VERSION, synthpose_version
 
     if synthpose_version(folder) != SYNTHPOSE_VERSION:
         return False
     try:
-        return len(json.loads((folder / "annotations.json").read_text())["images"]) == n
-    except (OSError, ValueError, KeyError):
+        return len(read_json(folder / "annotations.json")["images"]) == n
+    except (OSError, ValueError, KeyError, TypeError):
         return False
 
 
 def _draw_overlays(predictor, folder, out, count: int = 8) -> list:
-    import json
     from pathlib import Path
 
     import cv2
 
+    from ..data.jsonio import read_json
     from ..media import MediaError, read_image
     from ..viz import draw_people
     from ._options import MIN_SCORE
 
     out.mkdir(parents=True, exist_ok=True)
-    data = json.loads((folder / "annotations.json").read_text())
+    data = read_json(folder / "annotations.json", "annotation file")
     written = []
     for img in data["images"][:count]:
         path = folder / "images" / img["file_name"]

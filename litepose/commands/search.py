@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from ..data.jsonio import read_json
     from ..device import pick_device
     from ..files import atomic_write
     from ..models import load_checkpoint
@@ -200,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
                     resume=args.resume == "auto", progress=not args.json,
                     log=lambda s: print(s, file=sys.stderr))  # fmt: skip
     state_path = out / "state.json"
-    state = json.loads(state_path.read_text())
+    state = read_json(state_path, "search state")
     marks = preset_marks(space, cost, predictor, budget, state.setdefault("presets", {}))
     text = json.dumps(state)
     atomic_write(state_path, lambda tmp: tmp.write_text(text))

@@ -24,8 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
+    from ..data.jsonio import read_json
     from ..data.synth import make_synthpose
     from ._options import emit, output_folder
 
@@ -35,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give --num-images N, the number of images to write")
     output_folder(args.output, make=False)
     path = make_synthpose(args.output, args.num_images, seed=args.seed, size=args.size, sequence=args.sequence)
-    data = json.loads(path.read_text())
+    data = read_json(path, "annotation file")
     people = sum(1 for a in data["annotations"] if not a["iscrowd"])
     crowds = len(data["annotations"]) - people
     summary = {

@@ -30,7 +30,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .jsonio import read_json
+from .jsonio import read_json, read_yaml
 from .keypoints import KeypointSet, KeypointSetError, get_keypoint_set
 
 __all__ = ["load_keypoint_set", "keypoint_set_from_yaml", "keypoint_set_from_coco", "keypoint_category"]
@@ -63,15 +63,13 @@ def load_keypoint_set(source: KeypointSet | dict | str | Path) -> KeypointSet:
 
 def keypoint_set_from_yaml(path: str | Path) -> KeypointSet:
     """Read a keypoint set from a YAML description (schema in the module docstring)."""
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise KeypointSetError(f"keypoint description {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise KeypointSetError(f"{path}: not valid YAML ({e})") from None
+        data = read_yaml(path, "keypoint description")
+    except ValueError as e:
+        raise KeypointSetError(str(e)) from None
     if not isinstance(data, dict):
         raise KeypointSetError(f"{path}: expected a mapping with at least 'keypoints'")
     data.setdefault("name", path.stem)

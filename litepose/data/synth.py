@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from .jsonio import read_json
 from .keypoints import COCO
 
 __all__ = [
@@ -567,7 +568,7 @@ def render_sequence(seed: int, index: int, frames: int, size: tuple[int, int] | 
 def synthpose_version(folder: str | Path) -> int | None:
     """The SynthPose version recorded in ``folder/annotations.json`` (``None``: absent, unreadable or not SynthPose)."""
     try:
-        info = json.loads((Path(folder) / "annotations.json").read_text()).get("info", {})
+        info = read_json(Path(folder) / "annotations.json").get("info", {})
     except (OSError, ValueError, AttributeError):
         return None
     if not isinstance(info, dict) or not str(info.get("description", "")).startswith("SynthPose"):

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from ..data.jsonio import read_yaml
 from ..data.transforms import Augmentation, TransformConfig
 
 __all__ = [
@@ -201,12 +202,7 @@ class TrainConfig:
         where = "config"
         if path is not None:
             p = Path(path)
-            if not p.is_file():
-                raise FileNotFoundError(f"config {p} does not exist")
-            try:
-                data = yaml.safe_load(p.read_text()) or {}
-            except yaml.YAMLError as e:
-                raise ValueError(f"{p}: invalid YAML: {e}") from None
+            data = read_yaml(p, "config") or {}
             where = str(p)
             data["source"] = str(p.resolve())
         for key, value in parse_overrides(overrides or []):

@@ -40,6 +40,7 @@ from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Sampler
 
 from ..data.dataset import KeypointDataset, MultiSizeBatchSampler
+from ..data.jsonio import parse_json
 from ..files import remove_stale_temps
 from ..models import SuperLitePose, create_model, load_checkpoint, save_checkpoint
 from ..models.checkpoint import CheckpointError, read_state_dict
@@ -795,8 +796,10 @@ class Trainer:
         rows = []
         for line in path.read_text().splitlines():
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
+                row = parse_json(line, str(path))
+            except ValueError:  # a line cut short by a crash
+                continue
+            if not isinstance(row, dict):
                 continue
             if int(row.get("epoch", math.inf)) <= start_epoch:
                 rows.append(row)

@@ -7,7 +7,6 @@ stride, per-block expansion and kernel) and the three deconv widths of the fusio
 
 from __future__ import annotations
 
-import json
 import math
 import operator
 from dataclasses import dataclass
@@ -198,10 +197,12 @@ class ArchSpec:
 
     @classmethod
     def load(cls, path: str | Path) -> ArchSpec:
+        from ..data.jsonio import read_json
+
         p = Path(path)
         try:
-            data = json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError) as e:
+            data = read_json(p, "architecture file")
+        except OSError as e:
             raise ValueError(f"{p}: cannot read architecture JSON: {e}") from None
         try:
             return cls.from_json(data)

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ..data.jsonio import parse_json
 from ..data.keypoints import KeypointSet, keypoint_set_for
 from ..normalization import IMAGENET, Normalization
 
@@ -65,10 +66,7 @@ def from_strings(props: dict[str, str], where: str) -> ModelInfo:
             return default
         if key in ("arch", "precision"):
             return raw
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            raise ValueError(f"{where}: metadata {_PREFIX + key} is not valid JSON: {raw[:60]!r}") from None
+        return parse_json(raw, f"{where}: metadata {_PREFIX + key}")
 
     fmt = get("format", 1)
     if not isinstance(fmt, int) or fmt > FORMAT:

@@ -5,13 +5,13 @@ TorchScript file written by ``litepose export --format torchscript`` (``torchscr
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..data.jsonio import parse_json
 from ..data.keypoints import keypoint_set_for
 from ..decode import testtime as tt
 from ..normalization import IMAGENET
@@ -108,10 +108,7 @@ class TorchScriptBackend(_TensorBackend):
         except Exception as e:
             why = str(e).splitlines()[0][:200]
             raise ValueError(f"{path}: not a TorchScript file torch can load ({why})") from None
-        try:
-            props = json.loads(extra[TS_EXTRA] or "{}")
-        except json.JSONDecodeError:
-            props = {}
+        props = parse_json(extra[TS_EXTRA] or "{}", f"{path}: litepose metadata")
         super().__init__(from_strings(props, str(path)))
         self.device = device
         self.net = net.eval()

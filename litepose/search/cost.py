@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..data.jsonio import read_json
 from ..files import atomic_write
 from ..home import home_dir
 from ..models.profile import profile_model
@@ -332,8 +333,8 @@ class LatencyTable:
 
     def _load(self) -> None:
         try:
-            data = json.loads(self.path.read_text())  # type: ignore[union-attr]
-        except (OSError, json.JSONDecodeError) as e:
+            data = read_json(self.path, "latency table")  # type: ignore[arg-type]
+        except OSError as e:
             raise ValueError(f"{self.path}: cannot read the latency table: {e}") from None
         if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
             raise ValueError(f"{self.path}: not a latency table (no 'entries')")

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from ..data.jsonio import read_json
 from ..files import atomic_write
 from ..models.space import Genes, SearchSpace
 from ..models.spec import PRESETS, ArchSpec, spec_name
@@ -179,9 +180,11 @@ def evolve(
     resumed = False
     if state_path.is_file() and resume:
         try:
-            old = json.loads(state_path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
+            old = read_json(state_path, "search state")
+        except OSError as e:
             raise ValueError(f"{state_path}: cannot read the search state: {e}") from None
+        if not isinstance(old, dict):
+            raise ValueError(f"{state_path}: not a search state (a JSON object), got {type(old).__name__}")
         if old.get("version") != STATE_VERSION or old.get("identity") != ident:
             diff = sorted(k for k in set(ident) | set(old.get("identity", {}))
                           if ident.get(k) != old.get("identity", {}).get(k))  # fmt: skip

@@ -217,8 +217,9 @@ def read_frames_jsonl(path: Any, ann: Any, clips: Sequence[Clip]) -> tuple[list[
     ``litepose predict --track`` writes for a folder of frames), arranged as the clips' frames; a frame
     without a line has no people. Returns them and whether every person carries ``track_id``
     (then they are scored as given). A bad line is a one-line ValueError naming the file and line."""
-    import json
     from pathlib import Path
+
+    from ..data.jsonio import parse_json
 
     path = Path(path)
     if not path.is_file():
@@ -233,7 +234,7 @@ def read_frames_jsonl(path: Any, ann: Any, clips: Sequence[Clip]) -> tuple[list[
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = parse_json(line, f"{path}, line {n}")
                 image_id = row["image_id"] if "image_id" in row else by_name[Path(row["file_name"]).name]
                 people = [dict(p, keypoints=np.asarray(p["keypoints"], float).reshape(k, 3)) for p in row["people"]]
             except (ValueError, KeyError, TypeError) as e:
@@ -406,4 +407,3 @@ def format_tracking(metrics: dict[str, Any]) -> str:
         lines.append(f"smoothing cuts jitter by {100 * metrics['jitter_reduction']:.1f}%")
     lines.append("similarity: OKS (keypoint set's sigmas, GT area), match at OKS >= 0.5; metrics: motmetrics")
     return "\n".join(lines)
-

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from ..data.jsonio import parse_json
 
 __all__ = ["plot_training_curves"]
 
@@ -15,8 +16,8 @@ def plot_training_curves(metrics: str | Path, output: str | Path) -> Path | None
     if p.is_file():
         for line in p.read_text().splitlines():
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
+                rows.append(parse_json(line, str(p)))
+            except ValueError:  # a line cut short by a crash
                 continue
     if not rows:
         return None
