@@ -9,7 +9,9 @@ stays fast.
 Expected errors are one line on stderr and exit code 2: a bad value or file (``ValueError``, which
 ``CheckpointError``, ``KeypointSetError`` and ``MediaError`` are), what the system refuses
 (``OSError``: a missing file, no permission, a full disk), running out of memory, and a diverging
-training run (``FloatingPointError``). Ctrl-C is exit code 130. Anything else is a bug in litepose:
+training run (``FloatingPointError``). A message of several lines is folded into one
+(:mod:`litepose.errors`). Ctrl-C and SIGTERM stop every verb cleanly (:mod:`litepose.interrupt`): exit
+code 130 / 143. Anything else is a bug in litepose:
 its traceback, a line asking to report it, and exit code 1. With ``--json`` stdout holds exactly
 one JSON object: the command's summary, or ``{"error": ..., "exit_code": ...}``; everything else
 the command prints goes to stderr. Warnings are one line each, ``warning: ...``.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import sys
 import traceback
 import warnings
@@ -66,26 +69,40 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    from . import interrupt
+
     as_json = bool(getattr(args, "json", False))
     stdout = sys.stdout
     redirect = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+    restore_signals = interrupt.handle_signals()
     try:
         with redirect, _plain_warnings():
             from .commands._options import apply_threads
 
             apply_threads(args)
             code = int(args._run(args) or 0)
-    except KeyboardInterrupt:
-        return _finish(as_json, stdout, None, "interrupted", 130)
+    except KeyboardInterrupt as e:  # SIGINT or SIGTERM (litepose.interrupt): 130 / 143
+        summary = getattr(args, "_summary", None)
+        return _finish(as_json, stdout, summary, f"litepose {args.verb}: stopped by {_signal_name(e)}",
+                       interrupt.exit_code(e))  # fmt: skip
     except Exception as e:
         if _expected(e):  # one clear line, no traceback
-            return _finish(as_json, stdout, None, f"litepose {args.verb}: error: {_message(e)}", 2)
+            return _finish(as_json, stdout, None, f"litepose {args.verb}: error: {_message(e)}", 2, _full(e))
         traceback.print_exc(file=sys.stderr)
-        return _finish(as_json, stdout, None, _bug(args.verb, f"{type(e).__name__}: {_message(e).splitlines()[0]}"), 1)
+        return _finish(as_json, stdout, None, _bug(args.verb, f"{type(e).__name__}: {_message(e)}"), 1)
+    finally:
+        restore_signals()
     summary = getattr(args, "_summary", None)
     if as_json and summary is None:
         return _finish(as_json, stdout, None, _bug(args.verb, "no summary for --json"), 1)
     return _finish(as_json, stdout, summary, None, code)
+
+
+def _signal_name(e: BaseException) -> str:
+    from .interrupt import stopped_by
+
+    signum = getattr(e, "signum", None)
+    return signal.Signals(signum).name if signum else stopped_by()
 
 
 def _bug(verb: str, what: str) -> str:
@@ -104,10 +121,21 @@ def _expected(e: BaseException) -> bool:
 
 
 def _message(e: BaseException) -> str:
-    text = str(e).strip()
+    """The error as one line that keeps its meaning (:func:`litepose.errors.describe`)."""
+    from .errors import describe
+
+    text = describe(e)
     if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
-        return f"out of memory{': ' + text.splitlines()[0] if text else ''}"
-    return text or type(e).__name__
+        return f"out of memory{': ' + text if text and text != type(e).__name__ else ''}"
+    return text
+
+
+def _full(e: BaseException) -> str:
+    """The whole message, every line of it (the ``"error"`` of ``--json``)."""
+    from .errors import describe
+
+    text = str(e).strip()
+    return text if text and not isinstance(e, OSError) else describe(e)
 
 
 @contextlib.contextmanager
@@ -121,12 +149,20 @@ def _plain_warnings() -> Iterator[None]:
         warnings.formatwarning = old
 
 
-def _finish(as_json: bool, stdout: Any, summary: dict[str, Any] | None, error: str | None, code: int) -> int:
-    """Print the error line (stderr) and, under ``--json``, the one JSON object (stdout); return ``code``."""
+def _finish(
+    as_json: bool, stdout: Any, summary: dict[str, Any] | None, error: str | None, code: int, full: str | None = None
+) -> int:
+    """Print the error line (stderr) and, under ``--json``, the one JSON object (stdout): the summary,
+    with ``"stopped"`` when a signal ended the run, or ``{"error": the whole message, "exit_code"}``;
+    return ``code``."""
     if error is not None:
         print(error, file=sys.stderr)
     if as_json:
-        obj = summary if error is None else {"error": error.splitlines()[-1], "exit_code": code}
+        if summary is not None:
+            obj = dict(summary, stopped=error) if error is not None else summary
+        else:
+            whole = error if full is None else error.split(": error: ", 1)[0] + ": error: " + full
+            obj = {"error": whole, "exit_code": code}
         print(json.dumps(obj, indent=1, default=str), file=stdout)
     return code
 

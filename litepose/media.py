@@ -22,6 +22,10 @@ huge image costs nothing. (The network input has a cap of its own:
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +41,7 @@ __all__ = [
     "to_rgb_uint8",
     "image_header",
     "read_image",
+    "write_image",
     "VideoReader",
     "VideoWriter",
 ]
@@ -143,6 +148,34 @@ def read_image(path: str | Path, *, frame: str) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+def write_image(path: str | Path, rgb: np.ndarray, params: list[int] | None = None) -> Path:
+    """Write an RGB uint8 image, encoded by the suffix of ``path`` (``.jpg``, ``.png``, ...),
+    atomically (:func:`litepose.files.atomic_write`). The bytes are written by Python, so a path of
+    any bytes works (OpenCV's own file functions crash on names that are not valid UTF-8)."""
+    from .files import atomic_write
+
+    path = Path(path)
+    ok, data = cv2.imencode(path.suffix or ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params or [])
+    if not ok:
+        raise MediaError(f"{path}: OpenCV cannot encode an image of this type ({path.suffix or 'no suffix'})")
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data.tobytes()))
+
+
+def _plain(path: Path) -> bool:
+    """Whether ``path`` can be handed to OpenCV's file functions as text (valid UTF-8)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _fd_path(fd: int) -> str | None:
+    """A plain-text path naming the open file (or folder) ``fd``, where the OS offers one (Linux)."""
+    p = f"/proc/self/fd/{fd}"
+    return p if sys.platform.startswith("linux") and os.path.exists(p) else None
+
+
 class VideoReader:
     """Frames of a video file (or a webcam index) as RGB uint8; stops at the first frame that
     does not decode, so a video with a broken tail yields every frame before it. ``decoded``
@@ -157,7 +190,8 @@ class VideoReader:
         self.source = source
         self.latest = latest
         self.dropped = 0
-        self._cap = cv2.VideoCapture(source if isinstance(source, int) else str(source))
+        self._fd: int | None = None
+        self._cap = cv2.VideoCapture(source if isinstance(source, int) else self._openable(Path(source)))
         if not self._cap.isOpened():
             what = f"webcam {source}" if isinstance(source, int) else f"{source}"
             raise MediaError(f"{what}: cannot be opened as a video")
@@ -167,6 +201,20 @@ class VideoReader:
         self.frame_count = n if n > 0 else None
         self.size = (int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         self.decoded = 0
+
+    def _openable(self, path: Path) -> str:
+        """The text OpenCV opens ``path`` by: the path itself, or for a name that is not valid
+        UTF-8 the file opened here and named through ``/proc/self/fd``."""
+        if _plain(path):
+            return str(path)
+        try:
+            self._fd = os.open(path, os.O_RDONLY)
+        except OSError as e:
+            raise MediaError(f"{_shown(path)}: cannot be opened ({e.strerror})") from None
+        alias = _fd_path(self._fd)
+        if alias is None:
+            raise MediaError(f"{_shown(path)}: OpenCV cannot open a video whose name is not valid UTF-8; rename it")
+        return alias
 
     def __iter__(self) -> Iterator[np.ndarray]:
         if self.latest:
@@ -224,6 +272,10 @@ class VideoReader:
 
     def close(self) -> None:
         self._cap.release()
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
 
     def __enter__(self) -> VideoReader:
         return self
@@ -240,31 +292,84 @@ def to_bgr_uint8(frame: np.ndarray) -> np.ndarray:
 
 
 class VideoWriter:
-    """An ``.mp4`` (mp4v) writer taking RGB frames; opened at the first frame's size."""
+    """An ``.mp4`` (mp4v) writer taking RGB frames; opened at the first frame's size.
+
+    The frames go to a hidden temporary file beside ``path`` (a plain ASCII name, opened through
+    its folder's ``/proc/self/fd`` entry where the folder's name is not valid UTF-8), renamed to
+    ``path`` by :meth:`close`: a video appears whole and playable or not at all, and a video being
+    read is never replaced while it is read. A run killed outright (``kill -9``) can leave the
+    temporary file ``.litepose-*.partial.mp4``; :meth:`discard` removes it instead of keeping it."""
 
     def __init__(self, path: str | Path, fps: float) -> None:
         self.path = Path(path)
         self.fps = fps
         self._w: cv2.VideoWriter | None = None
+        self._tmp: Path | None = None
+        self._dir_fd: int | None = None
         self.frames = 0
+
+    def _open(self, w: int, h: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        name = f".litepose-{secrets.token_hex(6)}.partial{self.path.suffix or '.mp4'}"
+        self._tmp = self.path.parent / name
+        target = str(self._tmp)
+        if not _plain(self.path.parent):
+            self._dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            alias = _fd_path(self._dir_fd)
+            if alias is None:
+                raise MediaError(
+                    f"{_shown(self.path)}: OpenCV cannot write a video into a folder whose name is not valid UTF-8"
+                )
+            target = f"{alias}/{name}"
+        self._w = cv2.VideoWriter(target, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+        if not self._w.isOpened():
+            raise MediaError(f"{_shown(self.path)}: cannot open a video writer (mp4v)")
 
     def write(self, frame_rgb: np.ndarray) -> None:
         if self._w is None:
             h, w = frame_rgb.shape[:2]
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._w = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
-            if not self._w.isOpened():
-                raise MediaError(f"{self.path}: cannot open a video writer (mp4v)")
+            self._open(w, h)
         self._w.write(cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))
         self.frames += 1
 
     def close(self) -> None:
+        """Finish the file (playable) and give it its name."""
         if self._w is not None:
             self._w.release()
             self._w = None
+        if self._tmp is not None:
+            try:
+                os.replace(self._tmp, self.path)
+            except OSError as e:
+                raise OSError(e.errno, e.strerror or str(e), str(self.path)) from None
+            finally:
+                self._tmp = None
+                self._close_dir()
+
+    def discard(self) -> None:
+        """Stop without keeping anything."""
+        if self._w is not None:
+            self._w.release()
+            self._w = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
+        self._close_dir()
+
+    def _close_dir(self) -> None:
+        if self._dir_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._dir_fd)
+            self._dir_fd = None
 
     def __enter__(self) -> VideoWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _shown(path: str | Path) -> str:
+    from .files import shown
+
+    return shown(path)

@@ -397,6 +397,8 @@ def emit(args: argparse.Namespace, summary: dict[str, Any], text: str | None) ->
 def output_folder(path: str | Path, *, make: bool = True) -> Path:
     """``--output`` as a folder, made when missing (unless not ``make``: the command makes it once its
     other values are checked); a file in its place is a one-line error."""
+    if not str(path).strip():
+        raise ValueError("--output is empty: give a folder (an empty name would mean the current folder)")
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise ValueError(f"--output {p}: exists and is a file, not a folder")

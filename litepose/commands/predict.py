@@ -166,13 +166,50 @@ class _Ids:
         return found
 
 
-def _unique(out: Path, stem: str, suffix: str, used: set[str]) -> Path:
+def _unique(out: Path, stem: str, suffix: str, used: set[str], *also: str) -> Path:
+    """``OUT/<stem><suffix>``, or ``<stem>_2<suffix>`` ... when a name (with each of ``also``'s
+    suffixes) is taken by another output of this run."""
     name, i = stem, 1
-    while name + suffix in used:
+    while any(name + x in used for x in (suffix, *also)):
         i += 1
         name = f"{stem}_{i}"
-    used.add(name + suffix)
+    used.update(name + x for x in (suffix, *also))
     return out / (name + suffix)
+
+
+class _Plan:
+    """Every file this run may write, named before any inference, so that a name that would
+    replace one of the run's inputs is refused up front (:meth:`check`)."""
+
+    def __init__(
+        self, out: Path, images: list[Path], videos: list[Path | int], sequence: str, *, track: bool
+    ) -> None:
+        used: set[str] = {"results.json", "image_ids.json", ".litepose.lock"}
+        self.overlay = {p: _unique(out, p.stem, ".jpg", used) for p in images}
+        self.video: dict[Path | int, tuple[Path, Path]] = {}
+        for v in videos:
+            mp4 = _unique(out, f"webcam{v}" if isinstance(v, int) else v.stem, ".mp4", used, ".jsonl")
+            self.video[v] = (mp4, mp4.with_suffix(".jsonl"))
+        self.sequence = _unique(out, sequence, ".jsonl", used) if track and images else None
+        self.fixed = [out / "results.json", out / "image_ids.json"]
+
+    def files(self) -> list[Path]:
+        found = list(self.overlay.values()) + [f for pair in self.video.values() for f in pair] + self.fixed
+        return found + ([self.sequence] if self.sequence else [])
+
+    def check(self, inputs: list[Path], flag: str = "--output") -> None:
+        """Refuse (ValueError, before any work) an output that is one of ``inputs``, symlinks
+        followed: ``predict DIR --output DIR`` must never write an overlay over a photo."""
+        from ..files import clashes, shown
+
+        clash = clashes(self.files(), inputs)
+        if clash:
+            out, given = clash[0]
+            more = f" (and {len(clash) - 1} more)" if len(clash) > 1 else ""
+            raise ValueError(
+                f"{flag} {shown(out.parent)}: writing {shown(out.name)} there would replace the input "
+                f"{shown(given)}{more}; choose an output folder that holds no input"
+            )
 
 
 class _Display:
@@ -249,17 +286,17 @@ def _reason(e: BaseException, name: str) -> str:
 class _Run:
     """One predict run: the predictor, where its files go, and what it has done so far."""
 
-    def __init__(self, args: argparse.Namespace, predictor: Any, ids: _Ids | None, sequence: str = "frames") -> None:
+    def __init__(self, args: argparse.Namespace, predictor: Any, ids: _Ids | None, out: Path, plan: _Plan) -> None:
         from ..viz import draw_people
-        from ._options import build_tracker, output_folder
+        from ._options import build_tracker
 
         self.args = args
         self.predictor = predictor
         self.ids = ids
         self.frame = "stored" if args.ann else "upright"  # the annotations' frame when scoring against them
-        self.out = output_folder(args.output)
+        self.out = out
+        self.plan = plan
         self.display = _Display(args.show)
-        self.used: set[str] = set()
         self.results: list[dict[str, Any]] = []
         self.skipped: list[tuple[str, str]] = []
         self.images = self.frames = self.people = 0
@@ -271,7 +308,6 @@ class _Run:
         # --track: a tracker per video; images are the frames of one sequence, written to <sequence>.jsonl
         self._tracker = lambda fps: build_tracker(args, predictor.keypoints, fps)
         self.tracker = self._tracker(30.0)
-        self.sequence = sequence
         self.sequence_lines: Any = None
         self.sequence_jsonl: Path | None = None
         self.tracks = 0
@@ -287,9 +323,7 @@ class _Run:
     def image(self, path: Path) -> bool:
         """Predict one image file: overlay, COCO results; False when the user asked to stop. A
         failure of this image (read, size, memory, id) skips it (:func:`_item_error`)."""
-        import cv2
-
-        from ..media import image_header, read_image
+        from ..media import image_header, read_image, write_image
 
         try:
             image_id = self.ids.image_id(path) if self.ids is not None else None
@@ -307,9 +341,7 @@ class _Run:
         self.people += len(people)
         if self.tracker is not None:
             self.frame_line(path, people)
-        dst = _unique(self.out, path.stem, ".jpg", self.used)
-        if not cv2.imwrite(str(dst), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR)):
-            raise OSError(f"{dst}: could not write the overlay")
+        write_image(self.plan.overlay[path], overlay)
         if self.ids is not None:
             turned = self.frame == "upright" and (image_header(path, orientation=True) or (0, 0, 1))[2] != 1
             for p in people:
@@ -325,8 +357,8 @@ class _Run:
     def frame_line(self, path: Path, people: list[dict[str, Any]]) -> None:
         """--track on images: one JSON line for this frame in OUT/<sequence>.jsonl."""
         if self.sequence_lines is None:
-            self.sequence_jsonl = _unique(self.out, self.sequence, ".jsonl", self.used)
-            self.sequence_lines = open(self.sequence_jsonl, "w")
+            self.sequence_jsonl = self.plan.sequence
+            self.sequence_lines = open(self.sequence_jsonl, "w", buffering=1)  # line by line: a kill keeps each
         line = {"frame": self.images - 1, "file_name": path.name, "people": [_person_json(p) for p in people]}
         self.sequence_lines.write(json.dumps(line) + "\n")
 
@@ -343,11 +375,13 @@ class _Run:
         fewer frames than it says it holds gets a warning."""
         from tqdm import tqdm
 
+        from ..files import shown
+        from ..interrupt import stop_requested
         from ..media import MediaError, VideoReader, VideoWriter
 
         webcam = isinstance(video, int)
-        name = f"webcam{video}" if webcam else video.stem
-        label = f"webcam {video}" if webcam else str(video)
+        name = f"webcam{video}" if webcam else shown(video.stem)
+        label = f"webcam {video}" if webcam else shown(video)
         try:
             reader = VideoReader(video, latest=webcam)
         except MediaError as e:
@@ -355,12 +389,11 @@ class _Run:
             return True
         tracker = self._tracker(reader.fps)
         start = time.monotonic()
-        mp4 = _unique(self.out, name, ".mp4", self.used)
-        jsonl = mp4.with_suffix(".jsonl")
+        mp4, jsonl = self.plan.video[video]
         frames, go_on, complete = 0, True, False
         bar = tqdm(reader, desc=name, unit="frame", total=reader.frame_count, file=sys.stderr)
         try:
-            with VideoWriter(mp4, reader.fps) as writer, open(jsonl, "w") as lines:
+            with VideoWriter(mp4, reader.fps) as writer, open(jsonl, "w", buffering=1) as lines:
                 for n, rgb in enumerate(bar):
                     try:
                         people = self.predictor(rgb)
@@ -376,7 +409,7 @@ class _Run:
                     writer.write(overlay)
                     frames += 1
                     self.people += len(people)
-                    if not self.display.show(overlay):
+                    if not self.display.show(overlay) or stop_requested():
                         go_on = False
                         break
                 else:
@@ -419,8 +452,10 @@ class _Run:
         self._save_cost = self._saved_at - now
 
     def report_skipped(self) -> None:
+        from ..files import shown
+
         for name, reason in self.skipped:
-            print(f"skipped {name}: {reason}", file=sys.stderr)
+            print(f"skipped {shown(name)}: {shown(reason)}", file=sys.stderr)
 
     def _wrap_up(self) -> None:
         """The end of every run, finished or stopped: window closed, open sequence written,
@@ -431,31 +466,46 @@ class _Run:
         self.report_skipped()
 
     def interrupted(self) -> None:
-        """Ctrl-C (or another error) stopped the run: keep and say what was done."""
+        """A second signal (or an error) stopped the run mid-item: keep and say what was done."""
         self._wrap_up()
-        kept = f"; results so far in {self.results_json}" if self.results_json else ""
-        print(f"stopped after {self.images} image(s), {self.frames} video frame(s){kept}", file=sys.stderr)
+        print(self._stopped_line(), file=sys.stderr)
+
+    def _stopped_line(self) -> str:
+        from ..files import shown
+        from ..interrupt import stopped_by
+
+        kept = f"; results so far in {shown(self.results_json)}" if self.results_json else ""
+        return f"interrupted by {stopped_by()}: stopped after {self.images} image(s), {self.frames} video frame(s){kept}"
 
     def finish(self) -> int:
-        """Write results.json, report the skipped inputs and the summary; the exit code."""
+        """Write results.json, report the skipped inputs and the summary; the exit code (128 + the
+        signal's number when a signal stopped the run between items)."""
+        from ..files import shown
+        from ..interrupt import exit_code, stop_requested, stopped_by
+
         self._wrap_up()
         t = self.predictor.timings.per_image()
         summary = {
             "images": self.images,
             "video_frames": self.frames,
             "people": self.people,
-            "output": str(self.out),
-            "results_json": str(self.results_json) if self.results_json else None,
-            "image_ids_json": str(self.ids_json) if self.ids_json else None,
+            "output": shown(self.out),
+            "results_json": shown(self.results_json) if self.results_json else None,
+            "image_ids_json": shown(self.ids_json) if self.ids_json else None,
             "frame": self.frame,
             "skipped": [{"source": n, "reason": r} for n, r in self.skipped],
             "ms_per_image": {k: round(v, 2) for k, v in t.items()},
         }
         if self.args.track:
             summary["tracks"] = self.tracks
-            summary["frames_jsonl"] = str(self.sequence_jsonl) if self.sequence_jsonl else None
+            summary["frames_jsonl"] = shown(self.sequence_jsonl) if self.sequence_jsonl else None
         from ._options import emit
 
+        if stop_requested():  # a signal between items: what was done is written, and said
+            summary["stopped"] = stopped_by()
+            print(self._stopped_line(), file=sys.stderr)
+            emit(self.args, summary, None)
+            return exit_code()
         if self.images + self.frames == 0:
             print("litepose predict: nothing could be processed", file=sys.stderr)
             emit(self.args, summary, None)
@@ -473,7 +523,7 @@ class _Run:
             summary,
             f"{what}, {self.people} people; {t['total']:.1f} ms per image "
             f"(preprocess {t['preprocess']:.1f}, network {t['network']:.1f}, decode {t['decode']:.1f}); "
-            f"results in {self.out}" + (f"; {len(self.skipped)} skipped" if self.skipped else ""),
+            f"results in {shown(self.out)}" + (f"; {len(self.skipped)} skipped" if self.skipped else ""),
         )
         return 0
 
@@ -481,26 +531,34 @@ class _Run:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ._options import build_predictor, check_fraction
+    from ..files import FolderLock
+    from ..interrupt import graceful, stop_requested
+    from ._options import build_predictor, check_fraction, output_folder
 
     check_fraction("--kpt-threshold", args.kpt_threshold)
     check_fraction("--min-score", args.min_score)
     images, videos, skipped = _resolve_source(args.source)
+    out = output_folder(args.output, make=False)
+    sequence = Path(args.source).name if Path(args.source).is_dir() else "frames"
+    plan = _Plan(out, images, videos, sequence, track=args.track)
+    inputs = images + [v for v in videos if not isinstance(v, int)]
+    plan.check(inputs + [Path(f) for f in (args.ann, args.weights) if f])  # before any work
     predictor = build_predictor(args)
     ids = _Ids(args.ann, images, predictor.num_joints) if (args.ann or args.save_json) else None
-    sequence = Path(args.source).name if Path(args.source).is_dir() else "frames"
-    job = _Run(args, predictor, ids, sequence)
-    job.skipped.extend(skipped)
-    try:
-        go_on = True
-        for path in tqdm(images, desc="images", unit="img", disable=len(images) < 2, file=sys.stderr):
-            if not job.image(path):
-                go_on = False
-                break
-        for video in videos if go_on else []:
-            if not job.video(video):
-                break
-    except BaseException:  # Ctrl-C, or an error that stops the run: what was done is written first
-        job.interrupted()
-        raise
-    return job.finish()
+    output_folder(out)
+    with FolderLock(out, "litepose predict"), graceful():
+        job = _Run(args, predictor, ids, out, plan)
+        job.skipped.extend(skipped)
+        try:
+            go_on = True
+            for path in tqdm(images, desc="images", unit="img", disable=len(images) < 2, file=sys.stderr):
+                if not job.image(path) or stop_requested():
+                    go_on = False
+                    break
+            for video in videos if go_on else []:
+                if not job.video(video) or stop_requested():
+                    break
+        except BaseException:  # a second signal, or an error that stops the run: what was done is written first
+            job.interrupted()
+            raise
+        return job.finish()
