@@ -277,7 +277,9 @@ def _item_error(e: BaseException) -> bool:
 
 def _reason(e: BaseException, name: str) -> str:
     """Why input ``name`` was skipped, in one line (without the name the message may start with)."""
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    from ..errors import describe
+
+    text = describe(e)
     if isinstance(e, MemoryError | RuntimeError) and "out of memory" not in text:
         text = f"out of memory ({text})"
     return text.removeprefix(f"{name}: ")
@@ -475,7 +477,8 @@ class _Run:
         from ..interrupt import stopped_by
 
         kept = f"; results so far in {shown(self.results_json)}" if self.results_json else ""
-        return f"interrupted by {stopped_by()}: stopped after {self.images} image(s), {self.frames} video frame(s){kept}"
+        done = f"{self.images} image(s), {self.frames} video frame(s)"
+        return f"interrupted by {stopped_by()}: stopped after {done}{kept}"
 
     def finish(self) -> int:
         """Write results.json, report the skipped inputs and the summary; the exit code (128 + the

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from ..data.keypoints import KeypointSet, keypoint_set_for
+from ..errors import one_line
 from ..normalization import IMAGENET, Normalization
 from .layouts import to_original
 from .litepose import LitePose
@@ -103,7 +104,7 @@ def _torch_load(path: Path) -> Any:
                 return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt files (RuntimeError, IndexError, ...)
         text = str(e)
-        msg = text.splitlines()[0] if text else type(e).__name__
+        msg = one_line(text, 300) if text else type(e).__name__
         if "Weights only load failed" in text:
             found = re.search(r"GLOBAL (\S+)|unrecognized function (.+?)(?: which|$)|but got (<[^>]+>)", text, re.M)
             what = next((g for g in found.groups() if g), None) if found else None

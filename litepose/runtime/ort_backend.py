@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import one_line
 from .base import ArrayBackend, missing
 from .metadata import from_strings
 
@@ -31,7 +32,7 @@ class OnnxRuntimeBackend(ArrayBackend):
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for unreadable files
-            raise ValueError(f"{path}: ONNX Runtime cannot load it ({str(e).splitlines()[0][:200]})") from None
+            raise ValueError(f"{path}: ONNX Runtime cannot load it ({one_line(str(e), 300)})") from None
         super().__init__(from_strings(self.session.get_modelmeta().custom_metadata_map, str(path)))
         inp = self.session.get_inputs()[0]
         self._input = inp.name

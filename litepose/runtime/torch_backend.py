@@ -14,6 +14,7 @@ from torch import nn
 from ..data.jsonio import parse_json
 from ..data.keypoints import keypoint_set_for
 from ..decode import testtime as tt
+from ..errors import one_line
 from ..normalization import IMAGENET
 from .base import Backend
 from .metadata import ModelInfo, from_strings
@@ -106,7 +107,7 @@ class TorchScriptBackend(_TensorBackend):
         try:
             net = torch.jit.load(str(path), map_location=device, _extra_files=extra)
         except Exception as e:
-            why = str(e).splitlines()[0][:200]
+            why = one_line(str(e), 300)
             raise ValueError(f"{path}: not a TorchScript file torch can load ({why})") from None
         props = parse_json(extra[TS_EXTRA] or "{}", f"{path}: litepose metadata")
         super().__init__(from_strings(props, str(path)))
