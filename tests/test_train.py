@@ -203,6 +203,26 @@ def test_val_max_images_is_checked(tmp_path) -> None:
         TrainConfig.load(_cfg(tmp_path), ["val.max_images=0"])
 
 
+def test_config_refuses_values_out_of_range(tmp_path) -> None:
+    """A negative grad_clip would flip the gradient, a negative warm-up or worker count means nothing,
+    and sync_bn on a CPU failed only at the first forward pass: all refused at load, naming the key."""
+    cfg_path = _cfg(tmp_path)
+    for bad, msg in [
+        ("train.grad_clip=-1", "train.grad_clip must be 0 or more"),
+        ("train.grad_clip=.nan", "train.grad_clip must be 0 or more"),
+        ("train.warmup_steps=-5", "train.warmup_steps must be 0"),
+        ("train.dist_timeout_min=0", "train.dist_timeout_min must be a positive"),
+        ("data.workers=-1", "data.workers must be 0"),
+        ("data.cache_mb=-10", "data.cache_mb must be 0 \\(no cache\\) or more"),
+    ]:
+        with pytest.raises(ValueError, match=msg):
+            TrainConfig.load(cfg_path, [bad])
+    ok = TrainConfig.load(cfg_path, ["train.grad_clip=0", "data.workers=null", "data.cache_mb=0"])
+    assert ok.train.grad_clip == 0 and ok.data.workers is None
+    with pytest.raises(ValueError, match="model.sync_bn=true needs CUDA"):
+        TrainConfig.load(cfg_path, ["model.sync_bn=true", "train.device=cpu"])
+
+
 def test_config_values_are_converted_to_the_field_types(tmp_path) -> None:
     cfg_path = _cfg(tmp_path, train={"lr": "4e-3", "epochs": 3.0})  # a YAML string and an integral float
     overrides = ["train.grad_clip=1", "train.amp=false", "loss.heatmap_factors=[1, 2]", "model.input_size=null"]

@@ -234,6 +234,13 @@ class TrainConfig:
              or t.max_steps_per_epoch >= 1, "at least 1 (or null: no cap)"),
             ("train.time_limit_min", t.time_limit_min, t.time_limit_min is None or positive(t.time_limit_min),
              "a positive number of minutes (or null: no limit)"),
+            ("train.grad_clip", t.grad_clip, t.grad_clip is None or (math.isfinite(t.grad_clip) and t.grad_clip >= 0),
+             "0 or more (the largest gradient norm; 0 or null: no clipping)"),
+            ("train.warmup_steps", t.warmup_steps, t.warmup_steps >= 0, "0 (no warm-up) or more steps"),
+            ("train.dist_timeout_min", t.dist_timeout_min, positive(t.dist_timeout_min), "a positive number of minutes"),
+            ("data.workers", d.workers, d.workers is None or d.workers >= 0,
+             "0 (load in the training process) or more processes (or null: auto)"),
+            ("data.cache_mb", d.cache_mb, math.isfinite(d.cache_mb) and d.cache_mb >= 0, "0 (no cache) or more MB"),
             ("data.sigma", d.sigma, positive(d.sigma), "a positive number (the width of the target Gaussians)"),
             ("data.max_people", d.max_people, d.max_people >= 1, "at least 1"),
             ("val.every", v.every, v.every >= 0, "0 (no periodic validation) or more epochs"),
@@ -247,6 +254,26 @@ class TrainConfig:
                 raise ValueError(f"{where}: {key} must be {rule}, got {value!r}")
         if self.model.input_size is not None:
             check_input_size(self.model.input_size, f"{where}: model.input_size")
+        if self.model.sync_bn:
+            self._check_sync_bn(where)
+
+    def _check_sync_bn(self, where: str) -> None:
+        """``model.sync_bn=true`` needs a CUDA device (NCCL) and a plain network: refused otherwise, here
+        rather than at the first forward pass of a DDP run."""
+        from ..device import pick_device
+
+        if is_supernet(self.model.arch):
+            raise ValueError(
+                f"{where}: model.sync_bn=true is not supported with model.arch: litepose-super (the supernet "
+                "normalises channel slices with F.batch_norm, which SyncBatchNorm cannot replace); "
+                "set model.sync_bn=false"
+            )
+        device = pick_device(self.train.device)
+        if device.type != "cuda":
+            raise ValueError(
+                f"{where}: model.sync_bn=true needs CUDA (SyncBatchNorm runs on NCCL), but train.device "
+                f"{self.train.device!r} is the {device.type.upper()} here; set model.sync_bn=false"
+            )
 
     def resolve_paths(self) -> None:
         """Make data / checkpoint paths relative to the config file absolute."""
@@ -275,6 +302,15 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+#: The names of ``model.arch`` that mean the supernet (``SuperLitePose``).
+SUPERNET_NAMES = ("litepose-super", "super", "supernet")
+
+
+def is_supernet(arch: str) -> bool:
+    """Whether ``model.arch`` names the supernet."""
+    return str(arch).lower() in SUPERNET_NAMES
 
 
 def _sections() -> list[str]:

@@ -50,7 +50,7 @@ from ..models.supernet import extract_subnet
 from ..normalization import network_input
 from . import distributed as D
 from .checkpoint import load_training_state, restore_training_state, save_training_state, unwrap_model
-from .config import TrainConfig
+from .config import TrainConfig, is_supernet
 from .cputune import cpu_training_settings
 from .loss import LitePoseLoss, heatmap_distillation_loss, tag_separation
 from .schedule import SCHEDULES, CosineSchedule
@@ -164,13 +164,7 @@ class Trainer:
         if not cfg.data.train:
             raise ValueError("config: data.train is empty (a COCO-format JSON or a SynthPose folder)")
         arch = cfg.model.arch
-        self.is_super = str(arch).lower() in ("litepose-super", "super", "supernet")
-        if self.is_super and cfg.model.sync_bn:
-            raise ValueError(
-                "config: model.sync_bn=true is not supported with model.arch: litepose-super (the supernet "
-                "normalises channel slices with F.batch_norm, which SyncBatchNorm cannot replace); "
-                "set model.sync_bn=false"
-            )
+        self.is_super = is_supernet(arch)
         if self.is_super:
             base_size = max(cfg.supernet.sizes)
         else:
