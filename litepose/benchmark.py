@@ -5,6 +5,12 @@ unfolded torch first, what the original runs; then folded channels-last torch, O
 and int8, OpenVINO fp32 and int8 where installed), with and without flip test. Each row gives
 per-stage milliseconds (preprocess, network, decode = merge + grouping + back-projection, and
 their total) as median / min / max over the runs, and the frames per second of the median.
+
+A variant that cannot be measured is never dropped silently: its runtime not installed, or its
+export, session or run failing, it becomes a row with ``error`` (the cause, one line) instead of
+timings, the line is printed at once, and the other variants are still measured. When nothing of
+what was asked for (``backends``, or the exported file's backend) could be measured, the run is a
+ValueError naming each backend and its cause.
 """
 
 from __future__ import annotations
@@ -18,17 +24,27 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["VARIANTS", "available_variants", "benchmark", "format_table"]
+__all__ = ["VARIANTS", "available_variants", "plan_variants", "benchmark", "format_table"]
 
-#: (backend, precision) in the order the rows come.
+#: (backend, precision) in the order the rows come; ``torchscript`` only when asked for by name
+#: (it runs the folded graph of ``torch``, exported to TorchScript on the fly).
 VARIANTS = (
     ("torch-eager", "fp32"),
     ("torch", "fp32"),
+    ("torchscript", "fp32"),
     ("onnxruntime", "fp32"),
     ("onnxruntime", "int8"),
     ("openvino", "fp32"),
     ("openvino", "int8"),
 )
+_ON_REQUEST = {"torchscript"}
+#: Python modules each variant needs beyond torch, and the pip extra that brings them.
+_NEEDS = {
+    ("onnxruntime", "fp32"): (("onnxruntime", "onnx"), "export"),
+    ("onnxruntime", "int8"): (("onnxruntime", "onnx"), "export"),
+    ("openvino", "fp32"): (("openvino", "onnx"), "openvino,export"),
+    ("openvino", "int8"): (("openvino", "onnx", "nncf"), "openvino,export"),
+}
 _STAGES = ("preprocess", "network", "decode", "total")
 
 
@@ -38,20 +54,34 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def plan_variants(backends: Sequence[str] | None = None) -> tuple[list[tuple[str, str]], list[dict[str, str]]]:
+    """The variants :func:`benchmark` measures for ``backends`` (default: every one but those only made
+    on request; eager torch always first, the baseline), and those it cannot run here, each as an
+    error row ``{"backend", "precision", "error"}`` saying which package is missing."""
+    from .runtime import BACKENDS
+
+    unknown = sorted(set(backends or ()) - set(BACKENDS))
+    if unknown:
+        raise ValueError(f"unknown backend {unknown[0]!r}: choose one of {', '.join(BACKENDS)}")
+    runnable: list[tuple[str, str]] = []
+    missing: list[dict[str, str]] = []
+    for b, prec in VARIANTS:
+        if b != "torch-eager" and (b not in backends if backends else b in _ON_REQUEST):
+            continue
+        mods, extra = _NEEDS.get((b, prec), ((), ""))
+        absent = [m for m in mods if not _installed(m)]
+        if absent:
+            why = f"not installed here: {', '.join(absent)} (pip install 'litepose[{extra}]')"
+            missing.append({"backend": b, "precision": prec, "error": why})
+        else:
+            runnable.append((b, prec))
+    return runnable, missing
+
+
 def available_variants(backends: Sequence[str] | None = None) -> list[tuple[str, str]]:
     """The rows :func:`benchmark` can make here: every variant whose runtime is installed (int8 on
     OpenVINO also needs nncf), restricted to ``backends`` (eager torch always comes first)."""
-    need = {"onnxruntime": ("onnxruntime", "onnx"), "openvino": ("openvino", "onnx")}
-    out = []
-    for b, prec in VARIANTS:
-        if backends and b not in backends and b != "torch-eager":
-            continue
-        mods = need.get(b, ())
-        if prec == "int8" and b == "openvino":
-            mods = (*mods, "nncf")
-        if all(_installed(m) for m in mods):
-            out.append((b, prec))
-    return out
+    return plan_variants(backends)[0]
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -73,17 +103,32 @@ def _time(predictor: Any, image: np.ndarray, runs: int, warmup: int) -> dict[str
 
 def _open(model: Any, backend: str, precision: str, tmp: Path, input_size: int | None, int8_images: int) -> Any:
     """What a Predictor takes for one variant: the torch model, or a file exported into ``tmp``."""
-    if backend.startswith("torch"):
+    if backend in ("torch", "torch-eager"):
         return model
     from .export import export_model
 
-    fmt = "onnx" if backend == "onnxruntime" else "openvino"
-    ext = ".onnx" if fmt == "onnx" else ".xml"
+    fmt = {"onnxruntime": "onnx", "openvino": "openvino", "torchscript": "torchscript"}[backend]
+    ext = {"onnx": ".onnx", "openvino": ".xml", "torchscript": ".torchscript"}[fmt]
     print(f"exporting {fmt} {precision}", file=sys.stderr)
     return export_model(
         model, fmt, tmp / f"{fmt}-{precision}{ext}", input_size=input_size, int8=precision == "int8",
         int8_images=int8_images,
     )  # fmt: skip
+
+
+def _cause(e: BaseException) -> str:
+    """One line for a variant's failure: the message of an expected error, else its type too."""
+    lines = str(e).strip().splitlines()
+    text = lines[0][:300] if lines else ""
+    if isinstance(e, (ValueError, OSError)) and text:
+        return text
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _failed(backend: str, precision: str, why: str) -> dict[str, Any]:
+    row = {"backend": backend, "precision": precision, "error": why}
+    print(_line(row), file=sys.stderr)
+    return row
 
 
 def benchmark(
@@ -102,7 +147,6 @@ def benchmark(
     """Benchmark rows (the ``--json`` shape, docs/cli.md) for ``source``: a torch model (every
     variant of :func:`available_variants`, exported on the fly) or an exported file (its own
     backend only). ``image``: RGB uint8, default a generated 640x480 SynthPose image."""
-    from .predictor import Predictor
     from .runtime import FILE_SUFFIXES, default_backend
 
     if runs < 1 or warmup < 0:
@@ -112,41 +156,63 @@ def benchmark(
 
         image = render_image(0, 0, (640, 480)).image
     exported = isinstance(source, (str, Path)) and Path(source).suffix.lower() in FILE_SUFFIXES
+    rows: list[dict[str, Any]] = []
     if exported:
-        b = (backends or [default_backend(source)])[0]
-        variants: list[tuple[str, str]] = [(b, "")]
+        variants: list[tuple[str, str]] = [(b, "") for b in (backends or [default_backend(source)])]
     else:
         if isinstance(source, (str, Path)):
             from .models import load_checkpoint
 
             source, _ = load_checkpoint(source)
-        variants = available_variants(backends)
-    rows = []
+        variants, missing = plan_variants(backends)
+        if backends and not any(b in backends for b, _ in variants):
+            raise ValueError(
+                "cannot benchmark here: " + "; ".join(f"{r['backend']} {r['precision']}: {r['error']}" for r in missing)
+            )
+        rows += [_failed(r["backend"], r["precision"], r["error"]) for r in missing]
     with tempfile.TemporaryDirectory(prefix="litepose-bench-") as tmp:
         for backend, precision in variants:
-            net = source if exported else _open(source, backend, precision, Path(tmp), input_size, int8_images)
-            for flip in flips:
-                p = Predictor(
-                    net, backend=backend, threads=threads, input_size=input_size, flip_test=flip, **predictor_kwargs
-                )
-                times = _time(p, image, runs, warmup)
-                _xs, _g, base = p._preprocess([image])
-                row = {
-                    "backend": p.backend.name,
-                    "precision": p.backend.precision,
-                    "model": p.backend.info.arch,
-                    "input": [base.size[1], base.size[0]],
-                    "flip": flip,
-                    "chain": p.chain,
-                    **{f"{s}_ms": _stats(times[s]) for s in ("network", "preprocess", "decode", "total")},
-                }
-                row["fps"] = round(1000.0 / row["total_ms"]["median"], 2)
-                rows.append(row)
-                print(_line(row), file=sys.stderr)
-    return rows
+            try:
+                net = source if exported else _open(source, backend, precision, Path(tmp), input_size, int8_images)
+                rows += [_measure(net, backend, flip, image, runs, warmup, threads, input_size, predictor_kwargs)
+                         for flip in flips]  # fmt: skip
+            except Exception as e:
+                if backend == "torch-eager":  # the baseline: its failure is the options' (or a bug), not a runtime's
+                    raise
+                rows.append(_failed(backend, precision, _cause(e)))
+    asked = set(backends) if backends else {b for b, _ in variants}
+    if not any("error" not in r and r["backend"] in asked for r in rows):
+        failures = [f"{r['backend']} {r['precision']}".strip() + f": {r['error']}" for r in rows if "error" in r]
+        raise ValueError("nothing measured: " + "; ".join(failures))
+    order = {v: i for i, v in enumerate(VARIANTS)}
+    return sorted(rows, key=lambda r: order.get((r["backend"], r["precision"]), len(order))) if not exported else rows
+
+
+def _measure(net: Any, backend: str, flip: bool, image: np.ndarray, runs: int, warmup: int, threads: int | None,
+             input_size: int | None, predictor_kwargs: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """One measured row: ``net`` run by a Predictor on ``backend`` with or without flip test."""
+    from .predictor import Predictor
+
+    p = Predictor(net, backend=backend, threads=threads, input_size=input_size, flip_test=flip, **predictor_kwargs)
+    times = _time(p, image, runs, warmup)
+    _xs, _g, base = p._preprocess([image])
+    row = {
+        "backend": p.backend.name,
+        "precision": p.backend.precision,
+        "model": p.backend.info.arch,
+        "input": [base.size[1], base.size[0]],
+        "flip": flip,
+        "chain": p.chain,
+        **{f"{s}_ms": _stats(times[s]) for s in ("network", "preprocess", "decode", "total")},
+    }
+    row["fps"] = round(1000.0 / row["total_ms"]["median"], 2)
+    print(_line(row), file=sys.stderr)
+    return row
 
 
 def _line(row: dict[str, Any]) -> str:
+    if "error" in row:
+        return f"{row['backend']:<12} {row['precision']:<5} not measured: {row['error']}"
     m = {s: row[f"{s}_ms"]["median"] for s in _STAGES}
     return (
         f"{row['backend']:<12} {row['precision']:<5} {row['model']:<12} {row['input'][0]:>4}x{row['input'][1]:<4} "
@@ -161,5 +227,5 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         f"{'backend':<12} {'prec':<5} {'model':<12} {'input':<9} {'flip':<8}{'prep':>8}{'network':>9}{'decode':>8}"
         f"{'total':>8} {'min-max':<15}{'fps':>7}"
     )
-    chain = rows[0]["chain"] if rows else "original"
+    chain = next((r["chain"] for r in rows if "chain" in r), "original")
     return "\n".join([head, *(_line(r) for r in rows), f"(milliseconds, median of the runs; {chain} chain)"])

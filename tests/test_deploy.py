@@ -4,6 +4,7 @@ chain, ``litepose export`` / ``benchmark``, and predicting from an ONNX file wit
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -264,3 +265,86 @@ def test_a_venv_without_torch_predicts_from_onnx(files, tmp_path) -> None:
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads(r.stdout)["images"] == 4 and len(list(out.glob("*.jpg"))) == 4
+
+
+# -- benchmark: a backend that cannot run is said, never dropped (issue #23) ------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> torch.nn.Module:
+    spec = litepose.ArchSpec.uniform(64, 8, (8, 8, 8, 8), (8, 8, 8), blocks=(1, 1, 1, 1), kernel=3)
+    return litepose.create_model(spec).eval()
+
+
+def _bench(source, **kw):
+    from litepose.benchmark import benchmark
+
+    image = np.zeros((64, 96, 3), np.uint8)
+    return benchmark(source, image=image, runs=1, warmup=0, flips=(False,), **kw)
+
+
+def _ort_run_fails(monkeypatch, precision: str | None = None) -> None:
+    from litepose.runtime.ort_backend import OnnxRuntimeBackend
+
+    real = OnnxRuntimeBackend.forward
+
+    def forward(self, x):
+        if precision is None or self.precision == precision:
+            raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code (injected)")
+        return real(self, x)
+
+    monkeypatch.setattr(OnnxRuntimeBackend, "forward", forward)
+
+
+def test_benchmark_runtime_failure_is_a_row_and_the_others_are_measured(tiny_model, monkeypatch) -> None:
+    from litepose.benchmark import format_table
+
+    _ort_run_fails(monkeypatch, "int8")
+    rows = _bench(tiny_model, backends=["onnxruntime"], int8_images=1)
+    assert [(r["backend"], r["precision"], "error" in r) for r in rows] == [
+        ("torch-eager", "fp32", False), ("onnxruntime", "fp32", False), ("onnxruntime", "int8", True),
+    ]  # fmt: skip
+    assert "RuntimeError" in rows[-1]["error"] and "injected" in rows[-1]["error"]
+    table = format_table(rows)
+    assert "onnxruntime  int8  not measured: RuntimeError: [ONNXRuntimeError]" in table
+
+
+def test_benchmark_cli_runtime_failure_is_one_line_exit_2(tiny_model, monkeypatch, tmp_path, capsys) -> None:
+    onnx_file = export_onnx(tiny_model, tmp_path / "tiny.onnx")
+    argv = ["benchmark", "--weights", str(onnx_file), "--runs", "1", "--warmup", "0", "--no-flip"]
+    _ort_run_fails(monkeypatch)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "error: nothing measured: onnxruntime: RuntimeError: [ONNXRuntimeError]" in err
+    monkeypatch.undo()
+
+    import onnxruntime
+
+    def no_session(*a, **k):
+        raise onnxruntime.capi.onnxruntime_pybind11_state.Fail("session creation failed (injected)")
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", no_session)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "onnxruntime" in err and "session creation failed (injected)" in err
+
+
+def test_benchmark_says_a_requested_backend_it_cannot_run(tiny_model, monkeypatch, capsys) -> None:
+    import litepose.benchmark as lb
+
+    rows = _bench(tiny_model, backends=["torchscript"])  # used to print the eager row only
+    assert [(r["backend"], "error" in r) for r in rows] == [("torch-eager", False), ("torchscript", False)]
+
+    monkeypatch.setattr(lb, "_installed", lambda m: m not in ("openvino", "nncf"))
+    argv = ["benchmark", "--model", "litepose-xs", "--backend", "openvino", "--input-size", "64", "--runs", "1"]
+    assert main(argv) == 2  # nothing asked for can run: said before anything is measured
+    err = capsys.readouterr().err
+    assert "openvino fp32: not installed here: openvino" in err and "Traceback" not in err
+    monkeypatch.setattr(lb, "_installed", lambda m: m != "nncf")
+    rows = _bench(tiny_model, backends=["openvino"])
+    assert [(r["backend"], r["precision"], "error" in r) for r in rows] == [
+        ("torch-eager", "fp32", False), ("openvino", "fp32", False), ("openvino", "int8", True),
+    ]  # fmt: skip
+    assert "nncf" in rows[-1]["error"]
+    assert re.search(r"openvino +int8 +not measured: not installed here: nncf", capsys.readouterr().err)
