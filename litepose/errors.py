@@ -22,9 +22,13 @@ def one_line(text: str, limit: int = MAX_CHARS) -> str:
     parts = []
     for line in str(text).splitlines():
         line = " ".join(line.split())
-        if not line or set(line) <= set("^~ "):  # blank, or a caret marking a column
+        caret = re.fullmatch(r"[\^~][\^~ ]*([)\]} ]*)", line)  # a caret marking a column (and closing brackets)
+        if caret:
+            if parts and caret.group(1).strip():
+                parts[-1] += caret.group(1).replace(" ", "")
             continue
-        parts.append(line)
+        if line:
+            parts.append(line)
     folded = ""
     for part in parts:
         if not folded:

@@ -1,0 +1,269 @@
+"""Never destroy, never lie (issue 23): outputs never replace inputs, names of any bytes, one stop
+policy for SIGINT and SIGTERM, one run per output folder, errors that keep their meaning.
+
+Everything here is generated small; the subprocess tests send real signals to a real ``litepose``.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from litepose.cli import main
+from litepose.errors import describe, one_line
+from litepose.files import FolderBusy, FolderLock, atomic_write, clashes
+from litepose.media import VideoReader
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = ["--model", "litepose-xs", "--input-size", "64", "--no-flip", "--threads", "1"]
+POSIX = pytest.mark.skipif(os.name != "posix", reason="POSIX signals and byte file names")
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _image(path: Path, h: int = 48, w: int = 64, seed: int = 0) -> Path:
+    ok, buf = cv2.imencode(path.suffix or ".jpg", np.random.default_rng(seed).integers(0, 255, (h, w, 3), np.uint8))
+    assert ok
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:  # Python's open: any bytes in the name
+        f.write(buf.tobytes())
+    return path
+
+
+def _video(path: Path, frames: int, h: int = 48, w: int = 64, tmp: Path | None = None) -> Path:
+    tmp = tmp or path.parent / "plain-name.mp4"  # OpenCV is given only plain UTF-8 names
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (w, h))
+    rng = np.random.default_rng(1)
+    for _ in range(frames):
+        writer.write(rng.integers(0, 255, (h, w, 3), np.uint8))
+    writer.release()
+    os.replace(tmp, path)
+    return path
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+
+
+# -- 1. outputs never replace inputs --------------------------------------------------------------------------
+
+
+def test_predict_refuses_an_output_folder_that_would_replace_its_inputs(tmp_path, capsys, monkeypatch) -> None:
+    photos = tmp_path / "photos"
+    _image(photos / "a.jpg")
+    _image(photos / "b.png", seed=1)
+    _video(photos / "clip.mp4", 3)
+    before = _digest(photos)
+    link = tmp_path / "link"
+    link.symlink_to(photos)
+    for out in (str(photos), str(link), str(photos / "." / ".." / "photos")):
+        assert main(["predict", str(photos), *FAST, "--output", out]) == 2
+        err = capsys.readouterr().err
+        assert "would replace the input" in err and len(err.strip().splitlines()) == 1, err
+    monkeypatch.chdir(photos)  # --output . inside the folder
+    assert main(["predict", ".", *FAST, "--output", "."]) == 2
+    assert "would replace the input" in capsys.readouterr().err
+    assert main(["predict", str(photos), *FAST, "--output", ""]) == 2
+    assert "--output is empty" in capsys.readouterr().err
+    assert _digest(photos) == before  # nothing written, nothing replaced, no lock left behind
+    # --ann is an input too: results.json may not replace it
+    ann = tmp_path / "ann" / "results.json"
+    ann.parent.mkdir()
+    ann.write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
+    assert main(["predict", str(photos / "a.jpg"), *FAST, "--ann", str(ann), "--output", str(ann.parent)]) == 2
+    assert "would replace the input" in capsys.readouterr().err
+    # a folder beside the inputs is fine, and a png input whose overlay is a .jpg does not clash
+    assert main(["predict", str(photos / "b.png"), *FAST, "--output", str(photos)]) == 0
+    assert (photos / "b.jpg").is_file() and _digest(photos)[str(photos / "b.png")] == before[str(photos / "b.png")]
+
+
+def test_clashes_follow_symlinks_and_hard_links(tmp_path) -> None:
+    real = _image(tmp_path / "real.jpg")
+    (tmp_path / "sym.jpg").symlink_to(real)
+    os.link(real, tmp_path / "hard.jpg")
+    found = clashes([tmp_path / "sym.jpg", tmp_path / "hard.jpg", tmp_path / "new.jpg"], [real])
+    assert [o.name for o, _ in found] == ["sym.jpg", "hard.jpg"]
+
+
+# -- 2. file names of any bytes -------------------------------------------------------------------------------
+
+
+@POSIX
+def test_names_that_are_not_utf8_work_end_to_end(tmp_path) -> None:
+    if sys.platform == "darwin":
+        pytest.skip("macOS file systems refuse names that are not UTF-8")
+    root = os.fsencode(tmp_path)
+    src = Path(os.fsdecode(root + b"/in\xff"))
+    _image(Path(os.fsdecode(os.fsencode(src) + b"/p\xfe.jpg")))
+    _image(src / "plain.jpg", seed=2)
+    _video(Path(os.fsdecode(os.fsencode(src) + b"/cl\xfdip.mp4")), 4, tmp=tmp_path / "plain.mp4")
+    out = Path(os.fsdecode(root + b"/out\xfc"))
+    cmd = [sys.executable, "-m", "litepose", "predict", os.fsencode(src), *FAST, "--output", os.fsencode(out),
+           "--save-json", "--track", "--json"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, env=_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    summary = json.loads(proc.stdout)
+    assert summary["images"] == 2 and summary["video_frames"] == 4
+    names = sorted(os.listdir(os.fsencode(out)))
+    assert b"p\xfe.jpg" in names and b"cl\xfdip.mp4" in names and b"cl\xfdip.jsonl" in names
+    assert len(list(VideoReader(Path(os.fsdecode(os.fsencode(out) + b"/cl\xfdip.mp4"))))) == 4
+    assert len(json.loads((out / "results.json").read_text())) >= 0
+    assert "\\xff" in summary["frames_jsonl"]  # printed as an escape, never a crash
+
+
+# -- 3. SIGTERM and SIGINT -----------------------------------------------------------------------------------
+
+
+def _start(cmd: list, out: Path, ready) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    deadline = time.monotonic() + 120
+    while not ready():
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, "no progress in 2 minutes"
+        time.sleep(0.02)
+    return proc
+
+
+@POSIX
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_keeps_a_playable_video_complete_lines_and_the_summary(tmp_path, sig) -> None:
+    clip = _video(tmp_path / "clip.mp4", 600)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "litepose", "predict", str(clip), *FAST, "--output", str(out), "--json"]
+    jsonl = out / "clip.jsonl"
+    proc = _start(cmd, out, lambda: jsonl.is_file() and jsonl.read_text().count("\n") >= 5)
+    try:
+        proc.send_signal(sig)
+        stdout, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + sig, err[-2000:]
+    summary = json.loads(stdout)
+    assert summary["stopped"] == signal.Signals(sig).name
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]  # every line whole
+    assert 5 <= len(lines) == summary["video_frames"] < 600
+    assert len(list(VideoReader(out / "clip.mp4"))) == len(lines)  # playable, every frame written
+    assert not list(out.glob(".litepose-*")) and not (out / ".litepose.lock").exists()
+    assert "stopped after" in err
+
+
+@POSIX
+def test_sigterm_on_a_folder_writes_results_json_and_exits_143(tmp_path) -> None:
+    folder = tmp_path / "imgs"
+    for i in range(1, 401):
+        _image(folder / f"{i:04d}.png", seed=i)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "litepose", "predict", str(folder), *FAST, "--save-json", "--output", str(out)]
+    proc = _start(cmd, out, lambda: len(list(out.glob("*.jpg"))) >= 3)
+    try:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err[-2000:]
+    done = {int(p.stem) for p in out.glob("*.jpg")}
+    assert 3 <= len(done) < 400
+    results = json.loads((out / "results.json").read_text())
+    assert {r["image_id"] for r in results} <= done
+    assert "interrupted by SIGTERM" in err
+
+
+# -- 5. one run per output folder -----------------------------------------------------------------------------
+
+
+def test_an_output_folder_is_owned_by_one_run(tmp_path, capsys) -> None:
+    img = _image(tmp_path / "in" / "a.jpg")
+    out = tmp_path / "out"
+    with FolderLock(out, "litepose predict"):
+        assert main(["predict", str(img), *FAST, "--output", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"pid {os.getpid()}" in err and "in use by litepose predict" in err
+        assert not (out / "a.jpg").exists()
+    assert main(["predict", str(img), *FAST, "--output", str(out)]) == 0
+    assert (out / "a.jpg").is_file() and not (out / ".litepose.lock").exists()
+
+
+@POSIX
+def test_a_lock_left_by_a_dead_run_is_taken_over_with_a_notice(tmp_path, capsys) -> None:
+    out = tmp_path / "out"
+    code = f"import os; from litepose.files import FolderLock as L; L({str(out)!r}, 'dead run').acquire(); os._exit(9)"
+    subprocess.run([sys.executable, "-c", code], env=_env(), check=False, timeout=60)
+    assert (out / ".litepose.lock").is_file()  # killed: its lock file stays, but the kernel dropped the lock
+    img = _image(tmp_path / "in" / "a.jpg")
+    assert main(["predict", str(img), *FAST, "--output", str(out)]) == 0
+    assert "took over the lock of an earlier dead run" in capsys.readouterr().err
+    assert not (out / ".litepose.lock").exists()
+    with FolderLock(out), pytest.raises(FolderBusy, match="in use by run"):
+        FolderLock(out).acquire()  # another open of the lock file, even in this process, is refused
+
+
+# -- 7. errors that keep their meaning ------------------------------------------------------------------------
+
+
+def test_multi_line_messages_are_folded_not_cut(tmp_path, capsys) -> None:
+    torch_like = "Error(s) in loading state_dict for LitePose:\n\tMissing key(s) in state_dict: \"a.w\".\n\t"
+    assert one_line(torch_like) == 'Error(s) in loading state_dict for LitePose: Missing key(s) in state_dict: "a.w".'
+    ov_like = "Exception from src/inference/core.cpp:93:\nCheck 'false' failed at front.cpp:\nbin file not found"
+    assert one_line(ov_like).endswith("bin file not found")
+    assert len(one_line("x" * 5000)) <= 600
+    # YAML: stderr gets one line with the cause; --json's "error" the whole message
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  lr: [1, 2\n  epochs: 3\n")
+    assert main(["train", "--config", str(bad), "--json"]) == 2
+    cap = capsys.readouterr()
+    line = cap.err.strip().splitlines()[-1]
+    assert line.startswith("litepose train: error:") and "expected" in line and "^" not in line
+    assert line.endswith("epochs: 3)")
+    error = json.loads(cap.out)["error"]
+    assert error.count("\n") >= 2 and "expected" in error and str(bad) in error
+
+
+def test_os_errors_name_the_target_not_a_temporary_file(tmp_path) -> None:
+    target = tmp_path / "results.json"
+
+    def full_disk(tmp: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+
+    with pytest.raises(OSError) as e:
+        atomic_write(target, full_disk)
+    assert describe(e.value) == f"{target}: No space left on device"
+    assert not list(tmp_path.iterdir())  # no temporary file left
+
+    def torch_save_failed(tmp: Path) -> None:
+        raise RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file data/0")
+
+    with pytest.raises(OSError, match="is the disk full"):
+        atomic_write(target, torch_save_failed)
+
+
+def test_a_full_disk_during_predict_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch) -> None:
+    img = _image(tmp_path / "in" / "a.jpg")
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith("results.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    out = tmp_path / "out"
+    assert main(["predict", str(img), *FAST, "--save-json", "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == f"litepose predict: error: {out / 'results.json'}: No space left on device"
