@@ -1,5 +1,7 @@
 """Pretrained weights: mmcv-style metadata under weights_only, code in pickles refused, and named
-weights downloaded from a loopback HTTP server (hash check, cache, failures, the CLI)."""
+weights downloaded from a loopback HTTPS server (hash check, cache, failures, https only, the CLI);
+the registry file's limits; and the named OpenVINO IR without litepose metadata (a fixture IR built
+as its publisher describes the real one)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import io
 import json
 import os
 import socket
+import ssl
 import threading
 import zipfile
 from pathlib import Path
@@ -21,7 +24,12 @@ from conftest import shared
 import litepose
 from litepose.cli import main
 from litepose.models import CheckpointError, WeightsError, download_weights, load_checkpoint
-from litepose.models.weights import ENV_REGISTRY, ENV_URL
+from litepose.models.weights import ENV_REGISTRY, ENV_URL, find_weights
+
+DATA = Path(__file__).parent / "data"
+#: A self-signed certificate for 127.0.0.1 (valid 2000-2100) and its key: the loopback server's, trusted
+#: by the tests through SSL_CERT_FILE. Test data only: it guards nothing.
+CERT, KEY = DATA / "loopback-cert.pem", DATA / "loopback-key.pem"
 
 # -- what weights_only=True lets through --------------------------------------------------------
 
@@ -100,18 +108,27 @@ def test_a_pickle_that_calls_code_is_refused_without_running_it(tmp_path) -> Non
 
 class _Server:
     """Serves ``files`` on 127.0.0.1 and records every request; ``truncate`` names files whose
-    transfer stops half-way (the full Content-Length announced, then the connection closed)."""
+    transfer stops half-way (the full Content-Length announced, then the connection closed);
+    ``redirects`` maps a name to the URL it answers 302 with. HTTPS (the loopback certificate)
+    unless ``tls`` is False."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: bool = True) -> None:
         self.files: dict[str, bytes] = {}
         self.requests: list[str] = []
         self.truncate: set[str] = set()
+        self.redirects: dict[str, str] = {}
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 name = self.path.lstrip("/")
                 outer.requests.append(name)
+                if name in outer.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", outer.redirects[name])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 data = outer.files.get(name)
                 if data is None:
                     self.send_error(404, "Not Found")
@@ -125,7 +142,11 @@ class _Server:
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(CERT, KEY)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
@@ -135,8 +156,18 @@ class _Server:
 
 
 @pytest.fixture
-def server():
+def server(monkeypatch):
+    """The loopback HTTPS server, its certificate trusted (SSL_CERT_FILE) for the test."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(CERT))
     s = _Server()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def plain_http():
+    """A loopback server of plain http (what must never be used)."""
+    s = _Server(tls=False)
     yield s
     s.close()
 
@@ -182,7 +213,7 @@ def test_hash_mismatch_is_refused_and_nothing_is_cached(tmp_path, monkeypatch, h
     _registry(tmp_path, monkeypatch, {"tiny": {"file": "tiny.pth", "sha256": "0123abcd"}})
     monkeypatch.setenv(ENV_URL, server.url)
     with pytest.raises(
-        WeightsError, match=r"tiny: the file downloaded from http://127.*tiny\.pth has sha256 .*0123abcd.*deleted"
+        WeightsError, match=r"tiny: the file downloaded from https://127.*tiny\.pth has sha256 .*0123abcd.*deleted"
     ):
         download_weights("tiny", progress=False)
     assert _cache_files(home) == []
@@ -205,9 +236,9 @@ def test_unreachable_server_and_http_errors_name_the_url_and_the_cache_path(tmp_
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setenv(ENV_URL, f"http://127.0.0.1:{port}/mirror")
+    monkeypatch.setenv(ENV_URL, f"https://127.0.0.1:{port}/mirror")
     dest = home / "weights" / "litepose_xs_coco_256x256-02c29c82_20220714.pth"
-    url = f"http://127.0.0.1:{port}/mirror/litepose_xs_coco_256x256-02c29c82_20220714.pth"
+    url = f"https://127.0.0.1:{port}/mirror/litepose_xs_coco_256x256-02c29c82_20220714.pth"
     with pytest.raises(WeightsError) as e:
         load_checkpoint("litepose-xs-coco")
     msg = str(e.value)
@@ -222,7 +253,7 @@ def test_names_resolve_after_paths_and_unknown_names_are_listed(tmp_path, monkey
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setenv(ENV_URL, f"http://127.0.0.1:{port}")  # any download would fail
+    monkeypatch.setenv(ENV_URL, f"https://127.0.0.1:{port}")  # any download would fail
     monkeypatch.chdir(tmp_path)
     Path("litepose-xs-coco").symlink_to(shared("ref/model_XS_17.pth"))  # an existing path wins
     _, info = load_checkpoint("litepose-xs-coco")
@@ -231,7 +262,7 @@ def test_names_resolve_after_paths_and_unknown_names_are_listed(tmp_path, monkey
         WeightsError, match=r"architecture, not trained weights.*create_model\('litepose-xs'\).*litepose-s-coco"
     ):
         load_checkpoint("litepose-xs")
-    with pytest.raises(FileNotFoundError, match=r"nope\.pth does not exist.*litepose-xs-crowdpose"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.pth does not exist.*litepose-auto-s-coco"):
         litepose.Predictor("nope.pth")
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"mine": {"file": "../x.pth", "sha256": "abcdef12"}}))
@@ -243,13 +274,15 @@ def test_names_resolve_after_paths_and_unknown_names_are_listed(tmp_path, monkey
 # -- the command line ---------------------------------------------------------------------------
 
 
-def test_weights_verb_lists_the_four_and_downloads(tmp_path, monkeypatch, home, server, capsys) -> None:
+def test_weights_verb_lists_the_published_three_and_downloads(tmp_path, monkeypatch, home, server, capsys) -> None:
     assert main(["weights", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["weights"]
-    names = ["litepose-xs-coco", "litepose-s-coco", "litepose-xs-crowdpose", "litepose-s-crowdpose"]
+    names = ["litepose-xs-coco", "litepose-s-coco", "litepose-auto-s-coco"]
     assert [r["name"] for r in rows] == names
-    assert [r["ap"] for r in rows] == [41.2, 57.2, 49.4, 58.2] and not any(r["cached"] for r in rows)
-    assert all(r["sha256"] in r["file"] and r["source"] and r["license"] for r in rows)
+    assert [r["ap"] for r in rows] == [41.2, 57.2, None] and not any(r["cached"] for r in rows)
+    assert [r["cache_state"] for r in rows] == ["absent"] * 3
+    assert all(r["sha256"] in r["file"] for r in rows[:2])  # mmpose: the 8 digits its file names carry
+    assert all(r["source"] and r["license"] for r in rows)
     assert main(["weights"]) == 0
     table = capsys.readouterr().out
     assert all(n in table for n in names) and "not measured by litepose" in table
@@ -291,7 +324,124 @@ def test_predict_downloads_verifies_caches_and_runs_then_reuses(tmp_path, monkey
     assert server.requests == [fixture.name]
 
     monkeypatch.setenv(ENV_URL, server.url + "/gone")
-    code = main(["predict", image, "--weights", "litepose-s-crowdpose", "--output", str(tmp_path / "c")])
+    code = main(["predict", image, "--weights", "litepose-s-coco", "--output", str(tmp_path / "c")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
-    assert "HTTP 404" in err and "litepose_s_crowdpose_448x448-ccd9f2a9_20220714.pth" in err
+    assert "HTTP 404" in err and "litepose_s_coco_448x448-2bd10ac6_20220714.pth" in err
+
+
+# -- #23 item 9: published names only, https only, honest cache state, registry limits ------------
+
+
+def test_only_published_files_are_named() -> None:
+    """The port's model card links no CrowdPose file: those names are gone; the IR's two files carry
+    their full published sha256 and the pinned Hugging Face revision in their URLs."""
+    from litepose.models.weights import BUILTIN
+
+    assert find_weights("litepose-xs-crowdpose") is None and find_weights("litepose-s-crowdpose") is None
+    assert sorted(BUILTIN) == ["litepose-auto-s-coco", "litepose-s-coco", "litepose-xs-coco"]
+    ir = BUILTIN["litepose-auto-s-coco"]
+    assert ir.backend == "openvino" and ir.input_size == 448 and ir.keypoints == "coco"
+    assert [(f, len(h)) for f, h in ir.files()] == [
+        ("litepose-auto-s-coco-fp32.xml", 64), ("litepose-auto-s-coco-fp32.bin", 64)
+    ]  # fmt: skip
+    rev = "https://huggingface.co/cansik/visiongraph/resolve/0de7ab36c9cf7d0843a1a19fd8c83db34a19d8a3"
+    assert [ir.url_for(f) for f, _ in ir.files()] == [
+        f"{rev}/litepose-auto-s-coco-fp32.xml",
+        f"{rev}/litepose-auto-s-coco-fp32.bin",
+    ]
+
+
+def test_only_https_or_file_urls_are_used(tmp_path, monkeypatch, home, plain_http) -> None:
+    data = b"weights over plain http" * 100
+    plain_http.files["tiny.pth"] = data
+    _registry(tmp_path, monkeypatch, {"tiny": {"file": "tiny.pth", "sha256": _sha(data), "base_url": plain_http.url}})
+    with pytest.raises(WeightsError, match=r"tiny: its base_url http://127.* is not https: only https://"):
+        download_weights("tiny", progress=False)
+    monkeypatch.setenv(ENV_URL, plain_http.url)
+    with pytest.raises(WeightsError, match=rf"tiny: {ENV_URL} http://127.* is not https"):
+        download_weights("tiny", progress=False)
+    assert plain_http.requests == [] and _cache_files(home) == []
+    mirror = tmp_path / "mirror"  # file:// for a local mirror
+    mirror.mkdir()
+    (mirror / "tiny.pth").write_bytes(data)
+    monkeypatch.setenv(ENV_URL, mirror.as_uri())
+    assert download_weights("tiny", progress=False).read_bytes() == data
+
+
+def test_a_redirect_from_https_to_http_is_refused(tmp_path, monkeypatch, home, server, plain_http) -> None:
+    data = os.urandom(50_000)
+    plain_http.files["tiny.pth"] = data
+    server.files["moved.pth"] = data
+    server.redirects["tiny.pth"] = plain_http.url + "/tiny.pth"
+    _registry(tmp_path, monkeypatch, {"tiny": {"file": "tiny.pth", "sha256": _sha(data)}})
+    monkeypatch.setenv(ENV_URL, server.url)
+    with pytest.raises(
+        WeightsError, match=r"tiny: cannot download https://.*HTTP 302 .*redirect to http://127.*refused"
+    ):
+        download_weights("tiny", progress=False)
+    assert plain_http.requests == [] and _cache_files(home) == []
+    server.redirects["tiny.pth"] = server.url + "/moved.pth"  # https -> https is followed
+    assert download_weights("tiny", progress=False).read_bytes() == data
+    assert server.requests == ["tiny.pth", "tiny.pth", "moved.pth"]
+
+
+def test_a_cached_file_that_fails_its_hash_is_not_reported_cached(home, capsys) -> None:
+    (home / "weights").mkdir(parents=True)
+    (home / "weights" / "litepose_xs_coco_256x256-02c29c82_20220714.pth").write_bytes(b"not the checkpoint")
+    assert main(["weights", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)["weights"][0]
+    assert row["name"] == "litepose-xs-coco" and row["cached"] is False and row["cache_state"] == "mismatch"
+    assert main(["weights"]) == 0
+    assert "no (sha256 differs)" in capsys.readouterr().out
+    with pytest.raises(WeightsError, match=r"has sha256 .*not the expected prefix 02c29c82"):
+        download_weights("litepose-xs-coco", progress=False)
+
+
+def test_registry_text_is_printed_with_control_characters_escaped(tmp_path, monkeypatch, home, capsys) -> None:
+    evil = {"file": "e.pth", "sha256": "abcdef12", "dataset": "\x1b[2J\x1b]0;owned\x07", "source": "a\x9bb\x7f"}
+    _registry(tmp_path, monkeypatch, {"red\x1b[31m": evil})
+    assert main(["weights"]) == 0
+    out = capsys.readouterr().out
+    assert not any(c in out for c in "\x1b\x07\x9b\x7f")
+    assert "red\\x1b[31m" in out and "\\x1b[2J\\x1b]0;owned\\x07" in out and "a\\x9bb\\x7f" in out
+    assert main(["weights", "--json"]) == 0  # JSON escapes them itself; the values stay exact
+    rows = json.loads(capsys.readouterr().out)["weights"]
+    assert rows[-1]["name"] == "red\x1b[31m" and rows[-1]["dataset"] == evil["dataset"]
+
+
+def test_a_registry_file_is_read_up_to_a_cap(tmp_path, monkeypatch) -> None:
+    from litepose.models.weights import registry
+
+    big = tmp_path / "big.json"
+    big.write_text("{" + " " * (2 << 20) + "}")  # valid JSON, but no registry is 2 MiB large
+    monkeypatch.setenv(ENV_REGISTRY, str(big))
+    with pytest.raises(WeightsError, match=r"big\.json \(LITEPOSE_WEIGHTS_REGISTRY\): larger than 1024 KiB"):
+        registry()
+    if Path("/dev/zero").exists():  # unbounded: read up to the cap, then refused
+        monkeypatch.setenv(ENV_REGISTRY, "/dev/zero")
+        with pytest.raises(WeightsError, match=r"/dev/zero .*larger than"):
+            registry()
+
+
+def test_an_entry_fetches_and_checks_its_companion_files(tmp_path, monkeypatch, home, server) -> None:
+    xml, binary = b"<net/>" * 10, os.urandom(30_000)
+    server.files.update({"n.xml": xml, "n.bin": binary})
+    entry = {"file": "n.xml", "sha256": _sha(xml), "companions": {"n.bin": _sha(binary)[:8]}, "backend": "openvino"}
+    _registry(tmp_path, monkeypatch, {"net": dict(entry, companions={"n.bin": "0badc0de"})})
+    monkeypatch.setenv(ENV_URL, server.url)
+    with pytest.raises(WeightsError, match=r"net: the file downloaded from https://.*/n\.bin has sha256 .*0badc0de"):
+        download_weights("net", progress=False)
+    assert _cache_files(home) == ["n.xml"]  # the verified main file stays, the wrong .bin does not
+    assert [w["cache_state"] for w in litepose.list_weights() if w["name"] == "net"] == ["partial"]
+    _registry(tmp_path, monkeypatch, {"net": entry})
+    assert download_weights("net", progress=False) == home / "weights" / "n.xml"
+    assert _cache_files(home) == ["n.bin", "n.xml"] and (home / "weights" / "n.bin").read_bytes() == binary
+    assert [w["cached"] for w in litepose.list_weights() if w["name"] == "net"] == [True]
+    with pytest.raises(
+        WeightsError, match=r"'net' is an exported network \(n\.xml, run by openvino\), not a checkpoint"
+    ):
+        load_checkpoint("net")
+    _registry(tmp_path, monkeypatch, {"net": dict(entry, backend="torch")})
+    with pytest.raises(WeightsError, match=r"'backend' must be one of openvino, onnxruntime, torchscript"):
+        find_weights("net")

@@ -2,14 +2,20 @@
 
 ``litepose weights [list] [--json]`` lists every name of the registry (built in, plus
 ``$LITEPOSE_WEIGHTS_REGISTRY``) with its dataset, the AP its publisher reported and where, its
-licence and whether it is cached; ``litepose weights download NAME ...`` downloads and verifies.
+licence and whether it is cached (``yes`` only when every file is there with the right sha256);
+``litepose weights download NAME ...`` downloads and verifies. Registry text is printed with its
+control characters escaped (a registry cannot drive the terminal).
 """
 
 from __future__ import annotations
 
 import argparse
+import unicodedata
 
 HELP = "list the named pretrained weights (dataset, reported AP, licence, cached) or download them"
+
+#: How the table shows each cache state (litepose.models.weights.cache_state).
+CACHED = {"verified": "yes", "absent": "no", "partial": "partly", "mismatch": "no (sha256 differs)"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,24 +26,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     o.add_json_option(p)
 
 
+def printable(text: object) -> str:
+    """``text`` with every control character (C0, DEL, C1: ANSI escapes included) written as its
+    ``\\x..`` escape, so that it prints as it is and cannot drive the terminal."""
+    s = str(text)
+    return "".join(c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) == "Cc" else c for c in s)
+
+
 def _table(rows: list[dict], cache: str) -> str:
     head = ("name", "dataset", "input", "reported AP", "source of AP and file", "licence", "cached")
     body = [
-        (
-            r["name"],
-            r["dataset"] or "-",
-            str(r["input_size"] or "-"),
-            "-" if r["ap"] is None else f"{r['ap']:.1f}",
-            r["source"] or "-",
-            r["license"] or "-",
-            "yes" if r["cached"] else "no",
+        tuple(
+            printable(x)
+            for x in (
+                r["name"],
+                r["dataset"] or "-",
+                str(r["input_size"] or "-"),
+                "-" if r["ap"] is None else f"{r['ap']:.1f}",
+                r["source"] or "-",
+                r["license"] or "-",
+                CACHED[r["cache_state"]],
+            )
         )
         for r in rows
     ]
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     lines = ["  ".join(x.ljust(w) for x, w in zip(row, widths)).rstrip() for row in (head, *body)]
     lines.append("AP as its source reported it, not measured by litepose (see docs/models.md)")
-    lines.append(f"cache: {cache}  (fetch ahead of time: litepose weights download NAME)")
+    lines.append(f"cache: {printable(cache)}  (fetch ahead of time: litepose weights download NAME)")
     return "\n".join(lines)
 
 
@@ -59,6 +75,6 @@ def run(args: argparse.Namespace) -> int:
         if entry is None:
             raise WeightsError(f"unknown weights name {name!r} (see 'litepose weights')")
         path = download_weights(entry, progress=not args.json)
-        done.append(dict(entry.to_dict(), cached=True, path=str(path)))
-    emit(args, {"weights": done}, "\n".join(f"{d['name']}: {d['path']}" for d in done))
+        done.append(dict(entry.to_dict(), cached=True, cache_state="verified", path=str(path)))
+    emit(args, {"weights": done}, "\n".join(f"{printable(d['name'])}: {printable(d['path'])}" for d in done))
     return 0
