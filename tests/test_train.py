@@ -74,10 +74,22 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path) -> None:
 
 
 def test_fresh_run_refuses_to_overwrite(tmp_path) -> None:
-    cfg_path = _cfg(tmp_path, train={"epochs": 1, "max_steps_per_epoch": 1})
+    cfg_path = _cfg(tmp_path, train={"epochs": 1, "max_steps_per_epoch": 1, "schedule": "cosine"})
     Trainer(TrainConfig.load(cfg_path), tmp_path / "r", resume=None).fit()
     with pytest.raises(ValueError, match="already holds a run"):
         Trainer(TrainConfig.load(cfg_path), tmp_path / "r", resume=None).fit()
+    # Resuming with another learning rate would train at the old one and write the new one to
+    # config.yaml: refused, naming each difference and the way out, before anything is written.
+    before = (tmp_path / "r/config.yaml").read_text()
+    with pytest.raises(ValueError, match=r"train.lr 0.004 -> 0.05, loss.push_factor 0.001 -> 0.1\. .*another --output"):
+        Trainer(TrainConfig.load(cfg_path, ["train.lr=0.05", "loss.push_factor=0.1"]), tmp_path / "r").fit()
+    assert (tmp_path / "r/config.yaml").read_text() == before
+    # The run's length may change: applied and recorded, the cosine decay stretched to the new end
+    # (it had ended at step 1: the rate would have stayed 0).
+    Trainer(TrainConfig.load(cfg_path, ["train.epochs=3"]), tmp_path / "r").fit()
+    rows = [json.loads(x) for x in (tmp_path / "r/metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[1]["lr"] > 0
+    assert yaml.safe_load((tmp_path / "r/config.yaml").read_text())["train"]["epochs"] == 3
 
 
 def test_ddp_two_processes_equal_one_process_same_global_batch(tmp_path) -> None:

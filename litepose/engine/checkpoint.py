@@ -190,14 +190,15 @@ def restore_training_state(
     *,
     rank: int = 0,
     restore_rng: bool = True,
+    where: str | None = None,
 ) -> dict[str, Any]:
     """Load a training state into live objects; returns ``{"epoch", "step", "extra"}``.
 
     ``state`` is a dict from :func:`load_training_state` or a path. With per-rank RNG states
     the entry ``rank`` is restored (``rank % len`` if the world size changed, which cannot be
-    an exact resume anyway).
+    an exact resume anyway). ``where`` names the state in errors (its path).
     """
-    where = "training state"
+    where = where or "training state"
     if not isinstance(state, Mapping):
         where = str(state)
         state = load_training_state(state)

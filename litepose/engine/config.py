@@ -40,6 +40,8 @@ __all__ = [
     "parse_overrides",
     "SYNTHPOSE_RECIPE",
     "convert_value",
+    "RESUME_CHANGEABLE",
+    "resume_differences",
 ]
 
 #: How LitePose-XS learns SynthPose quickly on a CPU (docs/training.md, "The SynthPose recipe"):
@@ -303,6 +305,51 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+#: The keys a resumed run may change (docs/training.md, "Resuming a run"): how long it goes on, how
+#: it is validated and what it runs on. Any other difference from the run being resumed is refused
+#: (:func:`resume_differences`), because the resumed steps would not be the run its files describe.
+RESUME_CHANGEABLE = (
+    "train.epochs",
+    "train.time_limit_min",
+    "train.dist_timeout_min",
+    "train.device",
+    "data.workers",
+    "data.cache_mb",
+    "val.every",
+    "val.max_images",
+    "val.flip_test",
+    "val.detection_threshold",
+)
+
+
+def flat_config(d: dict[str, Any]) -> dict[str, Any]:
+    """A config dict (:meth:`TrainConfig.to_dict`, or a run's ``config.yaml``) as ``{"section.key":
+    value}``, values as plain JSON types (tuples become lists); ``source`` is left out."""
+    import json
+
+    out = {}
+    for section, values in (d or {}).items():
+        if section == "source" or not isinstance(values, dict):
+            continue
+        for key, value in values.items():
+            out[f"{section}.{key}"] = json.loads(json.dumps(value, default=str))
+    return out
+
+
+def resume_differences(recorded: dict[str, Any], current: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The keys whose values differ between the config a run was trained with (``recorded``) and
+    the one it is resumed with (``current``), both as :meth:`TrainConfig.to_dict` gives them, as
+    ``"key old -> new"`` lines: ``(refused, allowed)``, allowed being :data:`RESUME_CHANGEABLE`.
+    A key one side lacks (a config of another litepose version) is not compared."""
+    old, new = flat_config(recorded), flat_config(current)
+    refused, allowed = [], []
+    for key in new:
+        if key in old and old[key] != new[key]:
+            line = f"{key} {old[key]!r} -> {new[key]!r}"
+            (allowed if key in RESUME_CHANGEABLE else refused).append(line)
+    return refused, allowed
 
 
 #: The names of ``model.arch`` that mean the supernet (``SuperLitePose``).

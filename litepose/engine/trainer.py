@@ -50,7 +50,7 @@ from ..models.supernet import extract_subnet
 from ..normalization import network_input
 from . import distributed as D
 from .checkpoint import load_training_state, restore_training_state, save_training_state, unwrap_model
-from .config import TrainConfig, is_supernet
+from .config import TrainConfig, is_supernet, resume_differences
 from .cputune import cpu_training_settings
 from .loss import LitePoseLoss, heatmap_distillation_loss, tag_separation
 from .schedule import SCHEDULES, CosineSchedule
@@ -158,7 +158,9 @@ class Trainer:
 
     # -- building -------------------------------------------------------------------------------
 
-    def _build(self) -> None:
+    def _build(self, resuming: bool = False) -> None:
+        """The data, model, optimizer, schedule and loss of the run; ``resuming``: a training state
+        will be restored (existing SynthPose data is then never regenerated)."""
         cfg = self.cfg
         cfg.check()
         if not cfg.data.train:
@@ -171,7 +173,7 @@ class Trainer:
             base_size = resolve_spec(arch)[1].input_size
         self.input_size = check_input_size(cfg.model.input_size or base_size, "config: model.input_size")
         d = cfg.data
-        self._ensure_synthpose()
+        self._ensure_synthpose(resuming)
         # uint8 images from the loader (a quarter of the bytes), normalised on the device in _step
         tcfg = dataclasses.replace(cfg.transform_config(self.input_size), normalize=False)
         self.dataset = KeypointDataset(d.train, d.train_images, keypoints=d.keypoints, transform=tcfg)
@@ -225,6 +227,7 @@ class Trainer:
             per_epoch = max(1, len(self.dataset) // (t.batch_size * self.dist.world_size))
             if t.max_steps_per_epoch:
                 per_epoch = min(per_epoch, t.max_steps_per_epoch)
+            self.steps_per_epoch = per_epoch
             self.scheduler = CosineSchedule(self.optimizer, t.epochs * per_epoch, t.warmup_steps, t.min_lr_factor)
         else:
             self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
@@ -258,8 +261,10 @@ class Trainer:
         ann.check_images(what="val images")
         self._val_ann = ann
 
-    def _ensure_synthpose(self) -> None:
-        """Generate the SynthPose splits that ``data.synthpose`` asks for and that are missing (rank 0)."""
+    def _ensure_synthpose(self, resuming: bool = False) -> None:
+        """Generate the SynthPose splits that ``data.synthpose`` asks for and that are missing (rank 0);
+        SynthPose of an older version is regenerated, except when ``resuming`` a run (which goes on
+        with the data it was trained on, or is refused by :meth:`_check_data_version`)."""
         d = self.cfg.data
         if not d.synthpose:
             return
@@ -276,8 +281,8 @@ class Trainer:
                     continue
                 found = (Path(path) / "annotations.json").is_file()
                 version = synthpose_version(path) if found else None
-                if found and version in (None, SYNTHPOSE_VERSION):
-                    continue  # current SynthPose, or a dataset of the user's own: never touched
+                if found and (resuming or version in (None, SYNTHPOSE_VERSION)):
+                    continue  # current SynthPose, a dataset of the user's own, or a resumed run's: never touched
                 seed = int(d.synthpose.get(f"{split}_seed", 0 if split == "train" else 1))
                 why = f"regenerating SynthPose v{version} as v{SYNTHPOSE_VERSION}" if found else "generating SynthPose"
                 self._log(f"{why} {split}: {n} images, seed {seed} -> {path}")
@@ -549,8 +554,11 @@ class Trainer:
 
     def _fit(self) -> dict[str, Any]:
         cfg = self.cfg
-        self._build()
-        start_epoch, step, best = self._resume()
+        cfg.check()
+        state_path, state = self._read_state()  # before anything is built, generated or written
+        self._build(resuming=state is not None)
+        start_epoch, step, best = self._restore(state_path, state)
+        del state
         self._open_run(start_epoch)
         t0 = time.time()
         elapsed_before = self.history[-1]["minutes"] if self.history else 0.0
@@ -573,22 +581,74 @@ class Trainer:
         del loader  # ends persistent workers now rather than at garbage collection
         return self._finish(start_epoch, step, best, stopped_early)
 
-    def _resume(self) -> tuple[int, int, float]:
-        """Restore ``last.pth`` (``resume``: auto / a path / None); returns (epoch, step, best AP)."""
+    def _state_path(self) -> Path | None:
+        """The training state to continue (``resume``: auto / a path / None), None for a fresh run."""
         last = self.out / "last.pth"
-        state_path = None
         if self.resume == "auto":
-            state_path = last if last.is_file() else None
-        elif self.resume is not None:
-            state_path = Path(self.resume)
-        elif last.is_file():
+            return last if last.is_file() else None
+        if self.resume is not None:
+            return Path(self.resume)
+        if last.is_file():
             raise ValueError(f"{self.out} already holds a run (last.pth): resume it, or choose another --output")
-        if state_path is None:
+        return None
+
+    def _read_state(self) -> tuple[Path | None, dict[str, Any] | None]:
+        """The training state to resume and its path (``(None, None)``: a fresh run), read before
+        anything is built or written, with the config it was trained with compared to this one."""
+        path = self._state_path()
+        if path is None:
+            return None, None
+        state = load_training_state(path)
+        self._check_resume_config(path, state)
+        return path, state
+
+    def _check_resume_config(self, path: Path, state: dict[str, Any]) -> None:
+        """Refuse to resume with settings other than the run's own, except :data:`RESUME_CHANGEABLE`
+        (its length, time limit, validation, loading and device), which are applied and logged.
+
+        The recorded config is the one in ``last.pth`` (``extra["config"]``), else the
+        ``config.yaml`` beside it (files of earlier litepose versions)."""
+        recorded = (state.get("extra") or {}).get("config")
+        if recorded is None and (path.parent / "config.yaml").is_file():
+            try:
+                recorded = yaml.safe_load((path.parent / "config.yaml").read_text())
+            except (OSError, yaml.YAMLError):
+                recorded = None
+        self._old_epochs = None
+        if not isinstance(recorded, dict):
+            self._log(f"notice: {path} records no config: the settings of the run it continues are not compared")
+            return
+        refused, allowed = resume_differences(recorded, self.cfg.to_dict())
+        if refused:
+            shown = ", ".join(refused[:6]) + (f" and {len(refused) - 6} more" if len(refused) > 6 else "")
+            raise ValueError(
+                f"{path}: the run being resumed was trained with other settings: {shown}. A resumed run keeps its "
+                "settings (only its length, time limit, validation, loading and device may change: "
+                f"docs/training.md): undo the change, or start a new run with another --output "
+                f"(model.pretrained={path} model.pretrained_head=true starts it from these weights)"
+            )
+        if allowed:
+            self._log(f"resuming with changed {', '.join(allowed)}")
+        old_epochs = (recorded.get("train") or {}).get("epochs")
+        if old_epochs is not None and old_epochs != self.cfg.train.epochs:
+            self._old_epochs = old_epochs
+
+    def _restore(self, path: Path | None, state: dict[str, Any] | None) -> tuple[int, int, float]:
+        """Load ``state`` into the built run; returns (epoch, step, best AP), (0, 0, -1) when fresh."""
+        if path is None or state is None:
             return 0, 0, -1.0
-        state = load_training_state(state_path)
-        r = restore_training_state(state, self.model, self.optimizer, self.scheduler, self.scaler, rank=self.dist.rank)
-        self._check_data_version(state_path, r["extra"].get("synthpose_version"))
-        self._log(f"resumed from {state_path}: epoch {r['epoch']}, step {r['step']}")
+        r = restore_training_state(
+            state, self.model, self.optimizer, self.scheduler, self.scaler, rank=self.dist.rank, where=str(path)
+        )
+        self._check_data_version(path, r["extra"].get("synthpose_version"))
+        self._log(f"resumed from {path}: epoch {r['epoch']}, step {r['step']}")
+        if self.per_step_schedule and getattr(self, "_old_epochs", None) is not None:
+            # the cosine decay ends where train.epochs now says (never before the current step)
+            self.scheduler.set_horizon(self.cfg.train.epochs * self.steps_per_epoch)
+            self._log(
+                f"train.epochs {self._old_epochs} -> {self.cfg.train.epochs}: the cosine schedule now ends at step "
+                f"{self.scheduler.horizon} (learning rate {self.optimizer.param_groups[0]['lr']:.2e} now)"
+            )
         return r["epoch"], r["step"], float(r["extra"].get("best_ap", -1.0))
 
     def _open_run(self, start_epoch: int) -> None:
@@ -777,7 +837,7 @@ class Trainer:
                 step=step,
                 scaler=self.scaler,
                 rng=rng,
-                extra={"best_ap": best, "synthpose_version": self.data_version},
+                extra={"best_ap": best, "synthpose_version": self.data_version, "config": self.cfg.to_dict()},
                 export=self._export_model() if self.fixed_arch is not None else None,
             )
         D.barrier()
