@@ -92,6 +92,30 @@ def test_fresh_run_refuses_to_overwrite(tmp_path) -> None:
     assert yaml.safe_load((tmp_path / "r/config.yaml").read_text())["train"]["epochs"] == 3
 
 
+def test_one_run_per_output_folder(tmp_path, monkeypatch) -> None:
+    """Two runs into one folder would mix their checkpoints and metrics: the second is refused,
+    naming the first, and the lock is held for the whole run and released at its end."""
+    from litepose.files import FolderBusy, FolderLock
+
+    cfg = TrainConfig.load(_cfg(tmp_path))
+    out = tmp_path / "run"
+    with FolderLock(out, "train"):  # another run holds the folder
+        with pytest.raises(FolderBusy, match=r"run: this output folder is in use by train \(pid \d+"):
+            Trainer(cfg, out, resume=None).fit()
+    held = []
+
+    def build(self, resuming=False):  # the run has started: the folder is its own
+        with pytest.raises(FolderBusy):
+            FolderLock(out, "train").acquire()
+        held.append(True)
+        raise ValueError("stopped here")
+
+    monkeypatch.setattr(Trainer, "_build", build)
+    with pytest.raises(ValueError, match="stopped here"):
+        Trainer(cfg, out, resume=None).fit()
+    assert held and not (out / ".litepose.lock").exists()
+
+
 def test_ddp_two_processes_equal_one_process_same_global_batch(tmp_path) -> None:
     """2-process gloo DDP (torchrun) == 1 process with the same global batch (BN kept in eval)."""
     still = {"max_rotation": 0, "min_scale": 1.0, "max_scale": 1.0, "max_translate": 0, "flip_prob": 0.0}

@@ -21,6 +21,7 @@ supernet) writes the standalone subnet as that model; supernet training validate
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -28,7 +29,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Sampl
 
 from ..data.dataset import KeypointDataset, MultiSizeBatchSampler
 from ..data.jsonio import parse_json
-from ..files import remove_stale_temps
+from ..files import FolderBusy, FolderLock, remove_stale_temps
 from ..models import SuperLitePose, create_model, load_checkpoint, save_checkpoint
 from ..models.checkpoint import CheckpointError, read_state_dict
 from ..models.space import SearchSpace
@@ -549,8 +550,38 @@ class Trainer:
 
         On CPU, training runs under :func:`~litepose.engine.cputune.cpu_training_settings`
         (denormals flushed to zero, freed memory kept by the allocator)."""
-        with cpu_training_settings(self.device.type == "cpu"):
+        with cpu_training_settings(self.device.type == "cpu"), self._own_output():
             return self._fit()
+
+    @contextlib.contextmanager
+    def _own_output(self) -> Iterator[None]:
+        """Own the output folder for the whole run (:class:`~litepose.files.FolderLock`, rank 0 only),
+        so that a second run into it is refused, naming this one, instead of mixing its files with
+        ours. A folder that cannot be written is one error naming it. Under DDP rank 0's outcome is
+        broadcast: every rank stops together when the folder is not ours."""
+        lock = FolderLock(self.out, "train") if self.main else None
+        made = not self.out.exists()
+        failure: BaseException | None = None
+        if lock is not None:
+            try:
+                lock.acquire()
+            except FolderBusy as e:
+                failure = e
+            except OSError as e:
+                failure = OSError(e.errno, f"cannot write in this output folder ({e.strerror or e})", str(self.out))
+        message = D.broadcast_object(None if failure is None else str(failure))
+        if failure is not None:
+            raise failure
+        if message is not None:  # another rank: rank 0 could not own the folder
+            raise ValueError(f"rank {self.dist.rank}: rank 0 stopped: {message}")
+        try:
+            yield
+        finally:
+            if lock is not None:
+                lock.release()
+                if made:
+                    with contextlib.suppress(OSError):
+                        self.out.rmdir()  # only if empty: a run refused before writing anything
 
     def _fit(self) -> dict[str, Any]:
         cfg = self.cfg
