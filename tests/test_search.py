@@ -110,6 +110,7 @@ def test_latency_budget_with_an_injected_table(tmp_path) -> None:
 def test_latency_table_scale_is_fitted_on_whole_networks_and_kept(tmp_path) -> None:
     """Whole networks run slower than the sum of their layers timed alone: the table's scale is the
     median ratio over the calibration networks, applied to every sum, and saved with the table."""
+
     def fake_ms(layer) -> float:
         return 0.01 * sum(v for v in layer[1:] if isinstance(v, int))
 
@@ -124,6 +125,74 @@ def test_latency_table_scale_is_fitted_on_whole_networks_and_kept(tmp_path) -> N
     again = LatencyTable("torch", 1, path=path, measure=lambda layer: 1 / 0)  # read back: nothing to time
     assert again.scale == pytest.approx(1.25) and again.scale_networks == 5
     assert again.latency(spec, k) == pytest.approx(table.latency(spec, k))
+
+
+_ZEN2 = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 23
+model\t\t: 49
+model name\t: AMD EPYC Processor
+stepping\t: 0
+flags\t\t: fpu sse4_1 sse4_2 avx avx2 fma f16c
+
+processor\t: 1
+vendor_id\t: AuthenticAMD
+"""
+_ZEN4 = (
+    _ZEN2.replace("cpu family\t: 23", "cpu family\t: 25")
+    .replace("model\t\t: 49", "model\t\t: 17")
+    .replace("f16c", "f16c avx512f avx512bw avx512vl avx512_vnni avx512_bf16")
+)
+_ARM = """processor\t: 0
+BogoMIPS\t: 243.75
+Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp asimddp sve i8mm bf16
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU variant\t: 0x1
+CPU part\t: 0xd40
+CPU revision\t: 1
+
+"""
+
+
+def test_cpu_identity_tells_apart_generations_behind_one_marketing_name() -> None:
+    from litepose.search.cost import cpu_identity
+
+    zen2, zen4 = cpu_identity(_ZEN2), cpu_identity(_ZEN4)
+    assert zen2["name"] == zen4["name"] == "AMD EPYC Processor"  # what the old cache key was made of
+    assert (zen2["vendor"], zen2["family"], zen2["model"], zen2["stepping"]) == ("AuthenticAMD", "23", "49", "0")
+    assert zen2["simd"] == ["avx", "avx2", "f16c", "fma", "sse4_1", "sse4_2"]
+    assert "avx512f" in zen4["simd"] and zen4 != zen2
+    arm = cpu_identity(_ARM)
+    assert (arm["vendor"], arm["family"], arm["model"], arm["variant"], arm["revision"]) == (
+        "0x41", "8", "0xd40", "0x1", "1",
+    )  # fmt: skip
+    assert {"asimd", "asimddp", "sve", "i8mm", "bf16"} <= set(arm["simd"]) and "aes" not in arm["simd"]
+
+
+def test_latency_table_of_another_cpu_generation_is_not_reused(tmp_path, monkeypatch) -> None:
+    """Key and check the table on the CPU model, not its marketing name: a table timed on one EPYC
+    generation is neither found by default nor accepted by path on another."""
+    import litepose.search.cost as cost
+
+    monkeypatch.setenv("LITEPOSE_HOME", str(tmp_path / "home"))
+    real = cost.cpu_identity
+    monkeypatch.setattr(cost, "cpu_identity", lambda text=None: real(_ZEN2))
+    zen2 = LatencyTable("torch", 1, measure=lambda layer: 1.0)
+    zen2.layer_ms(("add", 8, 4))
+    assert zen2.save() == zen2.default_path() and zen2.default_path().is_file()
+    assert "amd-epyc-processor" in zen2.default_path().name  # still readable
+    assert LatencyTable("torch", 1, measure=lambda layer: 1 / 0).entries == zen2.entries  # same CPU: reused
+
+    monkeypatch.setattr(cost, "cpu_identity", lambda text=None: real(_ZEN4))
+    zen4 = LatencyTable("torch", 1, measure=lambda layer: 2.0)
+    assert zen4.cpu == zen2.cpu and zen4.default_path() != zen2.default_path() and zen4.entries == {}
+    with pytest.raises(ValueError, match=r"measured on another CPU.*family 23, model 49.*this machine is.*family 25"):
+        LatencyTable("torch", 1, path=zen2.default_path(), measure=lambda layer: 2.0)
+    old = tmp_path / "old.json"  # a table of an older litepose: no identity to check
+    old.write_text(json.dumps({"backend": "torch", "threads": 1, "cpu": zen4.cpu, "entries": {"add/8/4": 1.0}}))
+    with pytest.raises(ValueError, match="old.json: a latency table written without the CPU identity"):
+        LatencyTable("torch", 1, path=old, measure=lambda layer: 2.0)
 
 
 def test_same_seed_same_result_and_resume_after_interruption(tmp_path) -> None:
@@ -185,7 +254,8 @@ def test_search_cli_latency_budget_with_a_given_table(tiny, tmp_path, capsys) ->
     entries = {"/".join(map(str, x)): 0.001 * (1 + sum(v for v in x[1:] if isinstance(v, int)))
                for x in space_layers(space, 17)}  # fmt: skip
     table = tmp_path / "table.json"
-    table.write_text(json.dumps({"backend": "torch", "threads": 1, "entries": entries}))
+    doc = {"backend": "torch", "threads": 1, "machine": LatencyTable.identity(), "entries": entries}
+    table.write_text(json.dumps(doc))
     out = tmp_path / "run"
     args = ["search", "--supernet", str(ckpt), "--data", str(root / "synth"), "--budget", "1.2ms",
             "--latency-table", str(table), "--threads", "1", "--population", "3", "--generations", "1",

@@ -280,20 +280,72 @@ def _key(layer: Layer) -> str:
     return "/".join(str(v) for v in layer)
 
 
-def cpu_name() -> str:
-    """This machine's CPU model (from /proc/cpuinfo where there is one) and core count."""
+#: CPU feature flags that change which kernels torch / oneDNN run (x86 ``flags``, Arm ``Features``):
+#: two CPUs that differ in one of these run a layer through different code and time it differently.
+SIMD_FLAGS = frozenset(
+    "sse4_1 sse4_2 avx avx2 fma f16c avx512f avx512dq avx512cd avx512bw avx512vl avx512ifma avx512vbmi "
+    "avx512_vbmi2 avx512_vnni avx512_bf16 avx512_fp16 avx_vnni amx_tile amx_int8 amx_bf16 "
+    "asimd asimdhp asimddp asimdfhm sve sve2 i8mm bf16 sme".split()
+)
+_CPUINFO_KEYS = {  # /proc/cpuinfo field -> identity key (x86 names, then Arm's)
+    "vendor_id": "vendor", "cpu implementer": "vendor",
+    "cpu family": "family", "cpu architecture": "family",
+    "model": "model", "cpu part": "model",
+    "stepping": "stepping", "cpu variant": "variant", "cpu revision": "revision",
+    "model name": "name", "flags": "flags", "features": "flags",
+}  # fmt: skip
+
+
+def cpu_identity(cpuinfo: str | None = None) -> dict[str, Any]:
+    """What identifies this CPU for timing purposes: vendor, family, model, stepping (Arm: implementer,
+    architecture, part, variant, revision), the SIMD flags torch's kernels depend on, the core count,
+    and a readable ``name`` (the marketing name, which alone is ambiguous: a VM's "Intel Xeon
+    Processor" or "AMD EPYC" covers several generations). ``cpuinfo``: the text of /proc/cpuinfo
+    (default: read it; absent off Linux, where platform's processor and machine stand in)."""
     import os
 
-    name = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    name = name or platform.processor() or platform.machine()
-    return f"{name} x{os.cpu_count()}"
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            cpuinfo = ""
+    ident: dict[str, Any] = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip():
+            if "model" in ident or "flags" in ident:
+                break  # the first processor's block describes the model (all cores of one CPU agree)
+            continue
+        key, _, value = line.partition(":")
+        field = _CPUINFO_KEYS.get(key.strip().lower())
+        if field and field not in ident:
+            ident[field] = value.strip()
+    flags = set(ident.pop("flags", "").split())
+    name = ident.pop("name", "") or platform.processor() or platform.machine()
+    return {
+        "name": name,
+        **ident,
+        "machine": platform.machine(),
+        "simd": sorted(flags & SIMD_FLAGS),
+        "cores": os.cpu_count(),
+    }
+
+
+def cpu_name() -> str:
+    """This machine's CPU as people read it: the marketing name and core count (not a cache key:
+    :func:`cpu_identity` is)."""
+    ident = cpu_identity()
+    return f"{ident['name']} x{ident['cores']}"
+
+
+def _describe(machine: dict[str, Any]) -> str:
+    """One line naming a :meth:`LatencyTable.identity` for an error message."""
+    parts = [str(machine.get("name", "?"))]
+    cpu = machine.get("cpu_model", {})
+    if isinstance(cpu, dict):
+        parts += [f"{k} {cpu[k]}" for k in ("vendor", "family", "model", "stepping", "cores") if k in cpu]
+        parts.append(f"{len(cpu.get('simd', []))} SIMD flags")
+    parts += [f"{k} {machine[k]}" for k in ("torch", "cpu_capability") if k in machine]
+    return ", ".join(parts)
 
 
 class LatencyTable:
@@ -316,6 +368,7 @@ class LatencyTable:
         self.backend = check_backend(backend) if measure is None else backend
         self.threads = int(threads if threads is not None else torch.get_num_threads())
         self.cpu = cpu_name()
+        self.machine = self.identity()
         self.path = Path(path) if path is not None else (self.default_path() if entries is None else None)
         self.entries: dict[str, float] = dict(entries or {})
         self._measure = measure
@@ -327,9 +380,27 @@ class LatencyTable:
         if self.path is not None and self.path.is_file():
             self._load()
 
+    @staticmethod
+    def identity() -> dict[str, Any]:
+        """What a table's times depend on besides backend and threads: the CPU model exactly
+        (:func:`cpu_identity`), the runtime's version and the kernels it picked for this CPU."""
+        cpu = cpu_identity()
+        return {
+            "name": cpu_name(),
+            "cpu_model": {k: v for k, v in cpu.items() if k != "name"},
+            "torch": torch.__version__,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        }
+
     def default_path(self) -> Path:
+        """``$LITEPOSE_HOME/latency/<backend>-<threads>t-torch<version>-<cpu name>-<identity hash>.json``:
+        the readable name for people, the hash of :meth:`identity` so that another CPU generation
+        behind the same marketing name gets its own table."""
+        import hashlib
+
+        digest = hashlib.sha256(json.dumps(self.machine, sort_keys=True).encode()).hexdigest()[:12]
         slug = re.sub(r"[^A-Za-z0-9]+", "-", self.cpu).strip("-").lower()[:80]
-        return home_dir() / "latency" / f"{self.backend}-{self.threads}t-torch{torch.__version__}-{slug}.json"
+        return home_dir() / "latency" / f"{self.backend}-{self.threads}t-torch{torch.__version__}-{slug}-{digest}.json"
 
     def _load(self) -> None:
         try:
@@ -341,6 +412,17 @@ class LatencyTable:
         for k in ("backend", "threads"):
             if data.get(k) != getattr(self, k):
                 raise ValueError(f"{self.path}: a table for {k} {data.get(k)!r}, not {getattr(self, k)!r}")
+        theirs = data.get("machine")
+        if theirs != self.machine:
+            where = (
+                f"measured on another CPU or runtime ({_describe(theirs)})"
+                if isinstance(theirs, dict)
+                else "written without the CPU identity its times depend on (an older litepose)"
+            )
+            raise ValueError(
+                f"{self.path}: a latency table {where}; this machine is {_describe(self.machine)}: "
+                "its times would not be this machine's. Build a table here (another path, or remove this one)"
+            )
         self.entries.update({str(k): float(v) for k, v in data["entries"].items()})
         self.scale = float(data.get("scale", 1.0))
         self.scale_networks = int(data.get("scale_networks", 0))
@@ -349,7 +431,7 @@ class LatencyTable:
         if self.path is None:
             return None
         doc = {"backend": self.backend, "threads": self.threads, "cpu": self.cpu, "torch": torch.__version__,
-               "scale": self.scale, "scale_networks": self.scale_networks,
+               "machine": self.machine, "scale": self.scale, "scale_networks": self.scale_networks,
                "entries": dict(sorted(self.entries.items()))}  # fmt: skip
         return atomic_write(self.path, lambda tmp: tmp.write_text(json.dumps(doc, indent=0)))
 
