@@ -184,6 +184,30 @@ def test_tracker_api_births_ids_and_inputs():
         TrackerConfig(min_hits=0)
 
 
+def test_min_similarity_zero_is_refused_by_library_and_cli(tmp_path, capsys):
+    """At min_similarity 0 every pair matches (OKS > 0 at any distance): a pose 500 px away took an
+    existing id. The library and the CLI refuse it, naming the field and its range."""
+    k = COCO.num_joints
+    rng = np.random.default_rng(3)
+    a = np.column_stack([rng.uniform(0, 50, (k, 2)) + 100, np.ones(k)])
+    far = a + [500, 500, 0]
+    for bad in (0, 0.0, -0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"min_similarity=.* \(must be in \(0, 1\]"):
+            TrackerConfig(min_similarity=bad)
+    tracker = litepose.Tracker("coco", TrackerConfig(min_similarity=1e-9, min_hits=1, coast=0))
+    assert tracker.update([a])[0]["track_id"] == 1
+    assert tracker.update([far])[0]["track_id"] != 1  # a smallest allowed threshold still refuses a disjoint pose
+
+    image = tmp_path / "frame.png"
+    import cv2
+
+    cv2.imwrite(str(image), np.zeros((64, 64, 3), np.uint8))
+    code = main(["predict", str(image), "--model", "litepose-xs", "--track", "--min-similarity", "0",
+                 "--output", str(tmp_path / "out")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "min_similarity=0.0 (must be in (0, 1]" in err and "Traceback" not in err
+
+
 def test_a_missed_frame_is_filled_by_the_predicted_pose():
     k = COCO.num_joints
     rng = np.random.default_rng(2)

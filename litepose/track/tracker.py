@@ -29,6 +29,7 @@ With a :class:`~litepose.track.smoothing.OneEuroConfig`, each track's joints are
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -47,7 +48,8 @@ class TrackerConfig:
     """Tracking parameters (docs/tracking.md discusses each).
 
     Attributes:
-        min_similarity: least OKS between a detection and a track's predicted pose for a match.
+        min_similarity: least OKS between a detection and a track's predicted pose for a match, in
+            (0, 1]: OKS is above 0 at any distance, so 0 would match poses however far apart.
         min_hits: consecutive matched frames before a tentative track gets an id (its birth).
         max_misses: missed frames after which a track ends (and its id is never used again).
         kpt_threshold: joints scoring above this exist; the rest are missing.
@@ -70,20 +72,28 @@ class TrackerConfig:
     coast: int = 1
 
     def __post_init__(self) -> None:
+        def real(v: Any) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+        def count(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        # field -> (valid, the rule as the message states it)
         checks = {
-            "min_similarity": 0 <= self.min_similarity <= 1,
-            "min_hits": isinstance(self.min_hits, int) and self.min_hits >= 1,
-            "max_misses": isinstance(self.max_misses, int) and self.max_misses >= 0,
-            "kpt_threshold": 0 <= self.kpt_threshold <= 1,
-            "min_keypoints": isinstance(self.min_keypoints, int) and self.min_keypoints >= 1,
-            "velocity_momentum": 0 <= self.velocity_momentum < 1,
-            "lost_falloff": self.lost_falloff >= 0,
-            "coast": isinstance(self.coast, int) and 0 <= self.coast <= self.max_misses,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
+            # OKS is exp(-d^2 / ...) > 0 for every finite distance: at 0, poses 500 px apart would match
+            "min_similarity": (real(self.min_similarity) and 0 < self.min_similarity <= 1,
+                               "in (0, 1]; 0 would match any two poses, however far apart"),
+            "min_hits": (count(self.min_hits) and self.min_hits >= 1, "an integer >= 1"),
+            "max_misses": (count(self.max_misses) and self.max_misses >= 0, "an integer >= 0"),
+            "kpt_threshold": (real(self.kpt_threshold) and 0 <= self.kpt_threshold <= 1, "in [0, 1]"),
+            "min_keypoints": (count(self.min_keypoints) and self.min_keypoints >= 1, "an integer >= 1"),
+            "velocity_momentum": (real(self.velocity_momentum) and 0 <= self.velocity_momentum < 1, "in [0, 1)"),
+            "lost_falloff": (real(self.lost_falloff) and self.lost_falloff >= 0, ">= 0"),
+            "coast": (count(self.coast) and 0 <= self.coast <= self.max_misses, "an integer in [0, max_misses]"),
+        }  # fmt: skip
+        bad = [f"{k}={getattr(self, k)!r} (must be {rule})" for k, (ok, rule) in checks.items() if not ok]
         if bad:
-            values = ", ".join(f"{k}={getattr(self, k)!r}" for k in bad)
-            raise ValueError(f"tracker settings out of range: {values} (see litepose.track.TrackerConfig)")
+            raise ValueError(f"tracker settings out of range: {'; '.join(bad)}")
 
 
 def _people_arrays(people: Sequence[Any] | np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
