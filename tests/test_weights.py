@@ -13,6 +13,7 @@ import os
 import socket
 import ssl
 import threading
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -445,3 +446,138 @@ def test_an_entry_fetches_and_checks_its_companion_files(tmp_path, monkeypatch, 
     _registry(tmp_path, monkeypatch, {"net": dict(entry, backend="torch")})
     with pytest.raises(WeightsError, match=r"'backend' must be one of openvino, onnxruntime, torchscript"):
         find_weights("net")
+
+
+# -- the named OpenVINO IR without litepose metadata ---------------------------------------------
+
+
+class _RawBgrLitePose(torch.nn.Module):
+    """A LitePose as the published LitePose-Auto-S IR is described: raw BGR 0..255 in (the channel
+    order, mean and std inside the graph), outputs in the other order than litepose's."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        from litepose.normalization import IMAGENET
+
+        self.register_buffer("mean", torch.tensor(IMAGENET.mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET.std).view(1, 3, 1, 1))
+
+    def forward(self, bgr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = (bgr.flip(1) / 255 - self.mean) / self.std
+        low, high = self.net(x)
+        return high, low  # 1/2 resolution first
+
+
+def _bare_ir(net: torch.nn.Module, path: Path, size: int = 448) -> Path:
+    """``net`` as an OpenVINO IR of a fixed (1, 3, size, size) input, no litepose metadata, outputs
+    renamed and reordered."""
+    import openvino as ov
+
+    onnx_path = path.with_suffix(".onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's deprecation and tracer warnings
+        torch.onnx.export(
+            _RawBgrLitePose(net).eval(), (torch.zeros(1, 3, size, size),), str(onnx_path), dynamo=False,
+            opset_version=17, input_names=["image"], output_names=["stage1_heatmaps", "stage0_output"],
+        )  # fmt: skip
+    ov.save_model(ov.convert_model(str(onnx_path)), str(path), compress_to_fp16=False)
+    onnx_path.unlink()
+    return path
+
+
+@pytest.fixture(scope="module")
+def xs_net() -> torch.nn.Module:
+    torch.set_num_threads(1)
+    return load_checkpoint(shared("ref/model_XS_17.pth"))[0].eval()
+
+
+@pytest.fixture(scope="module")
+def bare_ir(xs_net, tmp_path_factory) -> Path:
+    pytest.importorskip("openvino")
+    return _bare_ir(xs_net, tmp_path_factory.mktemp("ir") / "auto-s-like.xml")
+
+
+def test_an_ir_without_metadata_is_read_by_its_output_shapes(xs_net, bare_ir) -> None:
+    """Outputs found by shape, raw BGR fed, no normalisation of litepose's: the maps equal the torch
+    model's on litepose's normal input (the same letterboxed image), within 1e-4."""
+    import openvino as ov
+
+    from litepose.decode import testtime as tt
+    from litepose.runtime import open_backend
+
+    m = ov.Core().read_model(str(bare_ir))
+    assert [o.get_any_name() for o in m.outputs] == ["stage1_heatmaps", "stage0_output"]
+    assert not m.has_rt_info(["litepose"])
+    backend = open_backend(bare_ir)
+    assert backend.name == "openvino" and backend.raw_bgr and backend.static_size == 448 and backend.batch == 1
+    info = backend.info
+    assert (info.num_joints, info.keypoints.name, info.input_size) == (17, "coco", 448)
+    assert "raw BGR input" in backend.describe()
+    image = np.random.default_rng(3).integers(0, 256, (300, 520, 3), dtype=np.uint8)
+    batch = tt.resize_image(image, tt.square_geometry(300, 520, 448))[None]
+    x = backend.inputs(batch)
+    assert x.dtype == np.float32 and x.shape == (1, 3, 448, 448) and x.max() > 200  # raw 0..255, BGR
+    np.testing.assert_array_equal(x[0, 0], batch[0, :, :, 2])
+    reference = open_backend(xs_net, "torch-eager", device="cpu")
+    want, want_flipped = reference.run(reference.inputs(batch), flip=True)
+    got, got_flipped = backend.run(x, flip=True)  # a batch of 2 through a batch-1 network, in parts
+    assert [g.shape for g in got] == [(1, 34, 112, 112), (1, 17, 224, 224)]
+    for g, w in zip([*got, *got_flipped], [*want, *want_flipped]):
+        np.testing.assert_allclose(g, w.numpy(), atol=1e-4)
+
+
+def test_the_predictor_runs_a_named_ir_and_finds_the_torch_models_people(
+    xs_net, bare_ir, tmp_path, monkeypatch, home, capsys
+) -> None:
+    """A registry name of an IR (two files, both hash-checked, from a file:// mirror) through
+    Predictor and 'predict --weights': the same people as the torch model with litepose's own
+    preprocessing (a 448x448 image: no letterbox either way), keypoints within 0.05 px."""
+    xml, binary = bare_ir.read_bytes(), bare_ir.with_suffix(".bin").read_bytes()
+    _registry(
+        tmp_path, monkeypatch,
+        {"auto-s-like": {"file": bare_ir.name, "sha256": _sha(xml), "companions": {"auto-s-like.bin": _sha(binary)},
+                         "backend": "openvino", "base_url": bare_ir.parent.as_uri()}},
+    )  # fmt: skip
+    predictor = litepose.Predictor("auto-s-like", detection_threshold=0.2, threads=1)
+    assert predictor.backend.raw_bgr and predictor.input_size == 448
+    assert _cache_files(home) == ["auto-s-like.bin", "auto-s-like.xml"]
+    from litepose.media import read_image
+
+    image = read_image(sorted(shared("data/coco_sample").glob("*.jpg"))[0], frame="upright")
+    import cv2
+
+    image = cv2.resize(image, (448, 448), interpolation=cv2.INTER_AREA)
+    reference = litepose.Predictor(xs_net, input_size=448, detection_threshold=0.2, device="cpu")
+    a, b = reference(image), predictor(image)
+    assert len(a) == len(b) > 0
+    for pa, pb in zip(a, b):
+        np.testing.assert_allclose(pa["keypoints"], pb["keypoints"], atol=0.05)
+        assert abs(pa["score"] - pb["score"]) < 1e-4
+    cv2.imwrite(str(tmp_path / "square.png"), image[:, :, ::-1])
+    args = ["predict", str(tmp_path / "square.png"), "--weights", "auto-s-like", "--no-flip", "--json"]
+    assert main([*args, "--output", str(tmp_path / "out")]) == 0
+    assert json.loads(capsys.readouterr().out)
+    with pytest.raises(WeightsError, match="not a checkpoint"):
+        litepose.create_model("litepose-xs", weights="auto-s-like")
+
+
+def test_an_ir_without_metadata_whose_outputs_are_not_liteposes_is_refused(tmp_path) -> None:
+    ov = pytest.importorskip("openvino")
+    from litepose.runtime import open_backend
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 17, 3, stride=2, padding=1))  # one output only
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net.eval(), (torch.zeros(1, 3, 64, 64),), str(tmp_path / "o.onnx"), dynamo=False)
+    ov.save_model(ov.convert_model(str(tmp_path / "o.onnx")), str(tmp_path / "other.xml"))
+    with pytest.raises(ValueError, match=r"other\.xml: carries no litepose metadata, and its outputs .* not two"):
+        open_backend(tmp_path / "other.xml")
+    # by shape: 2K channels at 1/4 and K at 1/2, in either order; wrong sizes or channels refused
+    from litepose.runtime.ov_backend import litepose_outputs
+
+    assert litepose_outputs([1, 3, 448, 448], [[1, 17, 224, 224], [1, 34, 112, 112]]) == (17, 1, 0)
+    assert litepose_outputs([None, 3, None, None], [[None, 28, None, None], [None, 14, None, None]]) == (14, 0, 1)
+    for outs in ([[1, 34, 224, 224], [1, 17, 112, 112]], [[1, 34, 112, 112], [1, 16, 224, 224]]):
+        with pytest.raises(ValueError, match="not LitePose's"):
+            litepose_outputs([1, 3, 448, 448], outs)

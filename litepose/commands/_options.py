@@ -419,11 +419,12 @@ def check_fraction(flag: str, value: float) -> float:
 
 
 def exported_weights(args: argparse.Namespace) -> bool:
-    """Whether ``--weights`` names a file of ``litepose export`` (run without torch)."""
-    from ..runtime import FILE_SUFFIXES
+    """Whether ``--weights`` names a file of ``litepose export`` (run without torch), or a weights
+    name of an exported network (``litepose-auto-s-coco``, an OpenVINO IR: run by its backend)."""
+    from ..runtime import FILE_SUFFIXES, named_export
 
     w = getattr(args, "weights", None)
-    return bool(w) and Path(w).suffix.lower() in FILE_SUFFIXES
+    return bool(w) and (Path(w).suffix.lower() in FILE_SUFFIXES or named_export(w) is not None)
 
 
 def apply_threads(args: argparse.Namespace) -> None:

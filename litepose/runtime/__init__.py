@@ -14,7 +14,9 @@ backend         what runs                                                    nee
 :func:`default_backend` picks it from the file suffix; the ONNX Runtime and OpenVINO paths import
 no torch (``pip install --no-deps litepose`` plus the ``runtime`` extra's packages is enough).
 Asked for ``onnxruntime`` / ``openvino`` with a checkpoint, :func:`open_backend` exports it first
-(to a temporary file: that needs torch and the ``export`` extra).
+(to a temporary file: that needs torch and the ``export`` extra). A weights name of an exported
+network (:func:`named_export`, e.g. ``litepose-auto-s-coco``, an OpenVINO IR) is downloaded and
+verified (:mod:`litepose.models.weights`), then run by its entry's backend.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 from .base import Backend
 from .metadata import ModelInfo
 
-__all__ = ["BACKENDS", "Backend", "ModelInfo", "default_backend", "open_backend", "FILE_SUFFIXES"]
+__all__ = ["BACKENDS", "Backend", "ModelInfo", "default_backend", "named_export", "open_backend", "FILE_SUFFIXES"]
 
 BACKENDS = ("torch", "torch-eager", "torchscript", "onnxruntime", "openvino")
 #: Exported-file suffix -> the backend that runs it by default.
@@ -44,6 +46,17 @@ def _is_exported(source: Any) -> bool:
     return isinstance(source, (str, Path)) and Path(source).suffix.lower() in FILE_SUFFIXES
 
 
+def named_export(source: Any) -> Any:
+    """The weights registry entry (:mod:`litepose.models.weights`) of ``source`` when it is a weights
+    name, not an existing path, of an exported network (an entry with a ``backend``), else None."""
+    if not isinstance(source, str) or _is_exported(source) or Path(source).exists():
+        return None
+    from ..models.weights import find_weights
+
+    entry = find_weights(source)
+    return entry if entry is not None and entry.backend else None
+
+
 def open_backend(
     source: Any,
     backend: str | None = None,
@@ -57,6 +70,11 @@ def open_backend(
     (default: :func:`default_backend`). ``threads``: the runtime's CPU threads (torch: the
     process's, ``torch.set_num_threads``). ``device``: torch backends only; ``arch`` overrides a
     checkpoint's architecture."""
+    entry = named_export(source)
+    if entry is not None:  # a weights name of an exported network: its verified file, by its backend
+        from ..models.weights import download_weights
+
+        source, backend = download_weights(entry), backend or entry.backend
     name = backend or default_backend(source)
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
