@@ -20,7 +20,10 @@ from pathlib import Path
 
 from .errors import one_line
 
-__all__ = ["FolderBusy", "FolderLock", "atomic_write", "clashes", "remove_stale_temps", "shown", "temp_pattern"]
+__all__ = [
+    "FolderBusy", "FolderLock", "atomic_write", "clashes", "refuse_clashes", "remove_stale_temps", "shown",
+    "temp_pattern",
+]
 
 
 def shown(path: str | Path) -> str:
@@ -237,3 +240,16 @@ def clashes(outputs: Iterable[str | Path], inputs: Iterable[str | Path]) -> list
         if hit is not None:
             found.append((out, hit))
     return found
+
+
+def refuse_clashes(outputs: Iterable[str | Path], inputs: Iterable[str | Path], what: str = "output") -> None:
+    """Raise a ValueError (before any work is done) when an output would replace an input
+    (:func:`clashes`), naming the first such pair and the count of the others."""
+    found = clashes(outputs, inputs)
+    if found:
+        out, given = found[0]
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise ValueError(
+            f"{what} {shown(out.parent)}: writing {shown(out.name)} there would replace the input "
+            f"{shown(given)}{more}; choose an output folder that holds no input"
+        )

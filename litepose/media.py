@@ -42,6 +42,7 @@ __all__ = [
     "image_header",
     "read_image",
     "write_image",
+    "check_images",
     "VideoReader",
     "VideoWriter",
 ]
@@ -146,6 +147,49 @@ def read_image(path: str | Path, *, frame: str) -> np.ndarray:
         raise MediaError(f"{path}: not a readable image (unknown format or corrupt data)")
     _check_pixels(path, img.shape[1], img.shape[0])  # a format without a header Pillow reads
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+#: First bytes of the image formats Pillow reads headers of (JPEG, PNG, BMP, TIFF, WebP, PNM)
+_PILLOW_MAGIC = (b"\xff\xd8", b"\x89PNG", b"BM", b"II*\x00", b"MM\x00*", b"RIFF", b"P2", b"P3", b"P5", b"P6")
+
+
+def check_image(path: str | Path) -> str | None:
+    """Why ``path`` cannot be read as an image, found cheaply before any work starts (the file is
+    missing, empty, or its header is broken or too large), or None. A file whose header is sound
+    can still hold corrupt pixel data: that is found when it is decoded."""
+    path = Path(path)
+    try:
+        if not path.is_file():
+            return "no such file"
+        if path.stat().st_size == 0:
+            return "file is empty"
+        header = image_header(path)
+        if header is None:
+            with open(path, "rb") as f:
+                head = f.read(16)
+            if head.startswith(_PILLOW_MAGIC):
+                return "broken image header (a truncated or corrupt file)"
+            if not (head[4:12] == b"jP  \r\n\x87\n" or head.startswith(b"\xff\x4f\xff\x51")):  # JPEG 2000
+                return "not an image file (unknown format)"
+        else:
+            _check_pixels(path, header[0], header[1])
+    except MediaError as e:
+        return str(e).removeprefix(f"{path}: ")
+    except OSError as e:
+        return e.strerror or str(e)
+    return None
+
+
+def check_images(paths: list[str | Path], what: str = "images") -> None:
+    """Check every image of ``paths`` with :func:`check_image` before the work starts; a
+    :class:`MediaError` names the bad ones (the first five, and how many in all)."""
+    bad = [(p, why) for p in paths if (why := check_image(p)) is not None]
+    if bad:
+        from .files import shown
+
+        listed = "; ".join(f"{shown(p)}: {why}" for p, why in bad[:5])
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise MediaError(f"{len(bad)} of the {len(paths)} {what} cannot be read: {listed}{more}")
 
 
 def write_image(path: str | Path, rgb: np.ndarray, params: list[int] | None = None) -> Path:

@@ -267,3 +267,88 @@ def test_a_full_disk_during_predict_is_one_line_naming_the_file(tmp_path, capsys
     assert main(["predict", str(img), *FAST, "--save-json", "--output", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err == f"litepose predict: error: {out / 'results.json'}: No space left on device"
+
+
+# -- 8. val checks its images first, and keeps what it did ---------------------------------------------------
+
+
+def _val_set(folder: Path, n: int) -> Path:
+    names = [f"{i:03d}.jpg" for i in range(1, n + 1)]
+    for i, name in enumerate(names):
+        _image(folder / name, seed=i)
+    gt = {
+        "images": [{"id": i, "file_name": nm, "width": 64, "height": 48} for i, nm in enumerate(names, start=1)],
+        "annotations": [],
+        "categories": [{"id": 1, "name": "person", "keypoints": [f"k{j}" for j in range(17)]}],
+    }
+    (folder / "ann.json").write_text(json.dumps(gt))
+    return folder / "ann.json"
+
+
+def test_val_finds_a_missing_or_broken_image_before_inferring_any(tmp_path) -> None:
+    from litepose.eval import evaluate
+    from litepose.media import MediaError
+
+    gt = _val_set(tmp_path / "val", 6)
+    (tmp_path / "val" / "004.jpg").unlink()
+    (tmp_path / "val" / "005.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    calls = []
+
+    def predictor(rgb):
+        calls.append(rgb.shape)
+        return []
+
+    with pytest.raises(MediaError, match=r"2 of the 6 images .*004.jpg: no such file; .*005.jpg: broken image header"):
+        evaluate(predictor, gt, output=tmp_path / "out")
+    assert calls == [] and not (tmp_path / "out").exists()
+
+
+def test_val_keeps_the_results_so_far_when_an_image_fails_mid_run(tmp_path, capsys) -> None:
+    from litepose.eval import evaluate
+
+    gt = _val_set(tmp_path / "val", 5)
+    good = (tmp_path / "val" / "003.jpg").read_bytes()
+    (tmp_path / "val" / "003.jpg").write_bytes(good[: len(good) // 3])  # a sound header, truncated pixel data
+
+    def predictor(rgb):
+        return [{"keypoints": np.ones((17, 3)), "score": 0.5}]
+
+    with pytest.raises(Exception, match="003.jpg"):
+        evaluate(predictor, gt, output=tmp_path / "out")
+    kept = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert sorted({r["image_id"] for r in kept}) == [1, 2] and not (tmp_path / "out" / "metrics.json").exists()
+    assert "kept the results so far" in capsys.readouterr().err
+
+
+def test_val_refuses_an_output_that_would_replace_its_results(tmp_path, capsys) -> None:
+    gt = _val_set(tmp_path / "val", 2)
+    res = tmp_path / "val" / "metrics.json"
+    res.write_text("[]")
+    assert main(["val", "--data", str(gt), "--results", str(res), "--output", str(res.parent)]) == 2
+    assert "would replace the input" in capsys.readouterr().err and res.read_text() == "[]"
+
+
+# -- 5, 8. synth needs --overwrite; demo checks its numbers first ------------------------------------------
+
+
+def test_synth_onto_a_dataset_needs_overwrite(tmp_path, capsys) -> None:
+    out = tmp_path / "ds"
+    args = ["synth", "--num-images", "3", "--size", "64x48", "--output", str(out)]
+    assert main(args) == 0
+    before = _digest(out)
+    assert main(["synth", "--num-images", "2", "--size", "64x48", "--seed", "5", "--output", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err and _digest(out) == before
+    (out / "notes.txt").write_text("mine")
+    again = ["synth", "--num-images", "2", "--size", "64x48", "--seed", "5", "--output", str(out)]
+    assert main([*again, "--overwrite"]) == 0
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["000000.jpg", "000001.jpg"]  # no stale third image
+    assert (out / "notes.txt").read_text() == "mine" and not (out / ".litepose.lock").exists()
+
+
+@pytest.mark.parametrize(
+    "bad", [["--minutes", "-1"], ["--minutes", "nan"], ["--train-images", "0"], ["--workers", "-2"]]
+)
+def test_demo_refuses_bad_numbers_before_generating_anything(tmp_path, capsys, bad) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", *bad, "--output", str(out)]) == 2
+    assert "must be" in capsys.readouterr().err and not out.exists()

@@ -8,6 +8,7 @@ of val predictions, the training curves and a metrics summary into the output fo
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 HELP = "generate SynthPose, train LitePose-XS on the CPU, evaluate, and draw the results"
 
@@ -38,24 +39,48 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     o.add_json_option(p)
 
 
+def _check_counts(minutes: float, n_train: int, n_val: int, workers: int | None) -> None:
+    """The demo's numbers, checked before it generates anything."""
+    import math
+
+    if not (math.isfinite(minutes) and minutes > 0):
+        raise ValueError(f"--minutes must be a positive number of minutes, got {minutes:g}")
+    for flag, n in (("--train-images", n_train), ("--val-images", n_val)):
+        if n < 1:
+            raise ValueError(f"{flag} must be at least 1, got {n}")
+    if workers is not None and workers < 0:
+        raise ValueError(f"--workers must be 0 (load in the training process) or more, got {workers}")
+
+
 def run(args: argparse.Namespace) -> int:
-    import json
+    from ..files import FolderLock
+    from ..models.spec import check_input_size
+    from ._options import output_folder
+
+    n_train, n_val, minutes, size, epochs, every = PROFILES["quick" if args.quick else "default"]
+    n_train = args.train_images if args.train_images is not None else n_train
+    n_val = args.val_images if args.val_images is not None else n_val
+    minutes = args.minutes if args.minutes is not None else minutes
+    _check_counts(minutes, n_train, n_val, args.workers)  # before any image is generated
+    size = check_input_size(args.input_size if args.input_size is not None else size, "--input-size")
+    out = output_folder(args.output, make=False)
+    with FolderLock(out, "litepose demo"):
+        return _demo(args, out, (n_train, n_val, minutes, size, epochs, every))
+
+
+def _demo(args: argparse.Namespace, out: Any, profile: tuple) -> int:
+    """The demo's four steps, in its (locked) output folder."""
     import shutil
     import time
 
+    from ..data.jsonio import write_json
     from ..data.synth import make_synthpose
     from ..device import pick_device
     from ..engine.config import SYNTHPOSE_RECIPE, TrainConfig
     from ..engine.trainer import Trainer
-    from ..models.spec import check_input_size
-    from ._options import emit, output_folder
+    from ._options import emit
 
-    n_train, n_val, minutes, size, epochs, every = PROFILES["quick" if args.quick else "default"]
-    n_train = args.train_images or n_train
-    n_val = args.val_images or n_val
-    minutes = args.minutes if args.minutes is not None else minutes
-    size = check_input_size(args.input_size if args.input_size is not None else size, "--input-size")
-    out = output_folder(args.output, make=False)
+    n_train, n_val, minutes, size, epochs, every = profile
     t0 = time.time()
     data = out / "data"
     splits = {}
@@ -114,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
             "overlays": [str(p) for p in overlays],
         },
     }
-    (out / "report.json").write_text(json.dumps(report, indent=1))
+    write_json(out / "report.json", report, indent=1)
     emit(
         args,
         report,
@@ -141,10 +166,8 @@ def _has_synthpose(folder, n: int) -> bool:
 def _draw_overlays(predictor, folder, out, count: int = 8) -> list:
     from pathlib import Path
 
-    import cv2
-
     from ..data.jsonio import read_json
-    from ..media import MediaError, read_image
+    from ..media import MediaError, read_image, write_image
     from ..viz import draw_people
     from ._options import MIN_SCORE
 
@@ -160,6 +183,6 @@ def _draw_overlays(predictor, folder, out, count: int = 8) -> list:
         people = predictor(rgb)
         drawn = draw_people(rgb, people, predictor.keypoints, min_score=MIN_SCORE)
         dst = out / f"{Path(img['file_name']).stem}.jpg"
-        cv2.imwrite(str(dst), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+        write_image(dst, drawn)
         written.append(dst)
     return written

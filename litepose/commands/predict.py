@@ -200,16 +200,9 @@ class _Plan:
     def check(self, inputs: list[Path], flag: str = "--output") -> None:
         """Refuse (ValueError, before any work) an output that is one of ``inputs``, symlinks
         followed: ``predict DIR --output DIR`` must never write an overlay over a photo."""
-        from ..files import clashes, shown
+        from ..files import refuse_clashes
 
-        clash = clashes(self.files(), inputs)
-        if clash:
-            out, given = clash[0]
-            more = f" (and {len(clash) - 1} more)" if len(clash) > 1 else ""
-            raise ValueError(
-                f"{flag} {shown(out.parent)}: writing {shown(out.name)} there would replace the input "
-                f"{shown(given)}{more}; choose an output folder that holds no input"
-            )
+        refuse_clashes(self.files(), inputs, flag)
 
 
 class _Display:

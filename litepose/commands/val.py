@@ -15,6 +15,9 @@ the ground truth itself (``--gt-as-results``, with ``--perturb`` its seeded pert
 from __future__ import annotations
 
 import argparse
+import contextlib
+from pathlib import Path
+from typing import Any
 
 HELP = "evaluate keypoint AP/AR (COCO or CrowdPose protocol) of a model, saved results, or the ground truth"
 
@@ -50,8 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..eval import evaluate, format_metrics, gt_as_results, load_eval_data
-    from ._options import build_predictor, emit, output_folder
+    from ..eval import load_eval_data
+    from ..files import FolderLock
 
     given = [
         name
@@ -66,14 +69,31 @@ def run(args: argparse.Namespace) -> int:
         what = "several: " + ", ".join(given) if given else "none"
         raise ValueError(f"give one of --weights W (or --model NAME), --results R.json, --gt-as-results ({what} given)")
     if args.output:
-        output_folder(args.output, make=False)
+        _check_output(args)
     if args.perturb and not (args.track and args.gt_as_results):
         raise ValueError("--perturb perturbs the ground truth for tracking: give --track --gt-as-results")
     if args.smooth and not args.track:
         raise ValueError("--smooth belongs to --track (which reports both, without and with smoothing)")
     ann = load_eval_data(args.data, args.images)
-    if args.track:
-        return _track(args, ann)
+    with FolderLock(args.output, "litepose val") if args.output else contextlib.nullcontext():
+        return _track(args, ann) if args.track else _score(args, ann)
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    """--output: a folder whose files (results.json, metrics.json, tracking.json) are none of the inputs."""
+    from ..files import refuse_clashes
+    from ._options import output_folder
+
+    out = output_folder(args.output, make=False)
+    inputs = [Path(f) for f in (args.data, args.results, args.weights) if f]
+    refuse_clashes([out / n for n in ("results.json", "metrics.json", "tracking.json")], inputs, "--output")
+
+
+def _score(args: argparse.Namespace, ann: Any) -> int:
+    """COCO / CrowdPose metrics of a model, saved results or the ground truth."""
+    from ..eval import evaluate, format_metrics, gt_as_results
+    from ._options import build_predictor, emit
+
     if args.gt_as_results:
         source = gt_as_results(ann)
     elif args.results:

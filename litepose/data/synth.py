@@ -37,7 +37,6 @@ Public API::
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -616,6 +615,10 @@ def make_synthpose(
     import cv2
     from tqdm import tqdm
 
+    from ..interrupt import stop_requested
+    from ..media import write_image
+    from .jsonio import write_json
+
     if num_images < 1:
         raise ValueError(f"num_images must be at least 1, got {num_images}")
     if sequence < 0:
@@ -638,9 +641,10 @@ def make_synthpose(
     images, annotations = [], []
     params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
     for i, where, frame in tqdm(frames(), total=num_images, desc="synthpose", unit="img", disable=not progress):
+        if stop_requested():  # a signal (litepose.interrupt): the images so far make a whole, smaller dataset
+            break
         name = f"{i:06d}.jpg"
-        if not cv2.imwrite(str(out / "images" / name), cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR), params):
-            raise OSError(f"cannot write {out / 'images' / name}")
+        write_image(out / "images" / name, frame.image, params)
         entry: dict[str, Any] = {"id": i + 1, "file_name": name, "width": width, "height": height}
         if where is not None:
             entry["vid_id"], entry["frame_id"] = where[0] + 1, where[1]
@@ -663,6 +667,5 @@ def make_synthpose(
         "annotations": annotations,
         "categories": [coco_category()],
     }
-    path = out / "annotations.json"
-    path.write_text(json.dumps(dataset, separators=(",", ":")))
+    path = write_json(out / "annotations.json", dataset)
     return path

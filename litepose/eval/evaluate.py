@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import numbers
 import warnings
 from collections.abc import Callable, Sequence
@@ -35,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from ..data.coco import KeypointAnnotations, load_annotations
-from ..data.jsonio import read_json
+from ..data.jsonio import read_json, write_json
+from ..media import check_images
 
 __all__ = [
     "evaluate",
@@ -141,8 +141,19 @@ def evaluate(
         where = str(results_or_predictor)
         raw = load_results(results_or_predictor)
     elif callable(results_or_predictor):
+        from ..interrupt import Stopped, stop_signal
+
         where = "predictions"
-        raw = run_predictor(results_or_predictor, ann, progress=progress)
+        check_images([ann.image_path(i) for i in ann.image_ids], f"images of {ann.path}")  # before any inference
+        done: list[dict[str, Any]] = []
+        try:
+            raw = run_predictor(results_or_predictor, ann, progress=progress, into=done, stoppable=True)
+        except BaseException:  # an image that fails to decode, an error, a second signal: keep what was done
+            _keep_partial(output, done)
+            raise
+        if raw is None:  # a signal asked to stop between images
+            _keep_partial(output, done)
+            raise Stopped(stop_signal())
         ran = True
     else:
         where = "results"
@@ -168,11 +179,23 @@ def evaluate(
     )
     if output is not None:
         out = Path(output)
-        out.mkdir(parents=True, exist_ok=True)
         if ran:
-            (out / "results.json").write_text(json.dumps(results))
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+            write_json(out / "results.json", results)
+        write_json(out / "metrics.json", metrics, indent=1)
     return metrics
+
+
+def _keep_partial(output: str | Path | None, done: list[dict[str, Any]]) -> None:
+    """A val run stopped before its end: with an output folder, write the results of the images
+    done so far (``results.json``, no metrics: they would describe part of the set) and say so."""
+    import sys
+
+    if output is None:
+        return
+    from ..files import shown
+
+    path = write_json(Path(output) / "results.json", done)
+    print(f"kept the results so far ({len(done)} people) in {shown(path)}; no metrics were computed", file=sys.stderr)
 
 
 def run_predictor(
@@ -181,34 +204,52 @@ def run_predictor(
     *,
     progress: bool = True,
     image_ids: Sequence[Any] | None = None,
-) -> list[dict[str, Any]]:
+    into: list[dict[str, Any]] | None = None,
+    stoppable: bool = False,
+) -> list[dict[str, Any]] | None:
     """Run ``predictor`` on every image of ``ann`` (or on ``image_ids`` of it) and return COCO result dicts.
 
     ``image_ids`` lets several processes predict disjoint shares of a val set (DDP validation).
+    ``into``: the list the results are appended to as they come (what was done survives an error).
+    ``stoppable``: under the command line's stop policy (:mod:`litepose.interrupt`) a signal finishes
+    the current image and returns None (the results so far are in ``into``); otherwise a signal
+    is left to the caller's policy.
     """
     from tqdm import tqdm
 
-    results = []
+    from ..interrupt import graceful, stop_requested
+
+    results = [] if into is None else into
     ids = ann.image_ids if image_ids is None else image_ids
-    for image_id in tqdm(ids, desc="predict", unit="img", disable=not progress):
-        for person in predictor(ann.read_image(image_id)):
-            kp = np.asarray(person["keypoints"], dtype=np.float64)
-            if kp.ndim != 2 or kp.shape[0] != ann.num_joints or kp.shape[1] < 2:
-                raise ValueError(
-                    f"the predictor returned keypoints of shape {tuple(kp.shape)};"
-                    f" {ann.path} has {ann.num_joints} joints"
-                )
-            if kp.shape[1] == 2:
-                kp = np.concatenate([kp, np.ones((len(kp), 1))], axis=1)
-            results.append(
-                {
-                    "image_id": image_id,
-                    "category_id": ann.category_id,
-                    "keypoints": [round(float(v), 3) for v in kp[:, :3].ravel()],
-                    "score": float(person["score"]),
-                }
-            )
+    with graceful() if stoppable else contextlib.nullcontext():
+        for image_id in tqdm(ids, desc="predict", unit="img", disable=not progress):
+            if stoppable and stop_requested():
+                return None
+            _predict_one(predictor, ann, image_id, results)
     return results
+
+
+def _predict_one(predictor: Predictor, ann: KeypointAnnotations, image_id: Any, results: list[dict[str, Any]]) -> None:
+    """Append the results of one image to ``results`` (all of them, or none when the image fails)."""
+    found = []
+    for person in predictor(ann.read_image(image_id)):
+        kp = np.asarray(person["keypoints"], dtype=np.float64)
+        if kp.ndim != 2 or kp.shape[0] != ann.num_joints or kp.shape[1] < 2:
+            raise ValueError(
+                f"the predictor returned keypoints of shape {tuple(kp.shape)};"
+                f" {ann.path} has {ann.num_joints} joints"
+            )
+        if kp.shape[1] == 2:
+            kp = np.concatenate([kp, np.ones((len(kp), 1))], axis=1)
+        found.append(
+            {
+                "image_id": image_id,
+                "category_id": ann.category_id,
+                "keypoints": [round(float(v), 3) for v in kp[:, :3].ravel()],
+                "score": float(person["score"]),
+            }
+        )
+    results.extend(found)
 
 
 def _check_results(raw: list[Any], ann: KeypointAnnotations, where: str) -> list[dict[str, Any]]:
