@@ -122,6 +122,30 @@ def test_missing_joints_are_refined():
     assert sorted(_match_truth(no_refine, m.joints)) == [0, 1, 2]
 
 
+def test_parabola_offset_is_not_extrapolated_outward_at_the_map_border():
+    """A peak on the border has one neighbour on the outer side: the parabola offset must not pull it
+    outward (clamping the missing neighbour to the peak's value used to put the vertex at -0.49 px,
+    one input pixel outward at half resolution); inside the map it still finds the sub-pixel centre."""
+    k, h, w = 17, 24, 32
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+
+    def blob(cx: float, cy: float) -> np.ndarray:  # a Gaussian centred at pixel coordinates (cx, cy)
+        return np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 1.5**2)).astype(np.float32)
+
+    det = np.zeros((k, h, w), np.float32)
+    det[0] = blob(0, 10.3)  # left border, sub-pixel low in y
+    det[1] = blob(w - 1, 0)  # top-right corner
+    det[2] = blob(12.25, h - 1)  # bottom border, sub-pixel right in x
+    tags = np.zeros((k, h, w, 1), np.float32)
+    kpts, _ = group(det, tags, refine=False, subpixel="parabola", detection_threshold=0.5)
+    assert len(kpts) == 1
+    x, y = kpts[0, :3, 0], kpts[0, :3, 1]
+    assert x[0] == 0.5 and x[1] == w - 0.5 and y[1] == 0.5 and y[2] == h - 0.5  # no offset on a border axis
+    assert y[0] == pytest.approx(10.3 + 0.5, abs=1e-3) and x[2] == pytest.approx(12.25 + 0.5, abs=1e-3)
+    quarter, _ = group(det, tags, refine=False, detection_threshold=0.5)  # the original's rule is unchanged
+    assert quarter[0, 0, 0] == 0.25 and quarter[0, 1, 0] == w - 0.25
+
+
 def test_inputs_and_errors():
     m = synthetic_maps(2, 64, 96, tag_dims=1, seed=6, person_height=(24, 30))
     a, sa = group(m.heatmaps, m.tags[..., 0])  # (K, H, W) tags = L 1

@@ -14,8 +14,8 @@ defects. Steps, all vectorised except a loop over the joint types:
 3. adjust: +-0.25 px toward the larger horizontal / vertical neighbour, then +0.5 px
    (``subpixel="quarter"``, the original's); or ``subpixel="parabola"``: the vertex of the
    parabola through the log heatmap at the peak and its two neighbours on each axis, within
-   +-0.49 px (the fast chain, which groups at the network's output resolution where a quarter
-   step is half an input pixel);
+   +-0.49 px, none along an axis where the peak is on the map's border (the fast chain, which
+   groups at the network's output resolution where a quarter step is half an input pixel);
 4. person score = mean joint score over all joints (after adjust, before refine);
 5. refine: each missing joint is placed at the argmax of
    ``heatmap - round(||tag - person's mean tag||)`` when that heatmap value is positive.
@@ -403,7 +403,12 @@ def _offsets(
     det: np.ndarray, k: np.ndarray, y: np.ndarray, x: np.ndarray, mode: str = "quarter"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sub-pixel (x, y) offsets of peaks from their horizontal / vertical neighbours (edges clamped):
-    ``quarter``: +-0.25 toward the larger neighbour (the original's); ``parabola``: :func:`_parabola`."""
+    ``quarter``: +-0.25 toward the larger neighbour (the original's, clamping included);
+    ``parabola``: :func:`_parabola`, and 0 along an axis where the peak lies on the map's border.
+
+    On the border one neighbour is missing; clamping it to the peak's own value makes the parabola
+    flat on that side, and its vertex would land half a map pixel (one input pixel at half
+    resolution) outward, beyond the data. With one neighbour there is no parabola: no offset."""
     h, w = det.shape[1:]
     right = det[k, y, np.minimum(x + 1, w - 1)]
     left = det[k, y, np.maximum(x - 1, 0)]
@@ -411,7 +416,9 @@ def _offsets(
     up = det[k, np.maximum(y - 1, 0), x]
     if mode == "parabola":
         mid = det[k, y, x]
-        return _parabola(left, mid, right), _parabola(up, mid, down)
+        ox = np.where((x > 0) & (x < w - 1), _parabola(left, mid, right), np.float32(0))
+        oy = np.where((y > 0) & (y < h - 1), _parabola(up, mid, down), np.float32(0))
+        return ox, oy
     return np.where(right > left, 0.25, -0.25), np.where(down > up, 0.25, -0.25)
 
 
