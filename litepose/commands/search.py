@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..data.jsonio import read_json
     from ..device import pick_device
-    from ..files import atomic_write
+    from ..files import FolderLock, atomic_write
     from ..models import load_checkpoint
     from ..search.cost import (
         CALIBRATION_NETWORKS,
@@ -127,110 +127,112 @@ def run(args: argparse.Namespace) -> int:
     val_images = 40 if args.val_images is None else args.val_images
     args.backend = check_backend(args.backend or "torch")
     out = output_folder(args.output)
-    sup, info = load_checkpoint(args.supernet)
-    if info["arch"] != "super":
-        raise ValueError(f"{args.supernet}: is a {info['arch']} checkpoint, not a supernet")
-    k = sup.num_joints
-    space, cfg_path = _space(args, sup)
-    threads = args.threads or torch.get_num_threads()
-    need_table = budget.cost == "latency" or args.build_table
-    table = None
-    if need_table:
-        import random
+    with FolderLock(out, "litepose search"):
+        sup, info = load_checkpoint(args.supernet)
+        if info["arch"] != "super":
+            raise ValueError(f"{args.supernet}: is a {info['arch']} checkpoint, not a supernet")
+        k = sup.num_joints
+        space, cfg_path = _space(args, sup)
+        threads = args.threads or torch.get_num_threads()
+        need_table = budget.cost == "latency" or args.build_table
+        table = None
+        if need_table:
+            import random
 
-        table = LatencyTable(args.backend, threads, path=args.latency_table)
-        n = table.fill(space_layers(space, k), progress=not args.json)
-        print(f"latency table {table.path}: {len(table.entries)} layers ({n} measured now)", file=sys.stderr)
-        # Fit the scale where the layers are timed (new entries, or --build-table of a table without
-        # one), on networks the check does not use; a table built on another device keeps its own.
-        if n or (args.build_table and not table.scale_networks):
-            rng = random.Random(f"calibrate-{args.seed}")
-            specs = [space.sample(rng) for _ in range(CALIBRATION_NETWORKS)]
-            scale = table.calibrate(specs, k, lambda spec: network_latency(spec, k, args.backend, threads, sup))
-            print(f"latency table scale {scale:.3f} (whole network / sum of layers, "
-                  f"median of {len(specs)} networks)", file=sys.stderr)  # fmt: skip
-    if args.build_table:
-        rng = random.Random(args.seed)
-        rows = []
-        for _ in range(max(0, args.check)):
-            spec = space.sample(rng)
-            layers, meas = table.layer_sum(spec, k), network_latency(spec, k, args.backend, threads, sup)
-            pred = table.scale * layers  # what table.latency(spec, k) returns
-            rows.append({"arch": spec.to_json(), "predicted_ms": pred, "layer_sum_ms": layers,
-                         "measured_ms": meas, "error": (pred - meas) / meas})  # fmt: skip
-        errs = [abs(r["error"]) for r in rows]
-        raw = [abs(r["layer_sum_ms"] - r["measured_ms"]) / r["measured_ms"] for r in rows]
+            table = LatencyTable(args.backend, threads, path=args.latency_table)
+            n = table.fill(space_layers(space, k), progress=not args.json)
+            print(f"latency table {table.path}: {len(table.entries)} layers ({n} measured now)", file=sys.stderr)
+            # Fit the scale where the layers are timed (new entries, or --build-table of a table without
+            # one), on networks the check does not use; a table built on another device keeps its own.
+            if n or (args.build_table and not table.scale_networks):
+                rng = random.Random(f"calibrate-{args.seed}")
+                specs = [space.sample(rng) for _ in range(CALIBRATION_NETWORKS)]
+                scale = table.calibrate(specs, k, lambda spec: network_latency(spec, k, args.backend, threads, sup))
+                print(f"latency table scale {scale:.3f} (whole network / sum of layers, "
+                      f"median of {len(specs)} networks)", file=sys.stderr)  # fmt: skip
+        if args.build_table:
+            rng = random.Random(args.seed)
+            rows = []
+            for _ in range(max(0, args.check)):
+                spec = space.sample(rng)
+                layers, meas = table.layer_sum(spec, k), network_latency(spec, k, args.backend, threads, sup)
+                pred = table.scale * layers  # what table.latency(spec, k) returns
+                rows.append({"arch": spec.to_json(), "predicted_ms": pred, "layer_sum_ms": layers,
+                             "measured_ms": meas, "error": (pred - meas) / meas})  # fmt: skip
+            errs = [abs(r["error"]) for r in rows]
+            raw = [abs(r["layer_sum_ms"] - r["measured_ms"]) / r["measured_ms"] for r in rows]
+            summary = {
+                "table": str(table.path), "layers": len(table.entries), "backend": args.backend, "threads": threads,
+                "cpu": table.cpu, "scale": table.scale, "scale_networks": table.scale_networks, "checked": len(rows),
+                "median_abs_error": statistics.median(errs) if errs else None,
+                "max_abs_error": max(errs) if errs else None,
+                "median_abs_error_unscaled": statistics.median(raw) if raw else None, "checks": rows,
+            }  # fmt: skip
+            text = json.dumps(summary, indent=1)
+            atomic_write(out / "latency_check.json", lambda tmp: tmp.write_text(text))
+            med = summary["median_abs_error"]
+            emit(args, summary, f"latency table: {len(table.entries)} layers, {len(rows)} networks checked, "
+                 f"median error {100 * med:.1f}%" if med is not None else "latency table built")  # fmt: skip
+            return 0
+        if args.data is None:
+            raise ValueError("give --data: the training images that recalibrate each candidate's BatchNorm")
+        device = pick_device(args.device)
+        sup.to(device)
+        predictor = AccuracyPredictor(
+            sup, args.data, args.val_data or args.data, images=args.images, calib_images=calib,
+            val_images=val_images, batch_size=args.batch_size, device=device, seed=args.seed,
+        )  # fmt: skip
+
+        def cost(spec: object) -> float:
+            return cost_of(spec, budget.cost, k, table)  # type: ignore[arg-type]
+
+        settings = SearchSettings(args.population, args.generations, args.parents, args.mutate_prob,
+                                  args.mutation_ratio, args.seed)  # fmt: skip
+        identity = {
+            "supernet": str(Path(args.supernet).resolve()),
+            "data": str(Path(args.data).resolve()),
+            "val_data": str(Path(args.val_data or args.data).resolve()),
+            "calib_images": calib,
+            "val_images": val_images,
+            "batch_size": args.batch_size,
+            "backend": args.backend if budget.cost == "latency" else None,
+            "threads": threads if budget.cost == "latency" else None,
+        }
+        result = evolve(space, budget, predictor, cost, settings, out, identity=identity,
+                        resume=args.resume == "auto", progress=not args.json,
+                        log=lambda s: print(s, file=sys.stderr))  # fmt: skip
+        state_path = out / "state.json"
+        state = read_json(state_path, "search state")
+        marks = preset_marks(space, cost, predictor, budget, state.setdefault("presets", {}))
+        text = json.dumps(state)
+        atomic_write(state_path, lambda tmp: tmp.write_text(text))
+        files = write_outputs(result, space, out, k, marks, table)
+        best_cost = format_cost(result.best_cost, budget.cost)
         summary = {
-            "table": str(table.path), "layers": len(table.entries), "backend": args.backend, "threads": threads,
-            "cpu": table.cpu, "scale": table.scale, "scale_networks": table.scale_networks, "checked": len(rows),
-            "median_abs_error": statistics.median(errs) if errs else None,
-            "max_abs_error": max(errs) if errs else None,
-            "median_abs_error_unscaled": statistics.median(raw) if raw else None, "checks": rows,
-        }  # fmt: skip
-        text = json.dumps(summary, indent=1)
-        atomic_write(out / "latency_check.json", lambda tmp: tmp.write_text(text))
-        med = summary["median_abs_error"]
-        emit(args, summary, f"latency table: {len(table.entries)} layers, {len(rows)} networks checked, "
-             f"median error {100 * med:.1f}%" if med is not None else "latency table built")  # fmt: skip
+            "best_arch": result.best.to_json(),
+            "best_predicted_ap": result.best_ap,
+            "best_cost": result.best_cost,
+            "cost": budget.cost,
+            "budget": budget.value,
+            "budget_text": budget.text,
+            "budget_used": result.best_cost / budget.value,
+            "candidates": len(result.candidates),
+            "evaluated_now": result.evaluated_now,
+            "resumed": result.resumed,
+            "space": {k2: v for k2, v in space.as_dict().items() if k2 != "max_spec"},
+            "space_config": cfg_path,
+            "presets": marks,
+            "history": result.history,
+            "files": files,
+        }
+        from ..search.evolution import arch_key
+
+        emit(
+            args,
+            summary,
+            f"{len(result.candidates)} candidates ({result.evaluated_now} evaluated now) -> "
+            f"{', '.join(files.values())}\n"
+            f"best: {arch_key(result.best)} ({out / 'best_arch.json'}): {best_cost} of {budget.text} "
+            f"({100 * result.best_cost / budget.value:.0f}%), predicted AP {result.best_ap:.4f}",
+        )
         return 0
-    if args.data is None:
-        raise ValueError("give --data: the training images that recalibrate each candidate's BatchNorm")
-    device = pick_device(args.device)
-    sup.to(device)
-    predictor = AccuracyPredictor(
-        sup, args.data, args.val_data or args.data, images=args.images, calib_images=calib,
-        val_images=val_images, batch_size=args.batch_size, device=device, seed=args.seed,
-    )  # fmt: skip
-
-    def cost(spec: object) -> float:
-        return cost_of(spec, budget.cost, k, table)  # type: ignore[arg-type]
-
-    settings = SearchSettings(args.population, args.generations, args.parents, args.mutate_prob,
-                              args.mutation_ratio, args.seed)  # fmt: skip
-    identity = {
-        "supernet": str(Path(args.supernet).resolve()),
-        "data": str(Path(args.data).resolve()),
-        "val_data": str(Path(args.val_data or args.data).resolve()),
-        "calib_images": calib,
-        "val_images": val_images,
-        "batch_size": args.batch_size,
-        "backend": args.backend if budget.cost == "latency" else None,
-        "threads": threads if budget.cost == "latency" else None,
-    }
-    result = evolve(space, budget, predictor, cost, settings, out, identity=identity,
-                    resume=args.resume == "auto", progress=not args.json,
-                    log=lambda s: print(s, file=sys.stderr))  # fmt: skip
-    state_path = out / "state.json"
-    state = read_json(state_path, "search state")
-    marks = preset_marks(space, cost, predictor, budget, state.setdefault("presets", {}))
-    text = json.dumps(state)
-    atomic_write(state_path, lambda tmp: tmp.write_text(text))
-    files = write_outputs(result, space, out, k, marks, table)
-    best_cost = format_cost(result.best_cost, budget.cost)
-    summary = {
-        "best_arch": result.best.to_json(),
-        "best_predicted_ap": result.best_ap,
-        "best_cost": result.best_cost,
-        "cost": budget.cost,
-        "budget": budget.value,
-        "budget_text": budget.text,
-        "budget_used": result.best_cost / budget.value,
-        "candidates": len(result.candidates),
-        "evaluated_now": result.evaluated_now,
-        "resumed": result.resumed,
-        "space": {k2: v for k2, v in space.as_dict().items() if k2 != "max_spec"},
-        "space_config": cfg_path,
-        "presets": marks,
-        "history": result.history,
-        "files": files,
-    }
-    from ..search.evolution import arch_key
-
-    emit(
-        args,
-        summary,
-        f"{len(result.candidates)} candidates ({result.evaluated_now} evaluated now) -> {', '.join(files.values())}\n"
-        f"best: {arch_key(result.best)} ({out / 'best_arch.json'}): {best_cost} of {budget.text} "
-        f"({100 * result.best_cost / budget.value:.0f}%), predicted AP {result.best_ap:.4f}",
-    )
-    return 0
