@@ -352,3 +352,40 @@ def test_demo_refuses_bad_numbers_before_generating_anything(tmp_path, capsys, b
     out = tmp_path / "demo"
     assert main(["demo", "--quick", *bad, "--output", str(out)]) == 2
     assert "must be" in capsys.readouterr().err and not out.exists()
+
+
+# -- 3. the stop policy itself -------------------------------------------------------------------------------
+
+
+@POSIX
+def test_sigterm_stops_any_verb_with_one_line_and_143(monkeypatch, capsys) -> None:
+    from litepose.commands import profile
+
+    def slow(args):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives outside any graceful region: stops at once
+        time.sleep(5)
+        raise AssertionError("not stopped")
+
+    monkeypatch.setattr(profile, "run", slow)
+    assert main(["profile", "litepose-xs", "--json"]) == 143
+    cap = capsys.readouterr()
+    assert cap.err.strip().splitlines()[-1] == "litepose profile: stopped by SIGTERM"
+    assert json.loads(cap.out) == {"error": "litepose profile: stopped by SIGTERM", "exit_code": 143}
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handlers are put back
+
+
+@POSIX
+def test_inside_a_graceful_region_the_first_signal_asks_and_the_second_stops() -> None:
+    from litepose import interrupt
+
+    restore = interrupt.handle_signals()
+    try:
+        with interrupt.graceful():
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert interrupt.stop_requested() and interrupt.stop_signal() == signal.SIGTERM
+            with pytest.raises(interrupt.Stopped) as e:
+                os.kill(os.getpid(), signal.SIGINT)
+            assert interrupt.exit_code(e.value) == 130
+    finally:
+        restore()
+    assert interrupt.handle_signals()() is None and not interrupt.stop_requested()  # a new run starts clean
