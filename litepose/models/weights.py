@@ -5,7 +5,7 @@
 otherwise a registry name gives its file in the cache, downloaded on first use; otherwise the
 error lists the names. A name of an exported network (an entry with a ``backend``, such as
 ``litepose-auto-s-coco``) is fetched here too but opened by :func:`litepose.runtime.open_backend`
-(``Predictor``, ``predict`` / ``val`` / ``benchmark --weights``): it is no checkpoint.
+(``Predictor``, ``predict`` / ``val --weights``): it is no checkpoint.
 
 - Built in: the two COCO checkpoints of the mmpose port of LitePose (open-mmlab/mmpose PR #1486,
   the two its model card links), served by OpenMMLab, and the original authors' LitePose-Auto-S
@@ -294,8 +294,8 @@ def resolve_checkpoint(ref: str | Path) -> Path:
         if entry.backend:
             raise WeightsError(
                 f"{ref!r} is an exported network ({entry.file}, run by {entry.backend}), not a checkpoint: "
-                f"it predicts (Predictor({str(ref)!r}), predict / val / benchmark --weights {ref}) but cannot "
-                "be trained, exported or transferred"
+                f"it predicts (Predictor({str(ref)!r}), predict / val --weights {ref}; benchmark takes its file, "
+                f"which 'litepose weights download {ref}' prints) but cannot be trained, exported or transferred"
             )
         return download_weights(entry)
     from . import list_models
