@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ import torch
 import yaml
 from conftest import TINY_STEPS, shared
 
+from litepose import interrupt
 from litepose.engine.config import TrainConfig
 from litepose.engine.trainer import Trainer, load_backbone
 from litepose.models import CheckpointError, create_model, load_checkpoint
@@ -71,6 +74,80 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path) -> None:
     assert (tmp_path / "b/curves.png").stat().st_size > 0
     model, info = load_checkpoint(tmp_path / "b/best.pth")
     assert info["source"] == "litepose" and info["input_size"] == 64
+    # Stopped by SIGTERM in the middle of epoch 2 (after its first step): last.pth holds that point,
+    # and the resumed run, which skips the batch already trained on, ends with the same weights.
+    with _signal_policy(), _sigterm_after_steps(3):
+        with pytest.raises(interrupt.Stopped) as stopped:
+            Trainer(TrainConfig.load(cfg_path), tmp_path / "c", resume=None).fit()
+    assert stopped.value.signum == signal.SIGTERM
+    state = torch.load(tmp_path / "c/last.pth", weights_only=True)
+    assert (state["epoch"], state["step"], state["extra"]["partial_epoch"]["batches"]) == (1, 3, 1)
+    torch.manual_seed(999)
+    assert Trainer(TrainConfig.load(cfg_path), tmp_path / "c").fit()["steps"] == 4
+    _assert_same(_weights(tmp_path / "a/last.pth"), _weights(tmp_path / "c/last.pth"))
+    rows_c = [json.loads(x) for x in (tmp_path / "c/metrics.jsonl").read_text().splitlines()]
+    rows_a = [json.loads(x) for x in (tmp_path / "a/metrics.jsonl").read_text().splitlines()]
+    assert [r["loss"] for r in rows_c] == pytest.approx([r["loss"] for r in rows_a], rel=1e-6)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_sigterm_stops_training_cleanly(tmp_path) -> None:
+    """`kill` (SIGTERM) of `litepose train`: the step in progress ends, last.pth is saved where the
+    run stopped, the run says what it kept, and the exit code is 143, with the summary under --json."""
+    cfg_path = _cfg(tmp_path, train={"epochs": 1000, "batch_size": 2, "max_steps_per_epoch": 1})
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "litepose", "train", "--config", str(cfg_path), "--output", str(out), "--json"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    seen = []
+    try:
+        for line in proc.stderr:  # wait until the run is in its loop: the first epoch's line
+            seen.append(line)
+            if "epoch 1/1000  loss" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    stderr = "".join(seen) + stderr
+    assert proc.returncode == 143, stderr[-3000:]
+    assert "Traceback" not in stderr and "litepose train: stopped by SIGTERM" in stderr
+    assert "SIGTERM: stopped in epoch" in stderr and f"kept {out / 'last.pth'} (resumable" in stderr
+    summary = json.loads(stdout)
+    assert summary["stopped_by"] == "SIGTERM" and summary["stopped"] == "litepose train: stopped by SIGTERM"
+    state = torch.load(out / "last.pth", weights_only=True)
+    assert state["epoch"] == summary["epochs"] >= 1 and state["step"] == summary["steps"]
+    assert not (out / ".litepose.lock").exists()
+
+
+@contextlib.contextmanager
+def _signal_policy():
+    """The command line's signal policy (litepose.interrupt), and none of its state left behind."""
+    restore = interrupt.handle_signals()
+    try:
+        yield
+    finally:
+        restore()
+        interrupt.handle_signals()()  # clears the stop request for the tests that follow
+
+
+@contextlib.contextmanager
+def _sigterm_after_steps(n: int):
+    """Send SIGTERM to this process right after the n-th training step."""
+    original, done = Trainer._step, []
+
+    def step(self, batch, step):
+        out = original(self, batch, step)
+        done.append(step)
+        if len(done) == n:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    Trainer._step = step
+    try:
+        yield
+    finally:
+        Trainer._step = original
 
 
 def test_fresh_run_refuses_to_overwrite(tmp_path) -> None:

@@ -56,6 +56,12 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(cfg, out, resume=resume)
     try:
         summary = trainer.fit()
+    except KeyboardInterrupt:  # SIGINT / SIGTERM: the trainer saved last.pth and said so; exit 130 / 143
+        if trainer.summary is not None:
+            files = {name: str(out / name) for name in ("last.pth", "metrics.jsonl") if (out / name).is_file()}
+            rank = {} if trainer.main else {"rank": trainer.dist.rank}
+            emit(args, {**trainer.summary, "files": files, **rank}, None)
+        raise
     finally:
         cleanup()
     if trainer.main:

@@ -29,6 +29,7 @@ __all__ = [
     "cleanup",
     "barrier",
     "all_reduce_mean",
+    "all_reduce_max",
     "broadcast_object",
     "gather_objects",
     "launched_by_torchrun",
@@ -118,6 +119,16 @@ def all_reduce_mean(values: torch.Tensor) -> torch.Tensor:
     dist.all_reduce(x, op=dist.ReduceOp.SUM)
     x /= dist.get_world_size()
     return x.to(values.device)
+
+
+def all_reduce_max(value: float) -> float:
+    """The largest of every process's ``value`` (``value`` itself without a process group): how the
+    ranks agree on a flag that only some of them raised (a stop signal, a non-finite loss)."""
+    if not _active():
+        return value
+    x = torch.tensor([float(value)], dtype=torch.float64, device=_collective_device())
+    dist.all_reduce(x, op=dist.ReduceOp.MAX)
+    return float(x.item())
 
 
 def broadcast_object(obj: Any) -> Any:

@@ -27,6 +27,7 @@ import json
 import math
 import os
 import random
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +41,7 @@ import yaml
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Sampler
 
+from .. import interrupt
 from ..data.dataset import KeypointDataset, MultiSizeBatchSampler
 from ..data.jsonio import parse_json
 from ..files import FolderBusy, FolderLock, remove_stale_temps
@@ -50,7 +52,13 @@ from ..models.spec import ArchSpec, check_input_size, resolve_spec, spec_name
 from ..models.supernet import extract_subnet
 from ..normalization import network_input
 from . import distributed as D
-from .checkpoint import load_training_state, restore_training_state, save_training_state, unwrap_model
+from .checkpoint import (
+    load_training_state,
+    restore_rng_state,
+    restore_training_state,
+    save_training_state,
+    unwrap_model,
+)
 from .config import TrainConfig, is_supernet, resume_differences
 from .cputune import cpu_training_settings
 from .loss import LitePoseLoss, heatmap_distillation_loss, tag_separation
@@ -122,6 +130,7 @@ class EpochBatchSampler(Sampler[list[tuple[int, int | None, int]]]):
         self.epoch = 0
         self.sized = MultiSizeBatchSampler(sampler, batch_size, sizes, drop_last, seed) if sizes else None
         self.batches = self.sized if self.sized is not None else BatchSampler(sampler, batch_size, drop_last)
+        self.skip = 0  # batches to leave out at the start of the next iteration (a run resumed mid-epoch)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -133,7 +142,10 @@ class EpochBatchSampler(Sampler[list[tuple[int, int | None, int]]]):
     def __iter__(self):
         if self.sized is not None:
             self.sized.generator.manual_seed(_epoch_seed(self.seed, self.epoch))
-        for batch in self.batches:
+        skip, self.skip = self.skip, 0
+        for k, batch in enumerate(self.batches):  # skipped batches still draw their input sizes
+            if k < skip:
+                continue
             if self.sized is not None:
                 yield [(i, size, _sample_seed(self.seed, self.epoch, i)) for i, size in batch]
             else:
@@ -156,6 +168,8 @@ class Trainer:
         self.device = self.dist.device
         self.history: list[dict[str, Any]] = []
         self._val_ann: Any = None  # the val annotations, loaded (and checked) by _build
+        self._partial: dict[str, Any] | None = None  # resumed mid-epoch: where (see _save_last)
+        self.summary: dict[str, Any] | None = None  # set when a signal stopped the run (fit raised)
 
     # -- building -------------------------------------------------------------------------------
 
@@ -593,6 +607,8 @@ class Trainer:
         self._open_run(start_epoch)
         t0 = time.time()
         elapsed_before = self.history[-1]["minutes"] if self.history else 0.0
+        if self._partial is not None:  # resumed mid-epoch: the minutes of that epoch's first part too
+            elapsed_before = float(self._partial.get("minutes", elapsed_before))
 
         def clock() -> float:
             """Minutes of the run so far, including those before a resume."""
@@ -601,15 +617,21 @@ class Trainer:
         self._announce(start_epoch)
         self._cache_images()
         stopped_early = False
+        signum = 0
         loader = self._loader()
-        for epoch in range(start_epoch, cfg.train.epochs):
-            step, row = self._train_epoch(loader, epoch, step)
-            best, stop = self._end_epoch(epoch, step, row, best, clock)
-            if stop:
-                self._log(f"time limit of {cfg.train.time_limit_min} min reached after epoch {epoch + 1}")
-                stopped_early = True
-                break
+        with interrupt.graceful():  # a first SIGINT / SIGTERM stops at the next step boundary
+            for epoch in range(start_epoch, cfg.train.epochs):
+                step, row, signum = self._train_epoch(loader, epoch, step, best, clock)
+                if signum:
+                    break
+                best, stop = self._end_epoch(epoch, step, row, best, clock)
+                if stop:
+                    self._log(f"time limit of {cfg.train.time_limit_min} min reached after epoch {epoch + 1}")
+                    stopped_early = True
+                    break
         del loader  # ends persistent workers now rather than at garbage collection
+        if signum:
+            self._stopped(signum, epoch, step, best)  # raises interrupt.Stopped
         return self._finish(start_epoch, step, best, stopped_early)
 
     def _state_path(self) -> Path | None:
@@ -666,13 +688,22 @@ class Trainer:
 
     def _restore(self, path: Path | None, state: dict[str, Any] | None) -> tuple[int, int, float]:
         """Load ``state`` into the built run; returns (epoch, step, best AP), (0, 0, -1) when fresh."""
+        self._partial = None
         if path is None or state is None:
             return 0, 0, -1.0
         r = restore_training_state(
             state, self.model, self.optimizer, self.scheduler, self.scaler, rank=self.dist.rank, where=str(path)
         )
         self._check_data_version(path, r["extra"].get("synthpose_version"))
-        self._log(f"resumed from {path}: epoch {r['epoch']}, step {r['step']}")
+        partial = r["extra"].get("partial_epoch")
+        if partial:  # stopped by a signal mid-epoch: that epoch goes on from the batch it stopped at
+            rng = state["rng"]
+            mine = rng[self.dist.rank % len(rng)] if isinstance(rng, list) else rng
+            self._partial = {**partial, "epoch": r["epoch"], "rng": mine}
+            done = partial["batches"]
+            self._log(f"resumed from {path}: epoch {r['epoch'] + 1} after {done} of its batches, step {r['step']}")
+        else:
+            self._log(f"resumed from {path}: epoch {r['epoch']}, step {r['step']}")
         if self.per_step_schedule and getattr(self, "_old_epochs", None) is not None:
             # the cosine decay ends where train.epochs now says (never before the current step)
             self.scheduler.set_horizon(self.cfg.train.epochs * self.steps_per_epoch)
@@ -712,15 +743,26 @@ class Trainer:
             f"{group} on {self.device}, epochs {start_epoch}->{cfg.train.epochs}"
         )
 
-    def _train_epoch(self, loader: Any, epoch: int, step: int) -> tuple[int, dict[str, Any]]:
-        """One epoch of training steps; returns the step count and the epoch's metrics row (loss
-        terms averaged over steps and ranks, tag separation, learning rate)."""
+    def _train_epoch(
+        self, loader: Any, epoch: int, step: int, best: float, clock: Callable[[], float]
+    ) -> tuple[int, dict[str, Any] | None, int]:
+        """One epoch of training steps; returns the step count, the epoch's metrics row (loss
+        terms averaged over steps and ranks, tag separation, learning rate) and 0, or, when a
+        signal asked to stop (:meth:`_agreed_stop`, checked before every step), ``(step, None,
+        signal)`` after saving the state mid-epoch in ``last.pth`` (:meth:`_save_last`)."""
         cfg = self.cfg
-        _seed_all(_epoch_seed(cfg.train.seed, epoch, self.dist.rank))
+        part = self._partial if self._partial is not None and self._partial["epoch"] == epoch else None
+        self._partial = None
+        if part is not None:  # the generators as they were when the stopped run saved its state
+            restore_rng_state(part["rng"])
+        else:
+            _seed_all(_epoch_seed(cfg.train.seed, epoch, self.dist.rank))
         loader.batch_sampler.set_epoch(epoch)
+        skip = int(part["batches"]) if part is not None else 0
+        loader.batch_sampler.skip = skip  # the batches the stopped run already trained on
         self._train_mode()
-        sums: dict[str, float] = {}
-        n = 0
+        sums: dict[str, float] = dict(part["sums"]) if part is not None else {}
+        n = int(part["n"]) if part is not None else 0
         limit = cfg.train.max_steps_per_epoch
         total_steps = min(len(loader), limit) if limit else len(loader)
         bar = None
@@ -728,9 +770,16 @@ class Trainer:
             from tqdm import tqdm
 
             desc = f"epoch {epoch + 1}/{cfg.train.epochs}"
-            bar = tqdm(total=total_steps, desc=desc, leave=False, file=sys.stderr)
-        for i, batch in enumerate(loader):
+            bar = tqdm(total=total_steps, initial=skip, desc=desc, leave=False, file=sys.stderr)
+        signum = 0
+        for i, batch in enumerate(loader, start=skip):
             if limit and i >= limit:
+                break
+            signum = self._agreed_stop()
+            if signum:
+                partial = {"batches": i, "sums": dict(sums), "n": n, "minutes": round(clock(), 3)}
+                self._save_last(self.out / "last.pth", epoch, step, best, partial=partial)
+                self._stop_point = (i, total_steps)
                 break
             stats = self._step(batch, step)
             step += 1
@@ -742,6 +791,8 @@ class Trainer:
                 bar.set_postfix(loss=f"{sums['loss'] / n:.5f}")
         if bar is not None:
             bar.close()
+        if signum:
+            return step, None, signum
         if not self.per_step_schedule:
             self.scheduler.step()
         avg = D.all_reduce_mean(torch.tensor([sums.get(k, 0.0) / max(n, 1) for k in sorted(sums)]))
@@ -751,7 +802,45 @@ class Trainer:
         if spread > 0:  # means over steps and ranks: their ratio is the separation of all batches
             row["tag_separation"] = round(dist / spread, 4)
         row["lr"] = self.optimizer.param_groups[0]["lr"]
-        return step, row
+        return step, row, 0
+
+    def _agreed_stop(self) -> int:
+        """The signal that asked the run to stop (:mod:`litepose.interrupt`; 0: none), the same on
+        every rank: a signal may reach one rank only (``kill`` of rank 0), so the ranks take the
+        largest of their flags before every step (one all-reduce of one number) and stop together."""
+        return int(D.all_reduce_max(float(interrupt.stop_signal() or 0)))
+
+    def _stopped(self, signum: int, epoch: int, step: int, best: float) -> None:
+        """After a signal stopped the run at a step boundary (its state saved): rank 0 draws the curves
+        and says what was kept; every rank raises :class:`~litepose.interrupt.Stopped` (exit code
+        130 for SIGINT, 143 for SIGTERM, the summary in ``self.summary``)."""
+        name = signal.Signals(signum).name
+        done, total = getattr(self, "_stop_point", (0, 0))
+        self.summary = {
+            "output": str(self.out),
+            "epochs": epoch,
+            "steps": step,
+            "best_ap": best if best >= 0 else None,
+            "stopped_early": True,
+            "stopped_by": name,
+        }
+        if self.main:
+            if self.history:
+                from ..viz.curves import plot_training_curves
+
+                plot_training_curves(self.out / "metrics.jsonl", self.out / "curves.png")
+            if self.tb is not None:
+                self.tb.close()
+            kept = [f"{self.out / 'last.pth'} (resumable: the same command goes on exactly from there)"]
+            if self.history:
+                kept.append(f"{self.out / 'metrics.jsonl'} ({len(self.history)} epochs)")
+            if (self.out / "best.pth").is_file():
+                kept.append(str(self.out / "best.pth"))
+            self._log(
+                f"{name}: stopped in epoch {epoch + 1}/{self.cfg.train.epochs} after {done} of its {total} steps "
+                f"(step {step}); kept {', '.join(kept)}"
+            )
+        raise interrupt.Stopped(signum)
 
     def _end_epoch(
         self, epoch: int, step: int, row: dict[str, Any], best: float, clock: Callable[[], float]
@@ -849,8 +938,12 @@ class Trainer:
         """Write ``best.pth`` (rank 0): the exported model, with what was validated in ``extra``."""
         save_checkpoint(self._export_model(), self.out / "best.pth", extra={**extra, **self.val_info})
 
-    def _save_last(self, path: Path, epoch: int, step: int, best: float) -> None:
+    def _save_last(self, path: Path, epoch: int, step: int, best: float, partial: dict[str, Any] | None = None) -> None:
         """Write the training state (collective: gathers every rank's RNG state; rank 0 writes).
+
+        ``epoch`` is the number of completed epochs; ``partial`` (a run stopped mid-epoch) records
+        how far into the next one it got (``batches``) with the loss sums so far, so that the
+        resumed run skips those batches and ends exactly as an uninterrupted one.
 
         For fixed-subnet training the file resumes the supernet (``model``, optimizer, ...) and
         carries the standalone subnet as the model that ``litepose.load_checkpoint`` reads.
@@ -868,7 +961,12 @@ class Trainer:
                 step=step,
                 scaler=self.scaler,
                 rng=rng,
-                extra={"best_ap": best, "synthpose_version": self.data_version, "config": self.cfg.to_dict()},
+                extra={
+                    "best_ap": best,
+                    "synthpose_version": self.data_version,
+                    "config": self.cfg.to_dict(),
+                    **({"partial_epoch": partial} if partial else {}),
+                },
                 export=self._export_model() if self.fixed_arch is not None else None,
             )
         D.barrier()
