@@ -193,6 +193,43 @@ def test_one_run_per_output_folder(tmp_path, monkeypatch) -> None:
     assert held and not (out / ".litepose.lock").exists()
 
 
+def test_cli_full_disk_and_read_only_folder_are_one_line(tmp_path, monkeypatch, capsys) -> None:
+    """torch.save failing on a full disk ("unexpected pos ...", a RuntimeError) and an output folder
+    on a read-only file system are errors of the system: one line naming the file or the folder,
+    exit code 2, not "a bug in litepose"."""
+    import errno
+
+    from litepose.cli import main
+
+    cfg_path = _cfg(tmp_path, train={"epochs": 1, "batch_size": 2, "max_steps_per_epoch": 1})
+    out = tmp_path / "run"
+    real_open = os.open
+
+    def read_only(path, flags, *a, **k):  # the folder exists, but nothing can be created in it
+        if str(path).startswith(str(out) + os.sep) and flags & os.O_CREAT:
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, flags, *a, **k)
+
+    monkeypatch.setattr(os, "open", read_only)
+    out.mkdir()
+    assert main(["train", "--config", str(cfg_path), "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"litepose train: error: {out}: cannot write in this output folder (Read-only file system)"
+    monkeypatch.setattr(os, "open", real_open)
+
+    def full_disk(obj, f, *a, **k):
+        with open(f, "wb") as fh:
+            fh.write(b"PK partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 1234 vs 1096")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    assert main(["train", "--config", str(cfg_path), "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"litepose train: error: {out / 'last.pth'}: the write failed, is the disk full?"), last
+    assert "Traceback" not in err and not list(out.glob(".*.tmp")) and not (out / ".litepose.lock").exists()
+
+
 def test_ddp_two_processes_equal_one_process_same_global_batch(tmp_path) -> None:
     """2-process gloo DDP (torchrun) == 1 process with the same global batch (BN kept in eval)."""
     still = {"max_rotation": 0, "min_scale": 1.0, "max_scale": 1.0, "max_translate": 0, "flip_prob": 0.0}

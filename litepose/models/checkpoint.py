@@ -21,6 +21,7 @@ whose pickle would call anything else is refused, without running it.
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib
 import re
@@ -332,10 +333,27 @@ def checkpoint_metadata(model: nn.Module, extra: dict[str, Any] | None = None) -
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` through :func:`litepose.files.atomic_write`: never a half file, the folder's
-    normal permissions, no temporary file left behind on failure."""
+    normal permissions, no temporary file left behind on failure. A failed write (a full disk, a
+    quota, an I/O error) is an ``OSError`` naming ``path``, whichever way torch reports it."""
     from ..files import atomic_write
 
-    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    def write(tmp: Path) -> None:
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as e:  # torch's zip writer: "file write failed", "unexpected pos N vs M", ...
+            text = str(e)
+            if not any(k in text for k in _WRITE_FAILURES):
+                raise
+            from ..errors import one_line
+
+            raise OSError(errno.EIO, f"the write failed, is the disk full? ({one_line(text, 200)})") from None
+
+    return atomic_write(path, write)
+
+
+#: What torch's checkpoint writer (PyTorchStreamWriter, inline_container.cc) says when the file
+#: cannot be written: the OS's refusal reaches Python as a RuntimeError with one of these.
+_WRITE_FAILURES = ("write", "unexpected pos", "inline_container", "PytorchStreamWriter")
 
 
 def save_checkpoint(model: nn.Module, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
