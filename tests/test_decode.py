@@ -295,3 +295,49 @@ def test_many_peaks_strongest_first_still_exact(monkeypatch):
     joint, y, x, val = G.find_peaks(det, 0.1, 5, 5)
     assert list(zip(joint.tolist(), y.tolist(), x.tolist(), val.tolist())) == _naive_peaks(det, 0.1, 5, 5)
     assert (joint == 0).sum() == 5 and (y[joint == 0] == 5).sum() == 4  # the ridge's top + 4 isolated
+
+
+# -- what chain="original" reproduces (issue #23): exactly this, and no more ---------------------
+
+
+def _e2e_reference():
+    ref = torch.load(shared("ref/e2e_XS_17_img_480x640.pt"), weights_only=True)
+    people = json.loads(shared("ref/e2e_XS_17.json").read_text())["images"]["img_480x640.png"]["runs"]
+    return ref, people
+
+
+def _as_arrays(people) -> tuple[np.ndarray, np.ndarray]:
+    kpts = np.array([np.asarray(p["keypoints"], np.float32)[:, :3] for p in people], np.float32)
+    return kpts, np.array([p["score"] for p in people], np.float32)
+
+
+def test_original_chain_with_legacy_is_bit_exact_given_the_originals_network_outputs():
+    """Preprocessing and the whole torch post-processing chain (merge, flip, upsampling, legacy grouping,
+    back-projection) reproduce the original bit for bit: fed the original's own network outputs, every
+    person of the e2e fixture comes out with identical float32 x, y, scores, in the same order, at both
+    thresholds. The numpy path of ONNX Runtime / OpenVINO (cv2.resize) is equal within float rounding only."""
+    import litepose
+    from litepose.media import read_image
+
+    ref, runs = _e2e_reference()
+    image = read_image(shared("ref/images/img_480x640.png"), frame="upright")
+    p = litepose.Predictor(str(shared("ref/model_XS_17.pth")), backend="torch-eager", chain="original",
+                           legacy=True, device="cpu")  # fmt: skip
+    xs, _, _ = p._preprocess([image])
+    assert torch.equal(xs[0], ref["input"])  # the network input: bit-identical
+    raw, flipped = list(ref["raw_outputs"]), list(ref["raw_outputs_flipped_input"])
+    for threshold in ("1.0", "0.1"):
+        p.decoder_settings["detection_threshold"] = float(threshold)
+        want_k, want_s = _as_arrays(runs[threshold]["people"])
+        p._network = lambda xs: [(raw, flipped)]  # the torch backends' tensors
+        got_k, got_s = _as_arrays(p(image))
+        assert got_k.shape == want_k.shape and np.array_equal(got_k, want_k) and np.array_equal(got_s, want_s)
+        p._network = lambda xs: [([r.numpy() for r in raw], [f.numpy() for f in flipped])]  # ORT / OpenVINO
+        got_k, got_s = _as_arrays(p(image))
+        assert got_k.shape == want_k.shape and np.array_equal(got_k[..., :2], want_k[..., :2])
+        np.testing.assert_allclose(got_k[..., 2], want_k[..., 2], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(got_s, want_s, rtol=0, atol=1e-6)
+    # chain="original" alone keeps the decoder's fixes: at 0.1 the crowd is capped, not fragmented
+    p.decoder_settings.update(legacy=False, detection_threshold=0.1)
+    p._network = lambda xs: [(raw, flipped)]
+    assert len(p(image)) == 30 and len(runs["0.1"]["people"]) == 256

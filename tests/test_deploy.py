@@ -140,6 +140,36 @@ def test_onnx_predictor_finds_the_same_people_as_torch_on_coco_sample(model, fil
     assert found > 0
 
 
+@pytest.mark.parametrize("backend", ["torch-eager", "torch", "onnxruntime", "openvino"])
+def test_original_chain_with_legacy_on_every_backend_matches_the_original_at_a_stated_tolerance(
+    model, files, backend
+) -> None:
+    """End to end (network included) with --chain original --legacy: the e2e fixture's people, same count
+    and order, x/y within 1e-3 px and scores within 1e-5 (README tolerances). Not bit for bit: the
+    network's float sums differ from the original's by up to ~5e-6 (thread count, folded BatchNorm,
+    another runtime), and ONNX Runtime / OpenVINO upsample with cv2.resize (docs/inference.md)."""
+    runs = json.loads(shared("ref/e2e_XS_17.json").read_text())["images"]["img_480x640.png"]["runs"]
+    image = read_image(shared("ref/images/img_480x640.png"), frame="upright")
+    source = {"onnxruntime": files["onnx"], "openvino": files["openvino"]}.get(backend, model)
+    for threshold in ("1.0", "0.1"):
+        p = litepose.Predictor(source, backend=backend, chain="original", legacy=True,
+                               detection_threshold=float(threshold), device="cpu")  # fmt: skip
+        got, want = p(image), runs[threshold]["people"]
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            wk = np.asarray(w["keypoints"], np.float32)[:, :3]
+            np.testing.assert_allclose(g["keypoints"][:, :2], wk[:, :2], rtol=0, atol=1e-3)
+            np.testing.assert_allclose(g["keypoints"][:, 2], wk[:, 2], rtol=0, atol=1e-5)
+            assert abs(g["score"] - w["score"]) <= 1e-5
+
+
+def test_chain_option_help_says_the_fixes_apply_without_legacy() -> None:
+    from litepose.commands._options import SHARED
+
+    text = SHARED["--chain"]["help"]
+    assert "--legacy" in text.split("(default")[0] and "fixes" in text  # the decoder is the original's only with it
+
+
 def test_backend_choice_and_errors(model, files, tmp_path) -> None:
     eager = litepose.Predictor(model, backend="torch-eager", device="cpu")
     assert eager.backend.name == "torch-eager" and eager.backend.net is model

@@ -153,7 +153,8 @@ SHARED: dict[str, dict[str, Any]] = {
         "choices": ("fast", "original"),
         "help": "post-processing: fast (grouped at the network's 1/2-resolution output, sub-pixel refined; the "
         "same AP, several times faster) or original (maps brought to the input size, then grouped, as the "
-        "original) (default: fast; original with --legacy)",
+        "original; the decoder keeps its fixes unless --legacy; exactness: docs/inference.md) "
+        "(default: fast; original with --legacy)",
         "predictor": "chain",
     },
     "--device": {
