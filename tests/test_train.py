@@ -230,6 +230,40 @@ def test_cli_full_disk_and_read_only_folder_are_one_line(tmp_path, monkeypatch, 
     assert "Traceback" not in err and not list(out.glob(".*.tmp")) and not (out / ".litepose.lock").exists()
 
 
+def test_nonfinite_loss_stops_the_run_or_is_skipped_under_amp(tmp_path, monkeypatch) -> None:
+    """Without AMP a non-finite loss stops the run with one clear error. With AMP (a GradScaler) the
+    step is skipped, as GradScaler skips an overflowing one, and only a run of them stops training."""
+    from litepose.engine import trainer as trainer_module
+
+    t = Trainer(TrainConfig.load(_cfg(tmp_path, train={"batch_size": 2})), tmp_path / "n", resume=None)
+    t._build()
+    loader = t._loader()
+    loader.batch_sampler.set_epoch(0)
+    batch = next(iter(loader))
+    del loader
+    finite_loss = t.loss
+
+    def nan_loss(*a, **k):
+        res = finite_loss(*a, **k)
+        return {**res, "total": res["total"] * float("nan")}
+
+    t.loss = nan_loss
+    with pytest.raises(FloatingPointError, match=r"the loss is not finite at step 7 \(nan\): the run diverged"):
+        t._step(batch, 7)
+    t.scaler = torch.amp.GradScaler("cpu")  # what AMP on CUDA uses, here on the CPU
+    monkeypatch.setattr(trainer_module, "MAX_NONFINITE_STEPS", 2)
+    before = {k: p.detach().clone() for k, p in t.model.named_parameters()}
+    assert t._step(batch, 0) is None  # skipped: no update, the scale lowered
+    assert all(torch.equal(before[k], p) for k, p in t.model.named_parameters())
+    assert t.scaler.get_scale() < 65536.0
+    t.loss = finite_loss
+    assert t._step(batch, 1)["loss"] > 0  # a finite step in between: the count starts again
+    t.loss = nan_loss
+    assert t._step(batch, 2) is None
+    with pytest.raises(FloatingPointError, match="not finite at 2 steps in a row"):
+        t._step(batch, 3)
+
+
 def test_ddp_two_processes_equal_one_process_same_global_batch(tmp_path) -> None:
     """2-process gloo DDP (torchrun) == 1 process with the same global batch (BN kept in eval)."""
     still = {"max_rotation": 0, "min_scale": 1.0, "max_scale": 1.0, "max_translate": 0, "flip_prob": 0.0}
@@ -407,6 +441,91 @@ def test_cli_bad_override_exits_2_with_one_line(tmp_path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
     assert "train.epochs: expected int, got 'ten'" in proc.stderr
+
+
+def _ddp_agreement_worker(rank: int, world: int, folder: str, port: int) -> None:
+    """One rank of test_ddp_ranks_stop_together (torch.multiprocessing.spawn)."""
+    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank), "LOCAL_RANK": str(rank)}
+    os.environ.update(env, WORLD_SIZE=str(world))
+    torch.set_num_threads(1)
+    from litepose.engine import distributed as D
+    from litepose.engine.loss import LitePoseLoss
+
+    cfg = TrainConfig.from_dict(json.loads(Path(folder, "cfg.json").read_text()))
+    out: dict = {}
+    # 1. SIGTERM reaches rank 0 only, after its first step: every rank stops at the same step
+    with _signal_policy(), _sigterm_after_steps(1) if rank == 0 else contextlib.nullcontext():
+        try:
+            Trainer(cfg, Path(folder, "stop"), resume=None).fit()
+        except interrupt.Stopped as e:
+            out["stop"] = e.signum
+    # 2. the loss is NaN on rank 1 only: every rank stops with the error (none waits for a timeout)
+    if rank == 1:
+        forward = LitePoseLoss.forward
+        LitePoseLoss.forward = lambda self, *a, **k: {**(r := forward(self, *a, **k)), "total": r["total"] * torch.nan}
+    try:
+        Trainer(cfg, Path(folder, "nan"), resume=None).fit()
+    except FloatingPointError as e:
+        out["nan"] = str(e)
+    # 3. rank 1 dies: rank 0's next collective is one clear error
+    if rank == 1:
+        Path(folder, "rank1.json").write_text(json.dumps(out))
+        os._exit(0)
+    try:
+        with D.peer_errors():
+            D.barrier()
+    except ConnectionError as e:
+        out["peer"] = str(e)
+    Path(folder, "rank0.json").write_text(json.dumps(out))
+
+
+def test_ddp_ranks_stop_together(tmp_path) -> None:
+    """Under DDP (2 gloo processes) a signal that reaches one rank, or a non-finite loss on one rank,
+    stops every rank at the same step; a dead rank is one clear error on the others."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    cfg = yaml.safe_load(_cfg(tmp_path, train={"batch_size": 2, "dist_timeout_min": 0.5}).read_text())
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mp.spawn(_ddp_agreement_worker, args=(2, str(tmp_path), port), nprocs=2, join=True)
+    r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert r0["stop"] == r1["stop"] == signal.SIGTERM
+    state = torch.load(tmp_path / "stop/last.pth", weights_only=True)
+    assert (state["step"], state["extra"]["partial_epoch"]["batches"]) == (1, 1)
+    assert r1["nan"].startswith("rank 1 of 2: the loss is not finite at step 0 (nan): the run diverged; lower train.lr")
+    assert r0["nan"].startswith("rank 0 of 2: the loss is not finite at step 0 (finite on this rank, not on another)")
+    assert r0["peer"].startswith("rank 0 of 2: lost the connection to another rank, which most likely died"), r0
+
+
+def test_peer_timeout_is_one_clear_error(monkeypatch) -> None:
+    """A collective that waits past train.dist_timeout_min (gloo's own words below) names the rank and
+    the timeout instead of a traceback of torch internals."""
+    import torch.distributed as dist
+
+    from litepose.engine import distributed as D
+
+    def stuck(*a, **k):
+        raise RuntimeError(
+            "[/pytorch/third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:78] Timed out waiting 1800000ms "
+            "for recv operation to complete"
+        )
+
+    monkeypatch.setattr(D, "_active", lambda: True)
+    monkeypatch.setattr(D, "backend", lambda: "gloo")
+    monkeypatch.setattr(dist, "get_rank", lambda: 3)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 8)
+    monkeypatch.setattr(dist, "barrier", stuck)
+    monkeypatch.setattr(D._group, "timeout_min", 30.0)
+    with pytest.raises(TimeoutError, match=r"^rank 3 of 8: waited longer than train.dist_timeout_min \(30 min\)"):
+        with D.peer_errors():
+            D.barrier()
+    with pytest.raises(RuntimeError, match="^something else$"):  # other errors pass unchanged
+        with D.peer_errors():
+            raise RuntimeError("something else")
 
 
 # -- supernet: fixed-subnet checkpoints, validation, sync_bn ----------------------------------------

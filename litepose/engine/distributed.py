@@ -13,7 +13,9 @@ Collectives run on the backend's device: NCCL only takes CUDA tensors, so
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -33,6 +35,8 @@ __all__ = [
     "broadcast_object",
     "gather_objects",
     "launched_by_torchrun",
+    "peer_errors",
+    "peer_failure",
 ]
 
 
@@ -60,6 +64,13 @@ def launched_by_torchrun() -> bool:
     return "TORCHELASTIC_RUN_ID" in env or ("LOCAL_RANK" in env and "WORLD_SIZE" in env)
 
 
+class _Group:
+    timeout_min: float | None = None  # the process group's timeout, for messages
+
+
+_group = _Group()
+
+
 def setup(device: str = "auto", timeout_min: float = 30.0) -> DistInfo:
     """Initialise the process group when launched by torchrun; returns this process's place.
 
@@ -75,7 +86,59 @@ def setup(device: str = "auto", timeout_min: float = 30.0) -> DistInfo:
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
         dist.init_process_group(backend=backend, timeout=timedelta(minutes=float(timeout_min)))
+        _group.timeout_min = float(timeout_min)
     return DistInfo(rank, local, world, dev, group=_active())
+
+
+#: How gloo and NCCL word a collective that waited past the timeout, and a peer that went away
+#: (``RuntimeError`` from gloo; ``DistBackendError``, a ``RuntimeError``, from NCCL).
+_TIMEOUT_WORDS = ("timed out", "timeout")
+_PEER_WORDS = ("connection reset", "connection closed", "broken pipe", "connection refused", "communicator was aborted")
+
+
+def peer_failure(e: BaseException) -> OSError | None:
+    """The error a failed collective means, as one clear ``OSError`` naming this rank and the
+    timeout (a ``TimeoutError`` when it waited past ``train.dist_timeout_min``, a
+    ``ConnectionError`` when another rank went away), or None when ``e`` is something else."""
+    if not isinstance(e, RuntimeError) or not _active():
+        return None
+    text = str(e)
+    low = text.lower()
+    backend_error = isinstance(e, getattr(dist, "DistError", ()))
+    rank, world = dist.get_rank(), dist.get_world_size()
+    from ..errors import one_line
+
+    detail = one_line(text.split(" This is typically caused", 1)[0], 200)
+    if any(w in low for w in _TIMEOUT_WORDS):
+        limit = f"{_group.timeout_min:g} min" if _group.timeout_min is not None else "its timeout"
+        return TimeoutError(
+            f"rank {rank} of {world}: waited longer than train.dist_timeout_min ({limit}) for the other ranks in a "
+            "collective operation: another rank died (see its own error), is stuck, or spent longer alone "
+            f"than that (raise train.dist_timeout_min) ({detail})"
+        )
+    if any(w in low for w in _PEER_WORDS):
+        return ConnectionError(
+            f"rank {rank} of {world}: lost the connection to another rank, which most likely died or was "
+            f"killed (see its own error) ({detail})"
+        )
+    if backend_error:
+        return OSError(
+            f"rank {rank} of {world}: the process group ({backend()}) failed; if another rank died, its own "
+            f"error says why ({detail})"
+        )
+    return None
+
+
+@contextlib.contextmanager
+def peer_errors() -> Iterator[None]:
+    """Turn a collective's timeout or a dead peer (:func:`peer_failure`) into one clear error."""
+    try:
+        yield
+    except RuntimeError as e:
+        clear = peer_failure(e)
+        if clear is None:
+            raise
+        raise clear from e
 
 
 def _active() -> bool:

@@ -67,6 +67,9 @@ from .schedule import SCHEDULES, CosineSchedule
 __all__ = ["Trainer", "load_backbone"]
 
 HEAD_PREFIXES = ("deconv", "final")
+#: Under AMP, how many steps in a row may have a non-finite loss (each skipped, as GradScaler skips
+#: an overflowing step) before the run stops as diverged (docs/training.md).
+MAX_NONFINITE_STEPS = 10
 #: The checkpoints a run writes (atomically) into its folder.
 CHECKPOINT_NAMES = ("last.pth", "best.pth")
 
@@ -170,6 +173,7 @@ class Trainer:
         self._val_ann: Any = None  # the val annotations, loaded (and checked) by _build
         self._partial: dict[str, Any] | None = None  # resumed mid-epoch: where (see _save_last)
         self.summary: dict[str, Any] | None = None  # set when a signal stopped the run (fit raised)
+        self._nonfinite_steps = 0  # AMP: steps in a row skipped for a non-finite loss
 
     # -- building -------------------------------------------------------------------------------
 
@@ -390,7 +394,10 @@ class Trainer:
             bare.check_arch(a)
         return archs
 
-    def _step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
+    def _step(self, batch: dict[str, Any], step: int) -> dict[str, float] | None:
+        """One optimizer step; returns the loss terms, or None for a step skipped under AMP because
+        its loss was not finite (on any rank: :meth:`_finite_everywhere`; raised after
+        :data:`MAX_NONFINITE_STEPS` in a row)."""
         dev = self.device
         images = network_input(batch["image"].to(dev, non_blocking=True))
         heatmaps = [h.to(dev, non_blocking=True) for h in batch["heatmaps"]]
@@ -408,6 +415,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         archs = self._subnets(step)
         stats: dict[str, float] = {}
+        nonfinite = False
         for arch in archs:
             ctx = torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
             with ctx:
@@ -422,12 +430,14 @@ class Trainer:
                     )
                     total = total + self.cfg.loss.distill_factor * dl
                     stats["distill"] = stats.get("distill", 0.0) + float(dl.detach())
-            if not torch.isfinite(total):
-                raise FloatingPointError(f"loss is {float(total)} at step {step}: lower the learning rate")
+            if not self._finite_everywhere(total, step):  # raises, except under AMP
+                nonfinite = True
             if self.scaler is not None:
-                self.scaler.scale(total).backward()
+                self.scaler.scale(total).backward()  # non-finite: GradScaler skips the update below
             else:
                 total.backward()
+            if nonfinite:
+                continue
             for name, v in (
                 ("loss", total),
                 ("heatmap_4", res["heatmap"][0]),
@@ -452,7 +462,35 @@ class Trainer:
             self.optimizer.step()
         if self.per_step_schedule:
             self.scheduler.step()
+        if nonfinite:  # AMP: a skipped step; a run of them is a diverged run, not an overflow
+            self._nonfinite_steps += 1
+            if self._nonfinite_steps >= MAX_NONFINITE_STEPS:
+                raise FloatingPointError(
+                    f"{self._rank_prefix()}the loss was not finite at {self._nonfinite_steps} steps in a row (up to "
+                    f"step {step}; each was skipped, as mixed precision skips a step that overflows): lower "
+                    "train.lr, or set train.grad_clip"
+                )
+            return None
+        self._nonfinite_steps = 0
         return {k: v / len(archs) for k, v in stats.items()}
+
+    def _rank_prefix(self) -> str:
+        return f"rank {self.dist.rank} of {self.dist.world_size}: " if self.dist.group else ""
+
+    def _finite_everywhere(self, total: torch.Tensor, step: int) -> bool:
+        """Whether the loss is finite on every rank (one all-reduce under DDP), so that all ranks
+        take the same path: without AMP a non-finite loss anywhere stops every rank at once with
+        a ``FloatingPointError`` (a rank raising alone would leave the others waiting in the next
+        collective until the timeout); with AMP (a GradScaler) the step is skipped instead."""
+        mine = bool(torch.isfinite(total.detach()))
+        agreed = D.all_reduce_max(0.0 if mine else 1.0) == 0.0
+        if not agreed and self.scaler is None:
+            here = f"{float(total.detach())}" if not mine else "finite on this rank, not on another"
+            raise FloatingPointError(
+                f"{self._rank_prefix()}the loss is not finite at step {step} ({here}): the run diverged; lower "
+                "train.lr, or set train.grad_clip"
+            )
+        return agreed
 
     def _train_mode(self) -> None:
         self.model.train()
@@ -563,8 +601,10 @@ class Trainer:
         """Train to the configured number of epochs (or time limit); returns a summary.
 
         On CPU, training runs under :func:`~litepose.engine.cputune.cpu_training_settings`
-        (denormals flushed to zero, freed memory kept by the allocator)."""
-        with cpu_training_settings(self.device.type == "cpu"), self._own_output():
+        (denormals flushed to zero, freed memory kept by the allocator). Under DDP a collective that
+        waits past ``train.dist_timeout_min``, or a rank that dies, is one clear error naming this
+        rank and the timeout (:func:`~litepose.engine.distributed.peer_errors`), not a traceback."""
+        with D.peer_errors(), cpu_training_settings(self.device.type == "cpu"), self._own_output():
             return self._fit()
 
     @contextlib.contextmanager
@@ -763,6 +803,7 @@ class Trainer:
         self._train_mode()
         sums: dict[str, float] = dict(part["sums"]) if part is not None else {}
         n = int(part["n"]) if part is not None else 0
+        skipped = int(part.get("skipped", 0)) if part is not None else 0
         limit = cfg.train.max_steps_per_epoch
         total_steps = min(len(loader), limit) if limit else len(loader)
         bar = None
@@ -777,18 +818,22 @@ class Trainer:
                 break
             signum = self._agreed_stop()
             if signum:
-                partial = {"batches": i, "sums": dict(sums), "n": n, "minutes": round(clock(), 3)}
+                partial = {"batches": i, "sums": dict(sums), "n": n, "skipped": skipped, "minutes": round(clock(), 3)}
                 self._save_last(self.out / "last.pth", epoch, step, best, partial=partial)
                 self._stop_point = (i, total_steps)
                 break
             stats = self._step(batch, step)
             step += 1
-            n += 1
-            for k, v in stats.items():
-                sums[k] = sums.get(k, 0.0) + v
+            if stats is None:  # skipped (AMP, non-finite loss): not in the epoch's means
+                skipped += 1
+            else:
+                n += 1
+                for k, v in stats.items():
+                    sums[k] = sums.get(k, 0.0) + v
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{sums['loss'] / n:.5f}")
+                if n:
+                    bar.set_postfix(loss=f"{sums['loss'] / n:.5f}")
         if bar is not None:
             bar.close()
         if signum:
@@ -802,6 +847,8 @@ class Trainer:
         if spread > 0:  # means over steps and ranks: their ratio is the separation of all batches
             row["tag_separation"] = round(dist / spread, 4)
         row["lr"] = self.optimizer.param_groups[0]["lr"]
+        if skipped:
+            row["skipped_steps"] = skipped
         return step, row, 0
 
     def _agreed_stop(self) -> int:
