@@ -230,6 +230,37 @@ def test_cli_full_disk_and_read_only_folder_are_one_line(tmp_path, monkeypatch, 
     assert "Traceback" not in err and not list(out.glob(".*.tmp")) and not (out / ".litepose.lock").exists()
 
 
+def test_unreadable_training_images_are_left_out_not_fatal(tmp_path, recwarn) -> None:
+    """A training image whose header is broken is found before the first step and left out with a
+    warning naming it; one that fails only when decoded (here: another size than its entry says) is
+    skipped with a warning naming it, another sample in its place, instead of ending the run."""
+    import shutil
+
+    import cv2
+    import numpy as np
+
+    src = _minicoco()
+    images = tmp_path / "images"
+    shutil.copytree(src["train_images"], images)
+    names = [im["file_name"] for im in json.loads(Path(src["train"]).read_text())["images"]]
+    (images / names[0]).write_bytes(b"\xff\xd8\xff\xe0 not a JPEG after all")  # header: broken
+    cv2.imwrite(str(images / names[1]), np.zeros((10, 12, 3), np.uint8))  # decodes, but not at its size
+    cfg = TrainConfig.load(_cfg(tmp_path, data={"train_images": str(images)}, train={"batch_size": 12}))
+    t = Trainer(cfg, tmp_path / "r", resume=None)
+    t._build()
+    assert len(t.dataset) == 11 and names[0] not in {Path(t.dataset.annotations.image_path(i)).name for i in
+                                                     t.dataset.image_ids}  # fmt: skip
+    warned = [str(w.message) for w in recwarn]
+    assert any(f"1 of the 12 training images cannot be read and are left out: {images / names[0]}: " in m
+               for m in warned), warned  # fmt: skip
+    loader = t._loader()
+    loader.batch_sampler.set_epoch(0)
+    batch = next(iter(loader))  # every training image: the one of another size among them
+    assert len(batch["image_id"]) == 11
+    warned = [str(w.message) for w in recwarn]
+    assert any(str(images / names[1]) in m and "is skipped (another takes its place" in m for m in warned), warned
+
+
 def test_nonfinite_loss_stops_the_run_or_is_skipped_under_amp(tmp_path, monkeypatch) -> None:
     """Without AMP a non-finite loss stops the run with one clear error. With AMP (a GradScaler) the
     step is skipped, as GradScaler skips an overflowing one, and only a run of them stops training."""

@@ -29,6 +29,13 @@ A sample (``transform`` set) is a dict of tensors, collated by torch's default c
 ``transform=None`` a sample is ``ds.load(i)``: ``{"image": RGB uint8 (H, W, 3), "mask": bool
 (H, W), "joints": float64 (P, K, 3) image pixels, "image_id"}`` (not collatable: sizes vary).
 
+Unreadable images: :meth:`KeypointDataset.unreadable` finds, from headers only, the images that
+cannot be read (missing, empty, broken header) so that a trainer can :meth:`~KeypointDataset.drop`
+them before it starts; an image that still fails to decode in a transformed sample (corrupt data
+past a sound header, another size than its entry says) is skipped with one warning naming it and
+the next readable sample is served in its place, rather than the error ending a training run
+mid-epoch. ``load`` itself raises.
+
 Images with no annotation at all are dropped (as the original's training set) unless
 ``keep_empty``; images whose only annotations are crowds or people without keypoints stay: their
 background is a useful negative. Randomness: each sample draws a seed from torch's generator, so
@@ -94,6 +101,7 @@ class KeypointDataset(Dataset):
         self.config = transform
         self.transform = TrainTransform(transform, self.keypoints.flip_index) if transform is not None else None
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._bad: set[int] = set()  # samples whose image failed to decode (skipped, see _load_readable)
 
     @property
     def num_joints(self) -> int:
@@ -104,6 +112,29 @@ class KeypointDataset(Dataset):
 
     def __repr__(self) -> str:
         return f"KeypointDataset({str(self.annotations.path)!r}, images={len(self)}, joints={self.num_joints})"
+
+    def unreadable(self, progress: bool = False) -> list[tuple[int, str]]:
+        """The samples whose image cannot be read, found cheaply before training: the file is
+        missing or empty, or its header is broken or too large (:func:`litepose.media.check_image`;
+        headers only, no pixels are decoded). Returns ``(index, why)`` pairs; :meth:`drop` them."""
+        from tqdm import tqdm
+
+        from ..media import check_image
+
+        ann = self.annotations
+        bad = []
+        for index, iid in enumerate(tqdm(self.image_ids, desc="checking images", unit="img", disable=not progress)):
+            why = check_image(ann.image_path(iid))
+            if why is not None:
+                bad.append((index, why))
+        return bad
+
+    def drop(self, indices: Iterable[int]) -> None:
+        """Leave the samples ``indices`` out (before any caching or loading: indices shift)."""
+        gone = set(indices)
+        if gone:
+            self.image_ids = [iid for i, iid in enumerate(self.image_ids) if i not in gone]
+            self._cache, self._bad = {}, set()
 
     @property
     def cached(self) -> int:
@@ -130,7 +161,12 @@ class KeypointDataset(Dataset):
                 info = ann.image_info(iid)
                 if used + 3 * int(info["width"]) * int(info["height"]) > budget:
                     break  # the header's size: nothing is decoded that would not fit
-                image, mask = ann.read_image(iid), ann.mask(iid)
+                try:
+                    image, mask = ann.read_image(iid), ann.mask(iid)
+                except (ValueError, OSError) as e:  # corrupt pixels past a sound header: skipped in training
+                    self._skip(index, e)
+                    bar.update()
+                    continue
                 if mask.all():  # no ignored region: a read-only view of one True, no memory
                     mask = np.broadcast_to(np.ones((1, 1), dtype=bool), mask.shape)
                 image.flags.writeable = False
@@ -151,13 +187,43 @@ class KeypointDataset(Dataset):
         image, mask = hit if hit is not None else (ann.read_image(iid), ann.mask(iid))
         return {"image": image, "mask": mask, "joints": ann.joints(iid), "image_id": iid}
 
+    def _skip(self, index: int, error: BaseException) -> None:
+        """Mark sample ``index`` unreadable, with one warning naming its image."""
+        import warnings
+
+        from ..errors import describe
+
+        if index not in self._bad:
+            self._bad.add(index)
+            warnings.warn(
+                f"{describe(error)}: this training image is skipped (another takes its place in the batch)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+    def _load_readable(self, index: int) -> dict[str, Any]:
+        """:meth:`load` of sample ``index``, or, when its image cannot be decoded after all (corrupt
+        data past a sound header, a size other than the annotations say, a file gone), one warning
+        naming it and the next readable sample in its place: one bad file does not stop a
+        training run mid-epoch. The replacement depends on the index only (reproducible)."""
+        n = len(self)
+        for k in range(n):
+            i = (index + k) % n
+            if i in self._bad:
+                continue
+            try:
+                return self.load(i)
+            except (ValueError, OSError) as e:
+                self._skip(i, e)
+        raise ValueError(f"{self!r}: none of its images can be read")
+
     def __getitem__(self, index: int | tuple[int, int | None] | tuple[int, int | None, int]) -> dict[str, Any]:
         size = seed = None
         if isinstance(index, tuple | list):
             size = None if index[1] is None else int(index[1])
             seed = int(index[2]) if len(index) > 2 else None
             index = int(index[0])
-        rec = self.load(index)
+        rec = self._load_readable(index) if self.transform is not None else self.load(index)
         if self.transform is None:
             return rec
         if seed is None:

@@ -199,6 +199,7 @@ class Trainer:
         if len(self.dataset) == 0:
             raise ValueError(f"{d.train}: no training images with annotations")
         self.dataset.annotations.check_images(self.dataset.image_ids, "training images")
+        self._drop_unreadable()
         k = self.dataset.num_joints
         self._check_val_data(k)
         _seed_all(cfg.train.seed)  # the same initial weights on every rank and every run
@@ -265,6 +266,34 @@ class Trainer:
                 raise ValueError(f"teacher {lc.teacher} has {info['num_joints']} joints, the data has {k}")
             self.teacher = teacher.to(self.device).eval()
             self.teacher_size = lc.teacher_input_size
+
+    def _drop_unreadable(self) -> None:
+        """Leave out the training images that cannot be read (headers checked, no pixels decoded),
+        with one warning naming them, before the first step rather than an error mid-epoch. Rank 0
+        checks and every rank drops the same images."""
+        bad = self.dataset.unreadable(progress=self.main and len(self.dataset) >= 5000) if self.main else None
+        bad = D.broadcast_object(bad)
+        if not bad:
+            return
+        from ..files import shown
+
+        ann, ids = self.dataset.annotations, self.dataset.image_ids
+        if len(bad) == len(ids):
+            first = shown(ann.image_path(ids[bad[0][0]]))
+            raise ValueError(
+                f"{self.cfg.data.train}: none of its {len(ids)} training images can be read, e.g. {first}: {bad[0][1]}"
+            )
+        if self.main:
+            import warnings
+
+            listed = "; ".join(f"{shown(ann.image_path(ids[i]))}: {why}" for i, why in bad[:5])
+            more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+            warnings.warn(
+                f"{len(bad)} of the {len(ids)} training images cannot be read and are left out: {listed}{more}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        self.dataset.drop(i for i, _ in bad)
 
     def _check_val_data(self, num_joints: int) -> None:
         """Load ``data.val`` now, with its image files and joint count checked, so that a bad val set
