@@ -206,7 +206,10 @@ class KeypointDataset(Dataset):
         data past a sound header, a size other than the annotations say, a file gone), one warning
         naming it and the next readable sample in its place: one bad file does not stop a
         training run mid-epoch. The replacement depends on the index only (reproducible)."""
+        from ..errors import describe
+
         n = len(self)
+        last = None
         for k in range(n):
             i = (index + k) % n
             if i in self._bad:
@@ -215,7 +218,9 @@ class KeypointDataset(Dataset):
                 return self.load(i)
             except (ValueError, OSError) as e:
                 self._skip(i, e)
-        raise ValueError(f"{self!r}: none of its images can be read")
+                last = e
+        why = f" (the last: {describe(last)})" if last is not None else ""
+        raise ValueError(f"{self!r}: none of its images can be read{why}")
 
     def __getitem__(self, index: int | tuple[int, int | None] | tuple[int, int | None, int]) -> dict[str, Any]:
         size = seed = None
