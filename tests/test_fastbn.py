@@ -173,3 +173,24 @@ def test_cpu_training_settings_flush_denormals_and_restore():
     assert (tiny * 1.0).item() != 0.0
     with cpu_training_settings(enabled=False):
         assert (tiny * 1.0).item() != 0.0
+
+
+def test_float64_default_dtype_does_not_corrupt_the_gradients():
+    """Under torch.set_default_dtype(torch.float64) the kernels' outputs (statistics, weight and bias
+    gradients) once were float64 tensors filled with float32 values: NaN or garbage."""
+    shape = (2, 24, 9, 11)
+    ref, fus = _pair(shape[1], nn.ReLU6)
+    torch.manual_seed(1)
+    x0 = (torch.randn(shape) * 3 + 1.5).contiguous(memory_format=CL)
+    g = torch.randn(shape).contiguous(memory_format=CL)
+    a = _run(ref, x0, g)
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        b = _run(fus, x0, g)
+    finally:
+        torch.set_default_dtype(old)
+    assert b["fn"] == "_BatchNormActFnBackward"
+    for k in ("y", "rm", "rv", "dw", "db"):
+        assert b[k].dtype == torch.float32, k
+        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-4, msg=k)

@@ -296,3 +296,24 @@ def test_broken_cached_library_is_rebuilt(monkeypatch, tmp_path):
     path.write_bytes(b"not a shared library")
     assert native.load() is not None
     assert path.stat().st_size > 1000
+
+
+def test_float64_default_dtype_does_not_corrupt_the_weight_gradient():
+    """torch.set_default_dtype(torch.float64) once made the kernel's output a float64 tensor that it
+    filled with float32 values (NaN or garbage gradients); the output is float32 whatever the default."""
+    x, wt, gy = _case(2, 24, 12, 12, 7, 1, "cl")
+    conv = DepthwiseConv2d(24, 24, 7, padding=3, groups=24, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(wt)
+    ref = F.conv2d(x, wt.clone().requires_grad_(), None, 1, 3, 1, 24)
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        y = conv(x)
+        assert _fast(y)
+        y.backward(gy)
+    finally:
+        torch.set_default_dtype(old)
+    expected = torch.autograd.grad(ref, ref.grad_fn.next_functions[1][0].variable, gy)[0]
+    assert conv.weight.grad.dtype == torch.float32 and torch.isfinite(conv.weight.grad).all()
+    _close(conv.weight.grad, expected)

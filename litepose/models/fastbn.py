@@ -82,7 +82,8 @@ class _BatchNormActFn(torch.autograd.Function):
         n, c, h, w = x.shape
         m = n * h * w
         y = torch.empty_like(x, memory_format=torch.channels_last)
-        stats = torch.empty(5, c)  # mean, biased var, a = gamma * invstd, beta, invstd
+        # the kernels write float32, whatever torch's default dtype (torch.set_default_dtype)
+        stats = torch.empty(5, c, dtype=torch.float32)  # mean, biased var, a = gamma * invstd, beta, invstd
         rc = native.load().litepose_bn_forward(
             x.data_ptr(), y.data_ptr(), weight.data_ptr(), bias.data_ptr(), eps, m, c, act, stats.data_ptr(),
             torch.get_num_threads(),
@@ -102,7 +103,7 @@ class _BatchNormActFn(torch.autograd.Function):
         n, c, h, w = x.shape
         dy = dy.contiguous(memory_format=torch.channels_last)
         dx = torch.empty_like(x, memory_format=torch.channels_last) if ctx.needs_input_grad[0] else None
-        grads = torch.empty(2, c)  # dgamma, dbeta
+        grads = torch.empty(2, c, dtype=torch.float32)  # dgamma, dbeta
         rc = native.load().litepose_bn_backward(
             x.data_ptr(), dy.data_ptr(), None if dx is None else dx.data_ptr(), stats.data_ptr(), n * h * w, c,
             ctx.act, grads.data_ptr(), torch.get_num_threads(),

@@ -137,7 +137,7 @@ def depthwise_weight_grad(x: Tensor, grad_out: Tensor, kernel_size: int, stride:
     if lib is not None:
         n, _, h, w = x.shape
         ho, wo = grad_out.shape[-2:]
-        dw = torch.empty(c, 1, k, k)
+        dw = torch.empty(c, 1, k, k, dtype=torch.float32)  # what the kernel writes, whatever the default dtype
         rc = lib.litepose_dw_wgrad(
             x.data_ptr(), _strides(x), grad_out.data_ptr(), _strides(grad_out), dw.data_ptr(),
             n, c, h, w, ho, wo, k, s, torch.get_num_threads(),
