@@ -228,3 +228,19 @@ def test_per_rank_rng_states_under_ddp(tmp_path):
         model, opt, sched = _setup()
         restore_training_state(state, model, opt, sched, rank=rank)
         assert _draws() == torch.load(tmp_path / f"draws_{rank}.pt", weights_only=True)
+
+
+def test_too_old_torch_is_named_not_called_corrupt(tmp_path, monkeypatch):
+    """Without torch.serialization.safe_globals (torch < 2.5), or with a torch that does not take
+    (function, name) pairs (2.5), every checkpoint once read as "truncated, corrupt or another file
+    type": the error says which torch is needed instead."""
+    model, opt, sched = _setup()
+    path = save_training_state(tmp_path / "s.pth", model, opt, sched, epoch=0, step=0)
+    assert load_training_state(path)["epoch"] == 0
+    with monkeypatch.context() as m:
+        m.delattr(torch.serialization, "safe_globals")
+        with pytest.raises(CheckpointError, match=r"needs torch >= 2\.6 .*this is torch"):
+            load_training_state(path)
+    monkeypatch.setattr(torch, "__version__", "2.5.1+cpu")
+    with pytest.raises(CheckpointError, match=r"needs torch >= 2\.6 .*this is torch 2\.5\.1\+cpu: upgrade it"):
+        load_training_state(path)

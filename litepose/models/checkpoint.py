@@ -85,8 +85,29 @@ def _numpy_safe_globals() -> tuple[Any, ...]:
     )
 
 
+#: The oldest torch that reads checkpoints as :func:`_torch_load` does: ``torch.serialization.safe_globals``
+#: (2.5) taking ``(function, "module.name")`` pairs (2.6), which numpy 1 and numpy 2 spellings of
+#: one function need. pyproject.toml asks for it too.
+MIN_TORCH = (2, 6)
+
+
+def _check_torch() -> None:
+    """Refuse, with the version needed, a torch too old for :func:`_torch_load` (whose own failure
+    would otherwise read as a corrupt file)."""
+    ser = torch.serialization
+    found = re.match(r"(\d+)\.(\d+)", str(torch.__version__))
+    version = (int(found.group(1)), int(found.group(2))) if found else MIN_TORCH
+    if not (hasattr(ser, "safe_globals") and hasattr(ser, "get_safe_globals")) or version < MIN_TORCH:
+        need = ".".join(map(str, MIN_TORCH))
+        raise CheckpointError(
+            f"reading checkpoints needs torch >= {need} (weights-only loading with safe globals); this is torch "
+            f"{torch.__version__}: upgrade it (pip install 'torch>={need}')"
+        )
+
+
 def _torch_load(path: Path) -> Any:
     """``torch.load(path, weights_only=True)`` with numpy scalars allowed and one-line errors."""
+    _check_torch()
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if path.stat().st_size == 0:
