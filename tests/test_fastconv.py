@@ -262,7 +262,8 @@ def test_failed_compile_warns_once_and_falls_back(monkeypatch, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not _fast(depthwise_conv2d(x, w))  # no second warning
-    assert not list(tmp_path.glob("*.so"))  # no half-written library left behind
+    assert not list(tmp_path.rglob("*.so"))  # no half-written library left behind
+    assert native.status("cpu").startswith("fast kernels: off (the kernels did not compile or load (")
 
 
 def test_no_compiler_is_silent(monkeypatch):
@@ -292,7 +293,8 @@ def test_broken_cached_library_is_rebuilt(monkeypatch, tmp_path):
     monkeypatch.setenv(native.ENV_CACHE, str(tmp_path))
     monkeypatch.setattr(native, "_lib", None)
     monkeypatch.setattr(native, "_lib_failed", False)
-    path = tmp_path / native.library_name(native._compiler())
+    path = tmp_path / "kernels" / native.library_name(native._compiler())
+    path.parent.mkdir()
     path.write_bytes(b"not a shared library")
     assert native.load() is not None
     assert path.stat().st_size > 1000
@@ -317,3 +319,101 @@ def test_float64_default_dtype_does_not_corrupt_the_weight_gradient():
     expected = torch.autograd.grad(ref, ref.grad_fn.next_functions[1][0].variable, gy)[0]
     assert conv.weight.grad.dtype == torch.float32 and torch.isfinite(conv.weight.grad).all()
     _close(conv.weight.grad, expected)
+
+
+# -- the kernel cache: rebuilds, unsafe folders, read-only homes, the status line -------------------
+
+
+@pytest.fixture
+def fresh_native(monkeypatch):
+    """native.load() starts over; compiling copies the module fixture's library (no compiler run)."""
+    import shutil
+
+    cc = native._compiler()
+    prebuilt = native._cache_dir() / native.library_name(cc)
+    assert prebuilt.is_file()
+    monkeypatch.setattr(native, "_lib", None)
+    monkeypatch.setattr(native, "_lib_failed", False)
+    monkeypatch.setattr(native, "_reason", None, raising=False)
+    monkeypatch.setattr(native, "_compile", lambda cc, out: shutil.copyfile(prebuilt, out))
+    return cc, prebuilt
+
+
+def test_rebuild_of_a_loaded_path_loads_the_new_library(fresh_native, monkeypatch, tmp_path):
+    """A cached library that loads but is stale (another ABI) is rebuilt at its path; this process
+    must then use the new build, not the handle the dynamic loader keeps for that file name."""
+    import subprocess
+    import warnings
+
+    cc, prebuilt = fresh_native
+    monkeypatch.setenv(native.ENV_CACHE, str(tmp_path))
+    stub = tmp_path / "stale.c"
+    stub.write_text(
+        "int litepose_dw_abi_version(void) { return 1; }\nint litepose_bn_abi_version(void) { return 1; }\n"
+    )
+    (tmp_path / "kernels").mkdir(mode=0o700)
+    for path in (tmp_path / native.library_name(cc), tmp_path / "kernels" / native.library_name(cc)):
+        subprocess.run([cc, "-shared", "-fPIC", "-o", str(path), str(stub)], check=True, capture_output=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert native.load() is not None
+    assert native.load().litepose_dw_abi_version() == native._ABI["litepose_dw_abi_version"]
+    assert (tmp_path / "kernels" / native.library_name(cc)).read_bytes() == prebuilt.read_bytes()
+
+
+def test_kernel_cache_other_users_could_change_is_not_used(fresh_native, monkeypatch, tmp_path):
+    """A kernel folder writable by others is never loaded from (a library planted there would run as
+    this user): a warning, and the per-user temporary folder instead. A read-only home uses that
+    same folder, silently, and no new temporary folder is left behind by each run."""
+    import errno
+    import tempfile
+    import warnings
+
+    cc, prebuilt = fresh_native
+    name = native.library_name(cc)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    shared = tmp_path / "shared"
+    (shared / "kernels").mkdir(parents=True)
+    os.chmod(shared / "kernels", 0o777)
+    (shared / "kernels" / name).write_bytes(b"planted")
+    (shared / name).write_bytes(b"planted")
+    monkeypatch.setenv(native.ENV_CACHE, str(shared))
+    with pytest.warns(RuntimeWarning, match=r"kernels are not loaded: other users can write to it \(mode 777\)"):
+        assert native.load() is not None
+    own = temp / f"litepose-kernels-{os.getuid()}"
+    assert (own / name).read_bytes() == prebuilt.read_bytes() and (own.stat().st_mode & 0o777) == 0o700
+    assert (shared / "kernels" / name).read_bytes() == b"planted"
+
+    read_only = tmp_path / "ro"
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp(*a, dir=None, **k):  # noqa: A002 (tempfile's own name)
+        if dir is not None and str(dir).startswith(str(read_only)):
+            raise OSError(errno.EROFS, "Read-only file system", str(dir))
+        return real_mkstemp(*a, dir=dir, **k)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    monkeypatch.setenv(native.ENV_CACHE, str(read_only))
+    for _ in range(2):  # two "runs"
+        monkeypatch.setattr(native, "_lib", None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert native.load() is not None
+    assert [p.name for p in temp.iterdir()] == [own.name]
+
+
+def test_status_line_says_whether_the_fast_kernels_are_on(fresh_native, monkeypatch):
+    assert native.status("cpu") == "fast kernels: on (compiled depthwise conv, BatchNorm)"
+    assert native.status("cpu", supernet=True).startswith("fast kernels: on (compiled depthwise conv; BatchNorm")
+    assert native.status("cuda") == "fast kernels: off (training on cuda; they are CPU kernels)"
+    monkeypatch.setenv("LITEPOSE_FAST_BN", "0")
+    assert native.status("cpu") == "fast kernels: on (compiled depthwise conv; BatchNorm off: LITEPOSE_FAST_BN=0)"
+    monkeypatch.setenv("LITEPOSE_FAST_CONV", "0")
+    assert native.status("cpu") == "fast kernels: off (LITEPOSE_FAST_CONV=0 and LITEPOSE_FAST_BN=0)"
+    monkeypatch.delenv("LITEPOSE_FAST_CONV")
+    monkeypatch.delenv("LITEPOSE_FAST_BN")
+    monkeypatch.setattr(native, "_lib", None)
+    monkeypatch.setattr(native, "_compiler", lambda: None)
+    assert native.status("cpu") == "fast kernels: off (no C compiler (cc, gcc or clang) on PATH)"

@@ -112,6 +112,7 @@ def test_sigterm_stops_training_cleanly(tmp_path) -> None:
     stderr = "".join(seen) + stderr
     assert proc.returncode == 143, stderr[-3000:]
     assert "Traceback" not in stderr and "litepose train: stopped by SIGTERM" in stderr
+    assert "\nfast kernels: on (compiled depthwise conv, BatchNorm)\n" in stderr or "\nfast kernels: off (" in stderr
     assert "SIGTERM: stopped in epoch" in stderr and f"kept {out / 'last.pth'} (resumable" in stderr
     summary = json.loads(stdout)
     assert summary["stopped_by"] == "SIGTERM" and summary["stopped"] == "litepose train: stopped by SIGTERM"

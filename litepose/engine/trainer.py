@@ -811,6 +811,9 @@ class Trainer:
             f"({self.dataset.num_joints} joints), input {self.input_size}, {self.dist.world_size} process(es)"
             f"{group} on {self.device}, epochs {start_epoch}->{cfg.train.epochs}"
         )
+        from ..models import native
+
+        self._log(native.status(self.device.type, supernet=self.is_super))
 
     def _train_epoch(
         self, loader: Any, epoch: int, step: int, best: float, clock: Callable[[], float]

@@ -1,19 +1,24 @@
 """litepose's compiled CPU training kernels: the C sources in ``_csrc/``, built into one library.
 
 The library is compiled on first use with the system C compiler (``-O3 -march=native -fopenmp``)
-into litepose's home folder (``$LITEPOSE_HOME``, default ``~/.cache/litepose``), under a name
-keyed by the sources, compiler, flags and CPU, written atomically and reused by later processes;
-it is loaded with ctypes. Its users (:mod:`.fastconv`, :mod:`.fastbn`) fall back to aten when it
-is unavailable: silently without a C compiler, after one warning when compilation fails.
+into ``kernels/`` of litepose's home folder (``$LITEPOSE_HOME``, default ``~/.cache/litepose``),
+under a name keyed by the sources, compiler, flags and CPU, written atomically and reused by later
+processes; it is loaded with ctypes. A folder or library that another user could change is never
+loaded from (a warning, then a per-user temporary folder); a home folder that cannot be written
+falls back to that temporary folder silently. Its users (:mod:`.fastconv`, :mod:`.fastbn`) fall
+back to aten when the library is unavailable: silently without a C compiler, after one warning
+when compilation fails. :func:`status` says which it is, for the training log.
 """
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import hashlib
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -22,7 +27,7 @@ from pathlib import Path
 
 from ..home import ENV_HOME, home_dir
 
-__all__ = ["SOURCES", "available", "load"]
+__all__ = ["SOURCES", "available", "load", "status"]
 
 ENV_CACHE = ENV_HOME  # the library lives in litepose's home folder
 SOURCES = tuple(sorted(Path(__file__).with_name("_csrc").glob("*.c")))
@@ -41,10 +46,49 @@ _SIGNATURES = {
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 _lib_failed = False
+_reason: str | None = None  # why the library is unavailable (status)
 
 
 def _cache_dir() -> Path:
-    return home_dir()
+    """Where the library is kept between runs: ``kernels/`` in litepose's home folder."""
+    return home_dir() / "kernels"
+
+
+def _unsafe(path: Path) -> str | None:
+    """Why another user could change what is loaded from ``path`` (a folder or the library), or
+    None: it must be owned by this user and not writable by the group or others."""
+    st = os.stat(path)
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    if uid is not None and st.st_uid != uid:
+        return f"it is owned by another user (uid {st.st_uid})"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"other users can write to it (mode {stat.S_IMODE(st.st_mode):o})"
+    return None
+
+
+def _temp_cache() -> Path:
+    """The fallback folder when the home folder cannot be used: one per user in the system's temp
+    folder (mode 0700, reused by later runs, so nothing piles up), or, when that name is taken by
+    a folder another user could change, a private one removed when the process exits."""
+    uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    folder = Path(tempfile.gettempdir()) / f"litepose-kernels-{uid}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        why = None if folder.is_dir() and not folder.is_symlink() else "it is not a plain folder"
+        why = why or _unsafe(folder)
+    except OSError as e:
+        why = e.strerror or str(e)
+    if why is None:
+        return folder
+    private = Path(tempfile.mkdtemp(prefix="litepose-kernels-"))
+    atexit.register(shutil.rmtree, private, True)
+    warnings.warn(
+        f"litepose: {folder} is not used for the compiled kernels ({why}); they are built in {private}, "
+        "removed at exit",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    return private
 
 
 def _compiler() -> str | None:
@@ -89,18 +133,41 @@ def library_name(cc: str) -> str:
 
 
 def _compile(cc: str, out: Path) -> None:
-    """Compile SOURCES to ``out`` atomically (a temporary name in the same folder, then os.replace)."""
+    """Compile SOURCES into the library ``out``."""
+    cmd = [cc, *CFLAGS, "-o", str(out), *map(str, SOURCES)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if res.returncode != 0:
+        raise RuntimeError(f"{cc} exited with {res.returncode}: {(res.stderr or res.stdout).strip()[-2000:]}")
+
+
+def _build(cc: str, out: Path) -> ctypes.CDLL:
+    """Compile into a temporary name beside ``out``, load the library from that name, then rename it
+    to ``out`` (atomic). Loading from a name used once only means a rebuild of a path this process
+    already loaded is never answered with the old handle (the loader keys handles by file name)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}-", suffix=".so", dir=out.parent)
     os.close(fd)
     try:
-        cmd = [cc, *CFLAGS, "-o", tmp, *map(str, SOURCES)]
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        if res.returncode != 0:
-            raise RuntimeError(f"{cc} exited with {res.returncode}: {(res.stderr or res.stdout).strip()[-2000:]}")
+        _compile(cc, Path(tmp))
+        os.chmod(tmp, 0o755)  # never group- or world-writable, whatever the umask
+        lib = _open(Path(tmp))
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    return lib
+
+
+def _load_from(cc: str, folder: Path) -> ctypes.CDLL:
+    """The library in ``folder`` (made when missing), built there when absent, stale or broken.
+    ``OSError``: the folder cannot be made or written."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / library_name(cc)
+    if path.is_file() and _unsafe(path) is None:
+        try:
+            return _open(path)
+        except (OSError, AttributeError, RuntimeError):
+            pass  # unreadable or stale: build it again
+    return _build(cc, path)
 
 
 def _open(path: Path) -> ctypes.CDLL:
@@ -117,8 +184,13 @@ def _open(path: Path) -> ctypes.CDLL:
 
 
 def load() -> ctypes.CDLL | None:
-    """The compiled kernel library (compiled on first use), or None after one warning."""
-    global _lib, _lib_failed
+    """The compiled kernel library (compiled on first use), or None (:func:`status` says why).
+
+    It is kept in ``$LITEPOSE_HOME/kernels``. When that folder cannot be made or written (a
+    read-only file system, no permission), or could be changed by another user (not owned by this
+    user, or writable by its group or others: a library planted there would run as this user; a
+    warning says so), the per-user temporary folder is used instead (:func:`_temp_cache`)."""
+    global _lib, _lib_failed, _reason
     if _lib is not None or _lib_failed:
         return _lib
     with _lock:
@@ -128,26 +200,29 @@ def load() -> ctypes.CDLL | None:
             cc = _compiler()
             if cc is None:
                 _lib_failed = True  # no compiler: plain aten, silently
+                _reason = "no C compiler (cc, gcc or clang) on PATH"
                 return None
-            name = library_name(cc)
-            path = _cache_dir() / name
+            folder = _cache_dir()
             lib = None
-            if path.is_file():
+            why = _unsafe(folder) if folder.is_dir() else None
+            if why is not None:
+                warnings.warn(
+                    f"litepose: the compiled kernels in {folder} are not loaded: {why} (chmod go-w it, or set "
+                    f"{ENV_HOME} to a folder of your own); the per-user temporary folder is used instead",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            else:
                 try:
-                    lib = _open(path)
-                except (OSError, AttributeError, RuntimeError):
-                    lib = None  # unreadable or stale: build it again
+                    lib = _load_from(cc, folder)
+                except OSError:  # read-only or not ours to write: build for this user in the temp folder
+                    lib = None
             if lib is None:
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    _compile(cc, path)
-                except PermissionError:  # read-only cache: build for this process only
-                    path = Path(tempfile.mkdtemp(prefix="litepose-")) / name
-                    _compile(cc, path)
-                lib = _open(path)
+                lib = _load_from(cc, _temp_cache())
             _lib = lib
         except Exception as e:  # never break training over this
             _lib_failed = True
+            _reason = f"the kernels did not compile or load ({e})"
             warnings.warn(
                 f"litepose: the fast CPU training kernels are unavailable ({e}); training uses plain aten "
                 "(set LITEPOSE_FAST_CONV=0 and LITEPOSE_FAST_BN=0 to silence this)",
@@ -155,6 +230,29 @@ def load() -> ctypes.CDLL | None:
                 stacklevel=3,
             )
     return _lib
+
+
+def status(device: str = "cpu", supernet: bool = False) -> str:
+    """One line for a training log: whether the fast CPU kernels are on for a run on ``device``
+    (a device type: cpu, cuda, ...), and why not when they are off. Compiles them if needed."""
+    from .fastbn import ENV_ENABLE as BN_ENV
+    from .fastbn import fast_bn_enabled
+    from .fastconv import ENV_ENABLE as CONV_ENV
+    from .fastconv import fast_conv_enabled
+
+    if device != "cpu":
+        return f"fast kernels: off (training on {device}; they are CPU kernels)"
+    conv, bn = fast_conv_enabled(), fast_bn_enabled() and not supernet
+    if not (conv or bn):
+        why = f"{CONV_ENV}=0" + (" (the supernet's BatchNorm is aten)" if supernet else f" and {BN_ENV}=0")
+        return f"fast kernels: off ({why})"
+    if load() is None:
+        return f"fast kernels: off ({_reason or 'unavailable'})"
+    on = [name for name, used in (("compiled depthwise conv", conv), ("BatchNorm", bn)) if used]
+    off = [] if conv else [f"depthwise conv off: {CONV_ENV}=0"]
+    if not bn:
+        off.append("BatchNorm is aten for the supernet" if supernet else f"BatchNorm off: {BN_ENV}=0")
+    return f"fast kernels: on ({', '.join(on)}{''.join('; ' + o for o in off)})"
 
 
 def available() -> bool:
