@@ -98,6 +98,7 @@ def test_int8_runs_and_its_heatmaps_correlate_with_fp32(tiny_trained_run, tmp_pa
     path = q.quantize_onnx(fp32_path, tmp_path / "int8.onnx", q.calibration_inputs(calib, 128, IMAGENET))
     fp32, int8 = litepose.Predictor(fp32_path), litepose.Predictor(path)
     assert int8.backend.precision == "int8" and int8.backend.info.num_joints == 17
+    _assert_convs_int8_except_kept(path)
     corr = []
     for f in sorted(shared("data/coco_sample").glob("*.jpg")):
         image = read_image(f, frame="upright")
@@ -116,6 +117,63 @@ def test_openvino_int8_with_nncf(model) -> None:
     inputs = q.calibration_inputs(q.calibration_images(None, 2), 64, IMAGENET)
     qm = q.quantize_openvino(openvino_model(model, input_size=64), inputs)
     assert from_strings(read_rt_info(qm), "int8").precision == "int8"
+    assert sum(op.get_type_name() == "FakeQuantize" for op in qm.get_ops()) >= 10  # really quantised
+
+
+def _assert_convs_int8_except_kept(path) -> None:
+    """The graph is quantised where it should be: every Conv outside KEEP_FP32 reads a dequantised
+    int8 input and int8 weights (QDQ, fused by ONNX Runtime into an integer kernel), the kept ones
+    (stem, heads) do not. A label alone (metadata) proves nothing."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    convs = [n for n in proto.graph.node if n.op_type == "Conv"]
+    producer = {o: n.op_type for n in proto.graph.node for o in n.output}
+    kept = [n.name for n in convs if any(part in n.name for part in q.KEEP_FP32)]
+    int8 = [n.name for n in convs if producer.get(n.input[0]) == producer.get(n.input[1]) == "DequantizeLinear"]
+    assert len(convs) > len(kept) > 0 and sorted(int8) == sorted(set(n.name for n in convs) - set(kept))
+    assert sum(n.op_type == "QuantizeLinear" for n in proto.graph.node) >= len(int8)
+    assert q.quantized_onnx_nodes(proto) == ([n.name for n in convs if n.name in int8], kept)
+
+
+def test_int8_export_is_checked_and_refuses_a_graph_it_did_not_quantise(tiny_model, tmp_path, monkeypatch) -> None:
+    import sys
+    import types
+
+    from litepose.export import export_model, openvino_model
+
+    path = export_model(tiny_model, "onnx", tmp_path / "tiny-int8.onnx", input_size=64, int8=True, int8_images=1)
+    _assert_convs_int8_except_kept(path)
+    assert litepose.Predictor(path).backend.precision == "int8"
+    fp32 = export_onnx(tiny_model, tmp_path / "tiny.onnx", input_size=64)
+    inputs = q.calibration_inputs(q.calibration_images(None, 1), 64, IMAGENET)
+    for kw in ({"keep_fp32": ("/",)}, {"op_types": ("MatMul",)}):  # nothing left to quantise
+        with pytest.raises(ValueError, match="quantised no .* refusing to label an fp32 network int8"):
+            q.quantize_onnx(fp32, tmp_path / "not-int8.onnx", inputs, **kw)
+        assert not (tmp_path / "not-int8.onnx").exists()
+
+    # OpenVINO: a quantiser that hands back its input unchanged is refused too (a stand-in for nncf)
+    fake = types.SimpleNamespace(
+        quantize=lambda model, *a, **k: model, Dataset=lambda x: x, IgnoredScope=lambda **k: None,
+        QuantizationPreset=types.SimpleNamespace(PERFORMANCE=None),
+    )  # fmt: skip
+    monkeypatch.setitem(sys.modules, "nncf", fake)
+    with pytest.raises(ValueError, match="inserted no FakeQuantize"):
+        q.quantize_openvino(openvino_model(tiny_model, input_size=64), inputs)
+
+
+def test_quantized_openvino_ops_finds_fake_quantize() -> None:
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    x = ops.parameter([1, 3, 8, 8], np.float32, name="input")
+    lo, hi = ops.constant(np.float32(0)), ops.constant(np.float32(1))
+    weights = ops.constant(np.ones((4, 3, 1, 1), np.float32))
+    plain = ov.Model([ops.convolution(x, weights, [1, 1], [0, 0], [0, 0], [1, 1])], [x], "fp32")
+    assert q.quantized_openvino_ops(plain) == []
+    fq = ops.fake_quantize(x, lo, hi, lo, hi, 256, name="fq")
+    quant = ov.Model([ops.convolution(fq, weights, [1, 1], [0, 0], [0, 0], [1, 1])], [x], "int8")
+    assert q.quantized_openvino_ops(quant) == ["fq"]
 
 
 # -- backends and predictor -------------------------------------------------------------------------

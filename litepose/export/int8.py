@@ -14,6 +14,11 @@ default, generated SynthPose images.
 Both leave the layers of :data:`KEEP_FP32` in fp32: the stem, which sees the raw normalised
 image, and the output heads, whose maps the decoder reads directly (first and last layers in
 float, as is usual for int8 networks; docs/deploy.md has the measurements).
+
+Both check the graph they made before labelling it int8 (:func:`quantized_onnx_nodes`,
+:func:`quantized_openvino_ops`): a quantiser that quantised nothing (every layer excluded, an op
+type the graph lacks, a tool that silently returned its input) is an error, never an fp32
+network labelled int8.
 """
 
 from __future__ import annotations
@@ -28,7 +33,10 @@ from ..decode import testtime as tt
 from ..normalization import Normalization
 from ..runtime.base import missing
 
-__all__ = ["calibration_inputs", "calibration_images", "quantize_onnx", "quantize_openvino", "ORT_OPS"]
+__all__ = [
+    "calibration_inputs", "calibration_images", "quantize_onnx", "quantize_openvino", "quantized_onnx_nodes",
+    "quantized_openvino_ops", "ORT_OPS",
+]  # fmt: skip
 
 #: Op types ONNX Runtime quantises (its int8 kernels on this CPU beat fp32 for these).
 ORT_OPS = ("Conv",)
@@ -81,6 +89,45 @@ def calibration_inputs(
     return out
 
 
+#: ONNX ops that compute in integers themselves (the QOperator format and integer kernels).
+_ONNX_INTEGER_OPS = {"QLinearConv", "ConvInteger", "QLinearMatMul", "MatMulInteger", "QLinearAdd"}
+
+
+def quantized_onnx_nodes(proto: Any, op_types: Sequence[str] = ORT_OPS) -> tuple[list[str], list[str]]:
+    """Names of the nodes of ``op_types`` that run quantised in the ONNX model ``proto``, and of those
+    that stay float. Quantised: an integer op (``QLinearConv``, ``ConvInteger``, ...), or (QDQ format)
+    a node whose input and weight both come out of ``DequantizeLinear``, i.e. int8 tensors that
+    ONNX Runtime fuses into an integer kernel."""
+    producer = {out: n for n in proto.graph.node for out in n.output}
+
+    def dequantized(name: str) -> bool:
+        n = producer.get(name)
+        return n is not None and n.op_type == "DequantizeLinear"
+
+    quantized, float_ = [], []
+    for n in proto.graph.node:
+        if n.op_type in _ONNX_INTEGER_OPS:
+            quantized.append(n.name)
+        elif n.op_type in op_types:
+            qdq = len(n.input) >= 2 and dequantized(n.input[0]) and dequantized(n.input[1])
+            (quantized if qdq else float_).append(n.name)
+    return quantized, float_
+
+
+def quantized_openvino_ops(ov_model: Any) -> list[str]:
+    """Names of the quantising operations of an OpenVINO model: ``FakeQuantize`` (what NNCF's
+    post-training quantisation inserts; the CPU plugin runs the layers after it in int8) and
+    conversions from 8-bit integer constants (compressed weights)."""
+    out = []
+    for op in ov_model.get_ops():
+        kind = op.get_type_name()
+        if kind == "FakeQuantize":
+            out.append(op.get_friendly_name())
+        elif kind == "Convert" and op.input_value(0).get_element_type().get_type_name() in ("i8", "u8"):
+            out.append(op.get_friendly_name())
+    return out
+
+
 def quantize_onnx(
     fp32_path: str | Path,
     out_path: str | Path,
@@ -128,6 +175,12 @@ def quantize_onnx(
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )  # fmt: skip
         proto = onnx.load(str(q))
+    quantized, _float = quantized_onnx_nodes(proto, op_types)
+    if not quantized:
+        raise ValueError(
+            f"{fp32_path}: int8 quantisation quantised no {'/'.join(op_types)} node (all excluded by "
+            f"{list(keep_fp32)}, or none in the graph): refusing to label an fp32 network int8"
+        )
     from dataclasses import replace
 
     from . import set_onnx_metadata
@@ -156,5 +209,9 @@ def quantize_openvino(ov_model: Any, inputs: Sequence[np.ndarray], *, keep_fp32:
         subset_size=len(inputs), fast_bias_correction=True,
         ignored_scope=nncf.IgnoredScope(names=keep, validate=False) if keep else None,
     )  # fmt: skip
+    if not quantized_openvino_ops(q):
+        raise ValueError(
+            "OpenVINO int8 quantisation (NNCF) inserted no FakeQuantize: refusing to label an fp32 network int8"
+        )
     set_rt_info(q, replace(info, precision="int8"))
     return q
