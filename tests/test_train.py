@@ -559,6 +559,17 @@ def test_peer_timeout_is_one_clear_error(monkeypatch) -> None:
         with D.peer_errors():
             raise RuntimeError("something else")
 
+    def no_rendezvous(*a, **k):
+        raise dist.DistStoreError("Timed out after 1801 seconds waiting for clients. 1/2 clients joined.")
+
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", no_rendezvous)
+    env = {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "MASTER_ADDR": "node0", "MASTER_PORT": "29500"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(ConnectionError, match=r"^rank 1 of 2: could not join the process group at node0:29500"):
+        D.setup("cpu", 30)
+
 
 # -- supernet: fixed-subnet checkpoints, validation, sync_bn ----------------------------------------
 

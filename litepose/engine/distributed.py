@@ -85,7 +85,17 @@ def setup(device: str = "auto", timeout_min: float = 30.0) -> DistInfo:
         backend = "nccl" if dev.type == "cuda" else "gloo"
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
-        dist.init_process_group(backend=backend, timeout=timedelta(minutes=float(timeout_min)))
+        try:
+            dist.init_process_group(backend=backend, timeout=timedelta(minutes=float(timeout_min)))
+        except RuntimeError as e:  # DistStoreError / DistNetworkError: the rendezvous failed or timed out
+            from ..errors import one_line
+
+            where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+            raise ConnectionError(
+                f"rank {rank} of {world}: could not join the process group at {where} within "
+                f"train.dist_timeout_min ({float(timeout_min):g} min): are the other ranks started, and is that "
+                f"address reachable? ({one_line(str(e), 200)})"
+            ) from e
         _group.timeout_min = float(timeout_min)
     return DistInfo(rank, local, world, dev, group=_active())
 
