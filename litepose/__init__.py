@@ -12,6 +12,9 @@ Public API (imported on first use, so ``import litepose`` is cheap):
 - ``LitePose``, ``SuperLitePose``, ``extract_subnet(supernet, arch)``, ``fold_batchnorm(model)``,
   ``profile_model(name_or_spec, num_joints=17, input_size=None)``: params and MACs
 - ``Predictor``: images in, people out
+- ``stream(source, predictor, output=None, track=False, ...)``: a predictor over an image, folder,
+  glob, video or webcam, one ``FrameResult`` per frame (arrays, timings, drawing, JSON), with
+  overlays, videos, JSON lines and results.json written as it goes (what ``litepose predict`` runs)
 - ``evaluate(results_or_predictor, data, protocol=None)``: COCO / CrowdPose metrics
 - ``KeypointSet``, ``COCO``, ``CROWDPOSE``: keypoint metadata
 - ``Tracker(keypoints, config=None, smooth=None)``: stable ids (and One-Euro smoothing) for the
@@ -20,7 +23,9 @@ Public API (imported on first use, so ``import litepose`` is cheap):
 Subpackages, also reachable as attributes (``litepose.decode.group``): ``data``, ``decode``,
 ``engine``, ``eval``, ``models``, ``track``, ``viz``, and the modules ``media`` (reading images and videos),
 ``device`` (device choice), ``normalization`` (input statistics), ``home`` (the cache folder),
-``files`` (atomic writes: never a half file), ``predictor``.
+``files`` (atomic writes, output-folder locks: never a half file, never an input replaced),
+``predictor``, ``pipeline`` (sources, results and sinks of ``stream``), ``interrupt`` (the SIGINT /
+SIGTERM policy), ``errors`` (one-line messages).
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ _LAZY = {
     "download_weights": "litepose.models",
     "profile_model": "litepose.models",
     "Predictor": "litepose.predictor",
+    "stream": "litepose.pipeline",
+    "FrameResult": "litepose.pipeline",
     "evaluate": "litepose.eval",
     "KeypointSet": "litepose.data.keypoints",
     "COCO": "litepose.data.keypoints",
@@ -58,7 +65,7 @@ _LAZY = {
 #: Public subpackages and modules, imported when first used as ``litepose.<name>``.
 SUBMODULES = (
     "data", "decode", "engine", "eval", "models", "track", "viz", "media", "device", "normalization", "home", "files",
-    "predictor",
+    "predictor", "pipeline", "interrupt", "errors",
 )  # fmt: skip
 
 __all__ = ["__version__", *_LAZY]

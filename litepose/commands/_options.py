@@ -42,7 +42,7 @@ __all__ = [
     "add_output_option",
     "add_json_option",
     "add_tracking_options",
-    "build_tracker",
+    "tracker_settings",
     "add_option",
     "emit",
     "output_folder",
@@ -365,20 +365,20 @@ def add_tracking_options(p: argparse.ArgumentParser) -> None:
     _add(p, "tracking", *GROUPS["tracking"])
 
 
-def build_tracker(args: argparse.Namespace, keypoints: Any, fps: float = 30.0) -> Any:
-    """The :class:`~litepose.Tracker` of the tracking group (smoothing with ``--smooth``), or None
-    without ``--track``; ``--smooth`` alone is a one-line error."""
+def tracker_settings(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The tracking group as ``(TrackerConfig, OneEuroConfig or None)``, or ``(None, None)`` without
+    ``--track``; ``--smooth`` alone is a one-line error."""
     if not args.track:
         if args.smooth:
             raise ValueError("--smooth smooths tracks: give --track too")
-        return None
-    from ..track import OneEuroConfig, Tracker, TrackerConfig
+        return None, None
+    from ..track import OneEuroConfig, TrackerConfig
 
     config = TrackerConfig(**{s["tracker"]: getattr(args, f[2:].replace("-", "_")) for f, s in SHARED.items()
                               if "tracker" in s})  # fmt: skip
     smooth = OneEuroConfig(**{s["smoother"]: getattr(args, f[2:].replace("-", "_")) for f, s in SHARED.items()
                               if "smoother" in s}) if args.smooth else None  # fmt: skip
-    return Tracker(keypoints, config, smooth=smooth, fps=fps)
+    return config, smooth
 
 
 def add_json_option(p: argparse.ArgumentParser) -> None:

@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.jsonio import read_json
-    from ..data.synth import make_synthpose
+    from ..data.synth import make_synthpose, parse_size
     from ..files import LOCK_NAME, FolderLock, shown
     from ..interrupt import exit_code, graceful, stop_requested, stopped_by
     from ._options import emit, output_folder
@@ -43,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
     out = output_folder(args.output, make=False)
     if args.num_images < 1:
         raise ValueError(f"--num-images must be at least 1, got {args.num_images}")
+    parse_size(args.size)  # before the folder is made
+    if args.sequence < 0:
+        raise ValueError(f"--sequence must be 0 (still images) or more frames, got {args.sequence}")
     held = [p for p in out.iterdir() if p.name != LOCK_NAME] if out.is_dir() else []
     if held and not args.overwrite:
         raise ValueError(

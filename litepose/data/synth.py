@@ -523,7 +523,8 @@ def _render(scene: _Scene, figures: list[Figure], width: int, height: int) -> Sy
 MAX_SIDE = 4096
 
 
-def _size(size: tuple[int, int] | str) -> tuple[int, int]:
+def parse_size(size: tuple[int, int] | str) -> tuple[int, int]:
+    """``"WxH"`` or ``(w, h)`` -> ``(w, h)``, checked (32 to MAX_SIDE pixels a side)."""
     if isinstance(size, str):
         try:
             w, h = (int(v) for v in size.lower().split("x"))
@@ -540,7 +541,7 @@ def _size(size: tuple[int, int] | str) -> tuple[int, int]:
 
 def render_image(seed: int, index: int, size: tuple[int, int] | str = DEFAULT_SIZE) -> SynthImage:
     """Render image ``index`` of the dataset with ``seed`` (independent of every other image)."""
-    width, height = _size(size)
+    width, height = parse_size(size)
     rng = np.random.default_rng([int(seed), int(index), 0])
     scene = _scene(rng, width, height)
     return _render(scene, _figures(rng, width, height), width, height)
@@ -548,7 +549,7 @@ def render_image(seed: int, index: int, size: tuple[int, int] | str = DEFAULT_SI
 
 def render_sequence(seed: int, index: int, frames: int, size: tuple[int, int] | str = DEFAULT_SIZE):
     """Yield the ``frames`` frames of sequence ``index``: one scene, figures that walk and keep ``track_id``."""
-    width, height = _size(size)
+    width, height = parse_size(size)
     rng = np.random.default_rng([int(seed), int(index), 1])
     scene = _scene(rng, width, height)
     figures = _figures(rng, width, height)
@@ -623,7 +624,7 @@ def make_synthpose(
         raise ValueError(f"num_images must be at least 1, got {num_images}")
     if sequence < 0:
         raise ValueError(f"sequence must be >= 0 (frames per sequence), got {sequence}")
-    width, height = _size(size)
+    width, height = parse_size(size)
     out = Path(output)
     (out / "images").mkdir(parents=True, exist_ok=True)
 
