@@ -199,7 +199,7 @@ def _read_record(fd: int) -> dict | None:
     try:
         data = os.pread(fd, 4096, 0)
         record = json.loads(data.decode("utf-8", "replace")) if data.strip() else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return record if isinstance(record, dict) else None
 

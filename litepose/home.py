@@ -1,7 +1,7 @@
 """Where litepose keeps files between runs: ``$LITEPOSE_HOME``, default ``~/.cache/litepose``.
 
-Compiled kernels (:mod:`litepose.models.fastconv`) live at its top; downloaded weights
-(:mod:`litepose.models.weights`) under ``weights/``.
+Compiled kernels (:mod:`litepose.models.native`) live under ``kernels/`` (a private folder, mode
+0700), downloaded weights (:mod:`litepose.models.weights`) under ``weights/``.
 """
 
 from __future__ import annotations

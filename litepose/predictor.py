@@ -143,7 +143,8 @@ class Predictor:
         scales: test scales (multi-scale needs 1.0 among them; tags come from it).
         detection_threshold / tag_threshold / max_people: decoder settings (:func:`litepose.decode.group`):
             a finite threshold in [0, 1], a finite positive tag distance, a positive count.
-        legacy: decode exactly as the original, defects included (to reproduce published numbers);
+        legacy: decode as the original did, defects included (to reproduce published numbers; bit-exact
+            on the torch backend, see docs/inference.md for the exported runtimes);
             the original chain unless ``chain`` says otherwise.
         keypoints: keypoint metadata override (a KeypointSet, built-in name, YAML / COCO JSON
             path or dict, see :func:`litepose.data.description.load_keypoint_set`); default: the

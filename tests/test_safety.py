@@ -389,3 +389,13 @@ def test_inside_a_graceful_region_the_first_signal_asks_and_the_second_stops() -
     finally:
         restore()
     assert interrupt.handle_signals()() is None and not interrupt.stop_requested()  # a new run starts clean
+
+
+def test_too_deeply_nested_overrides_and_lock_records_are_clear_errors(tmp_path) -> None:
+    from litepose.engine.config import parse_overrides
+
+    with pytest.raises(ValueError, match="nested too deeply"):
+        parse_overrides(["train.lr=" + "[" * 100_000])
+    (tmp_path / ".litepose.lock").write_text("[" * 4000)  # a garbled record is only a missing name
+    with FolderLock(tmp_path, "x") as lock:
+        assert lock.took_over is None

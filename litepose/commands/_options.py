@@ -124,8 +124,8 @@ SHARED: dict[str, dict[str, Any]] = {
     "--no-flip": {"action": "store_true", "help": "no flip test (about 2x faster network)", "predictor": "flip_test"},
     "--legacy": {
         "action": "store_true",
-        "help": "decode exactly as the original, defects included, on the original chain (to reproduce published "
-        "numbers)",
+        "help": "decode as the original did, defects included, on the original chain (to reproduce published "
+        "numbers; bit-exact on the torch backend, scores within 1e-5 on ONNX Runtime / OpenVINO: docs/inference.md)",
         "predictor": "legacy",
     },
     "--max-people": {

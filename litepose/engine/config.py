@@ -387,6 +387,8 @@ def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:
             out.append((key.strip(), yaml.safe_load(value)))
         except yaml.YAMLError:
             out.append((key.strip(), value))
+        except RecursionError:
+            raise ValueError(f"override {key.strip()}: its value is nested too deeply to parse") from None
     return out
 
 
