@@ -147,7 +147,7 @@ def benchmark(
     """Benchmark rows (the ``--json`` shape, docs/cli.md) for ``source``: a torch model (every
     variant of :func:`available_variants`, exported on the fly) or an exported file (its own
     backend only). ``image``: RGB uint8, default a generated 640x480 SynthPose image."""
-    from .runtime import FILE_SUFFIXES, default_backend
+    from .runtime import FILE_SUFFIXES, default_backend, named_export
 
     if runs < 1 or warmup < 0:
         raise ValueError(f"runs must be at least 1 and warmup at least 0, got {runs} and {warmup}")
@@ -155,6 +155,11 @@ def benchmark(
         from .data.synth import render_image
 
         image = render_image(0, 0, (640, 480)).image
+    entry = named_export(source)
+    if entry is not None:  # a weights name of an exported network: its verified file, on its backend
+        from .models.weights import download_weights
+
+        source, backends = download_weights(entry), list(backends or [entry.backend])
     exported = isinstance(source, (str, Path)) and Path(source).suffix.lower() in FILE_SUFFIXES
     rows: list[dict[str, Any]] = []
     if exported:

@@ -558,6 +558,9 @@ def test_the_predictor_runs_a_named_ir_and_finds_the_torch_models_people(
     args = ["predict", str(tmp_path / "square.png"), "--weights", "auto-s-like", "--no-flip", "--json"]
     assert main([*args, "--output", str(tmp_path / "out")]) == 0
     assert json.loads(capsys.readouterr().out)
+    bench = ["benchmark", "--weights", "auto-s-like", "--runs", "1", "--warmup", "0", "--no-flip", "--json"]
+    assert main(bench) == 0  # benchmark takes the name too: its verified file, on its backend
+    assert [r["backend"] for r in json.loads(capsys.readouterr().out)["rows"]] == ["openvino"]
     with pytest.raises(WeightsError, match="not a checkpoint"):
         litepose.create_model("litepose-xs", weights="auto-s-like")
 

@@ -294,8 +294,8 @@ def resolve_checkpoint(ref: str | Path) -> Path:
         if entry.backend:
             raise WeightsError(
                 f"{ref!r} is an exported network ({entry.file}, run by {entry.backend}), not a checkpoint: "
-                f"it predicts (Predictor({str(ref)!r}), predict / val --weights {ref}; benchmark takes its file, "
-                f"which 'litepose weights download {ref}' prints) but cannot be trained, exported or transferred"
+                f"it predicts (Predictor({str(ref)!r}), predict / val / benchmark --weights {ref}) but cannot be "
+                "trained, exported or transferred"
             )
         return download_weights(entry)
     from . import list_models
