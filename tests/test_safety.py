@@ -399,3 +399,21 @@ def test_too_deeply_nested_overrides_and_lock_records_are_clear_errors(tmp_path)
     (tmp_path / ".litepose.lock").write_text("[" * 4000)  # a garbled record is only a missing name
     with FolderLock(tmp_path, "x") as lock:
         assert lock.took_over is None
+
+
+def test_an_openvino_ir_without_its_bin_file_says_so(tmp_path) -> None:
+    ov = pytest.importorskip("openvino")
+    import warnings
+
+    import torch
+
+    from litepose.runtime import open_backend
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(torch.nn.Conv2d(3, 4, 3).eval(), (torch.zeros(1, 3, 16, 16),), str(tmp_path / "o.onnx"),
+                          dynamo=False)  # fmt: skip
+    ov.save_model(ov.convert_model(str(tmp_path / "o.onnx")), str(tmp_path / "net.xml"))
+    (tmp_path / "net.bin").unlink()
+    with pytest.raises(ValueError, match=r"net\.xml: OpenVINO cannot read it \(.*bin file cannot be found"):
+        open_backend(tmp_path / "net.xml")  # the cause came last in OpenVINO's message, and was cut before

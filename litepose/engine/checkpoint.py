@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import one_line
 from ..models.checkpoint import CheckpointError, _torch_load, atomic_save, checkpoint_metadata
 
 __all__ = [
@@ -206,7 +207,7 @@ def restore_training_state(
     try:
         bare.load_state_dict(state["model"])
     except RuntimeError as e:
-        raise CheckpointError(f"{where}: model weights do not fit the model: {str(e).splitlines()[0]}") from None
+        raise CheckpointError(f"{where}: model weights do not fit the model: {one_line(str(e), 400)}") from None
     for name, obj in (("optimizer", optimizer), ("scheduler", scheduler), ("scaler", scaler)):
         if obj is None:
             continue

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..data.keypoints import keypoint_set_for
+from ..errors import one_line
 from .base import ArrayBackend, missing
 from .metadata import ModelInfo, from_strings
 
@@ -103,7 +104,7 @@ class OpenVinoBackend(ArrayBackend):
         try:
             model = core.read_model(str(path))
         except Exception as e:
-            raise ValueError(f"{path}: OpenVINO cannot read it ({str(e).splitlines()[0][:200]})") from None
+            raise ValueError(f"{path}: OpenVINO cannot read it ({one_line(str(e), 400)})") from None
         is_ir = self.path.suffix.lower() == ".xml"
         props = read_rt_info(model) if is_ir else _onnx_metadata(self.path)
         in_shape = _dims(model.inputs[0].get_partial_shape()) if len(model.inputs) == 1 else []
