@@ -24,6 +24,8 @@ import torch
 import torch.distributed as dist
 
 from ..device import pick_device
+from ..dist import active as _active
+from ..dist import broadcast_object
 
 __all__ = [
     "DistInfo",
@@ -151,10 +153,6 @@ def peer_errors() -> Iterator[None]:
         raise clear from e
 
 
-def _active() -> bool:
-    return dist.is_available() and dist.is_initialized()
-
-
 def backend() -> str | None:
     """The default group's backend (``"gloo"``, ``"nccl"``), ``None`` without a process group."""
     return str(dist.get_backend()) if _active() else None
@@ -202,15 +200,6 @@ def all_reduce_max(value: float) -> float:
     x = torch.tensor([float(value)], dtype=torch.float64, device=_collective_device())
     dist.all_reduce(x, op=dist.ReduceOp.MAX)
     return float(x.item())
-
-
-def broadcast_object(obj: Any) -> Any:
-    """Send rank 0's picklable object to every process (rank 0's decisions, metrics)."""
-    if _active():
-        box = [obj]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-    return obj
 
 
 def gather_objects(obj: Any) -> list[Any]:

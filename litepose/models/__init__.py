@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # Imported on first use, so that the torch-free parts (``spec``: architectures, input-size checks)
 # load without torch: predicting from an exported file needs no torch.
 _LAZY = {
-    "CheckpointError": "checkpoint",
+    "CheckpointError": "errors",
     "load_checkpoint": "checkpoint",
     "save_checkpoint": "checkpoint",
     "fold_batchnorm": "fold",
@@ -31,7 +31,7 @@ _LAZY = {
     "SuperLitePose": "supernet",
     "extract_subnet": "supernet",
     "sample_arch": "supernet",
-    "WeightsError": "weights",
+    "WeightsError": "errors",
     "download_weights": "weights",
     "list_weights": "weights",
 }

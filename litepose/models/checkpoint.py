@@ -36,6 +36,7 @@ from torch import nn
 from ..data.keypoints import KeypointSet, keypoint_set_for
 from ..errors import one_line
 from ..normalization import IMAGENET, Normalization
+from .errors import CheckpointError
 from .layouts import to_original
 from .litepose import LitePose
 from .spec import ArchSpec, StageSpec, resolve_spec, spec_name
@@ -49,10 +50,6 @@ __all__ = [
     "infer_spec",
     "checkpoint_metadata",
 ]
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file cannot be read or does not fit the model."""
 
 
 _SAFE_GLOBALS_LOCK = threading.Lock()

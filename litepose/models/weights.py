@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from ..home import home_dir
-from .checkpoint import CheckpointError
+from .errors import WeightsError
 
 __all__ = [
     "ENV_REGISTRY",
@@ -80,10 +80,6 @@ MAX_REGISTRY_BYTES = 1 << 20
 ENTRY_BACKENDS = ("openvino", "onnxruntime", "torchscript")
 TIMEOUT_S = 60.0  # per socket operation
 _CHUNK = 1 << 20
-
-
-class WeightsError(CheckpointError):
-    """Named weights cannot be resolved, downloaded or verified (the message says which, and where)."""
 
 
 @dataclass(frozen=True)
@@ -442,19 +438,17 @@ def download_weights(name: str | WeightsEntry, progress: bool = True) -> Path:
     entry = name if isinstance(name, WeightsEntry) else find_weights(name)
     if entry is None:
         raise WeightsError(f"unknown weights name {name!r} (named weights: {_names()})")
-    import torch.distributed as dist
+    from .. import dist
 
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        from ..engine.distributed import broadcast_object
-
-        rank = dist.get_rank()
+    if dist.world_size() > 1:
+        rank = dist.rank()
         error = None
         if rank == 0:
             try:
                 _fetch(entry, progress)
             except WeightsError as e:
                 error = str(e)
-        error = broadcast_object(error)
+        error = dist.broadcast_object(error)
         if error:
             raise WeightsError(error)
         return _fetch(entry, progress and rank == 0)
