@@ -12,9 +12,9 @@ import pytest
 from litepose.cli import main
 from litepose.models import create_model, save_checkpoint
 from litepose.models.profile import profile_model
-from litepose.models.space import SearchSpace
+from litepose.models.space import SearchSpace, sample_arch
 from litepose.models.spec import PRESETS, ArchSpec
-from litepose.models.supernet import SuperLitePose, sample_arch
+from litepose.models.supernet import SuperLitePose
 from litepose.search.cost import LatencyTable, layers_of, parse_budget, space_layers
 from litepose.search.evolution import SearchSettings, evolve
 

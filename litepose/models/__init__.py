@@ -30,7 +30,7 @@ _LAZY = {
     "profile_model": "profile",
     "SuperLitePose": "supernet",
     "extract_subnet": "supernet",
-    "sample_arch": "supernet",
+    "sample_arch": "space",
     "WeightsError": "errors",
     "download_weights": "weights",
     "list_weights": "weights",

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .spec import (
+    SUPERNET_KERNELS,
+    SUPERNET_MAX_EXPANSION,
     SUPERNET_SIZES,
     SUPERNET_SPEC,
     SUPERNET_WIDTHS,
@@ -29,7 +31,7 @@ from .spec import (
     make_divisible,
 )
 
-__all__ = ["SearchSpace", "Genes"]
+__all__ = ["SearchSpace", "Genes", "sample_arch"]
 
 #: An architecture as the evolution sees it (see :meth:`SearchSpace.encode`).
 Genes = tuple
@@ -64,16 +66,12 @@ class SearchSpace:
         for w in self.widths:
             if not 0 < float(w) <= 1:
                 raise ValueError(f"search space: width multipliers lie in (0, 1], got {w}")
-        from .supernet import SUPERNET_KERNELS, SuperInvertedBottleneck
-
         for k in self.kernels:
             if k not in SUPERNET_KERNELS:
                 raise ValueError(f"search space: kernels are among {SUPERNET_KERNELS}, got {k}")
         for t in self.expansions:
-            if not 0 < float(t) <= SuperInvertedBottleneck.max_expansion:
-                raise ValueError(
-                    f"search space: expansions lie in (0, {SuperInvertedBottleneck.max_expansion}], got {t}"
-                )
+            if not 0 < float(t) <= SUPERNET_MAX_EXPANSION:
+                raise ValueError(f"search space: expansions lie in (0, {SUPERNET_MAX_EXPANSION}], got {t}")
 
     @classmethod
     def from_config(
@@ -227,3 +225,17 @@ class SearchSpace:
     def crossover(self, a: Genes, b: Genes, rng: random.Random) -> Genes:
         """Each gene from either parent with equal probability (the original's crossover)."""
         return tuple(x if rng.random() < 0.5 else y for x, y in zip(a, b))
+
+
+def sample_arch(
+    rng: random.Random,
+    *,
+    widths: Sequence[float] = SUPERNET_WIDTHS,
+    sizes: Sequence[int] = SUPERNET_SIZES,
+    kernels: Sequence[int] = (7,),
+    blocks: Sequence[int] | None = None,
+    max_spec: ArchSpec = SUPERNET_SPEC,
+) -> ArchSpec:
+    """Draw a random subnet as the original's ``ArchManager.random_sample``: a shorthand for
+    :meth:`SearchSpace.sample` of the space with these dimensions (expansion 6)."""
+    return SearchSpace(tuple(widths), tuple(sizes), tuple(kernels), (6,), max_spec).sample(rng, blocks)

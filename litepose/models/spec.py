@@ -274,6 +274,8 @@ PRESETS: dict[str, ArchSpec] = {
 SUPERNET_SPEC = ArchSpec.uniform(512, 24, (32, 64, 96, 160), (64, 48, 32))
 SUPERNET_WIDTHS = (1.0, 0.75, 0.5, 0.25)
 SUPERNET_KERNELS = (7, 5, 3)
+#: The supernet builds every block at this expansion; a subnet's expansions lie in (0, this].
+SUPERNET_MAX_EXPANSION = 6
 SUPERNET_SIZES = (256, 320, 384, 448, 512)
 
 _ALIASES = {"xs": "litepose-xs", "s": "litepose-s", "m": "litepose-m", "l": "litepose-l"}

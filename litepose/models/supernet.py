@@ -14,26 +14,15 @@ Module names equal the original's, so its supernet checkpoints load unchanged.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Sequence
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .fastconv import depthwise_conv2d
 from .litepose import LitePose, SepConv, build_layers, check_input, conv_bn_act
-from .spec import (
-    SUPERNET_KERNELS,
-    SUPERNET_SIZES,
-    SUPERNET_SPEC,
-    SUPERNET_WIDTHS,
-    ArchSpec,
-    expanded_width,
-    resolve_spec,
-)
+from .spec import SUPERNET_KERNELS, SUPERNET_MAX_EXPANSION, SUPERNET_SPEC, ArchSpec, expanded_width, resolve_spec
 
-__all__ = ["SuperLitePose", "SuperInvertedBottleneck", "extract_subnet", "sample_arch"]
+__all__ = ["SuperLitePose", "SuperInvertedBottleneck", "extract_subnet"]
 
 
 def _bn(x: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
@@ -55,7 +44,7 @@ class SuperInvertedBottleneck(nn.Module):
     """An inverted bottleneck at maximal size that runs any (cout, kernel, expansion) slice."""
 
     max_kernel = 7
-    max_expansion = 6
+    max_expansion = SUPERNET_MAX_EXPANSION
 
     def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
         super().__init__()
@@ -109,7 +98,7 @@ class SuperLitePose(nn.Module):
 
     ``arch`` is anything :func:`resolve_spec` accepts: a preset name, an architecture JSON
     path or dict, or an :class:`ArchSpec`. ``set_arch`` fixes the subnet for later calls;
-    ``sample_arch(rng)`` draws a random one from the original's space.
+    ``litepose.models.space.sample_arch(rng)`` draws a random one from the original's space.
     """
 
     def __init__(self, num_joints: int = 17, max_spec: ArchSpec = SUPERNET_SPEC) -> None:
@@ -189,23 +178,6 @@ class SuperLitePose(nn.Module):
 
     def extra_repr(self) -> str:
         return f"num_joints={self.num_joints}, active={self.active}"
-
-
-def sample_arch(
-    rng: random.Random,
-    *,
-    widths: Sequence[float] = SUPERNET_WIDTHS,
-    sizes: Sequence[int] = SUPERNET_SIZES,
-    kernels: Sequence[int] = (7,),
-    blocks: Sequence[int] | None = None,
-    max_spec: ArchSpec = SUPERNET_SPEC,
-) -> ArchSpec:
-    """Draw a random subnet as the original's ``ArchManager.random_sample``: a shorthand for
-    :meth:`litepose.models.space.SearchSpace.sample`, where the search space is declared."""
-    from .space import SearchSpace
-
-    space = SearchSpace(tuple(widths), tuple(sizes), tuple(kernels), (6,), max_spec)
-    return space.sample(rng, blocks)
 
 
 @torch.no_grad()
