@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 import litepose
-from litepose.benchmark import benchmark, format_table
+from litepose.latency import benchmark, format_table
 from litepose.media import read_image
 
 SIZES = {"xs": 256, "s": 448, "m": 448, "l": 512}

@@ -35,7 +35,7 @@ from .device import AUTO
 from .media import to_rgb_uint8
 from .models.spec import check_input_size
 from .normalization import Normalization
-from .runtime import open_backend
+from .runtime import needs_export, open_backend
 
 __all__ = ["Predictor", "Timings", "people_boxes", "CHAINS"]
 
@@ -79,6 +79,17 @@ def people_boxes(keypoints: np.ndarray) -> np.ndarray:
     x = np.where(found, keypoints[:, :, 0], np.nan)
     y = np.where(found, keypoints[:, :, 1], np.nan)
     return np.stack([np.nanmin(x, 1), np.nanmin(y, 1), np.nanmax(x, 1), np.nanmax(y, 1)], axis=1).astype(np.float32)
+
+
+def _open_backend(source: Any, backend: str | None, device: Any, threads: int | None) -> Any:
+    """The runtime backend for ``source``; a checkpoint or module asked for on ONNX Runtime /
+    OpenVINO is exported to a temporary ONNX file first (:func:`litepose.export.open_exported`,
+    torch and the ``export`` extra), which the runtime, below the export, does not do itself."""
+    if needs_export(source, backend):
+        from .export import open_exported
+
+        return open_exported(source, backend, threads=threads)
+    return open_backend(source, backend, device=device, threads=threads)
 
 
 def _resolve_keypoints(keypoints: KeypointSet | str | Path | dict | None, own: KeypointSet, k: int) -> KeypointSet:
@@ -186,7 +197,7 @@ class Predictor:
         chain = chain or ("original" if legacy else "fast")
         if chain not in CHAINS:
             raise ValueError(f"chain must be one of {', '.join(CHAINS)}, got {chain!r}")
-        self.backend = open_backend(model_or_checkpoint, backend, device=device, threads=threads)
+        self.backend = _open_backend(model_or_checkpoint, backend, device, threads)
         self.model = self.backend.model  # the torch module (torch backends), else None
         self.device = getattr(self.backend, "device", None)
         info = self.backend.info

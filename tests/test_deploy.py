@@ -365,7 +365,7 @@ def tiny_model() -> torch.nn.Module:
 
 
 def _bench(source, **kw):
-    from litepose.benchmark import benchmark
+    from litepose.latency import benchmark
 
     image = np.zeros((64, 96, 3), np.uint8)
     return benchmark(source, image=image, runs=1, warmup=0, flips=(False,), **kw)
@@ -385,7 +385,7 @@ def _ort_run_fails(monkeypatch, precision: str | None = None) -> None:
 
 
 def test_benchmark_runtime_failure_is_a_row_and_the_others_are_measured(tiny_model, monkeypatch) -> None:
-    from litepose.benchmark import format_table
+    from litepose.latency import format_table
 
     _ort_run_fails(monkeypatch, "int8")
     rows = _bench(tiny_model, backends=["onnxruntime"], int8_images=1)
@@ -419,7 +419,7 @@ def test_benchmark_cli_runtime_failure_is_one_line_exit_2(tiny_model, monkeypatc
 
 
 def test_benchmark_says_a_requested_backend_it_cannot_run(tiny_model, monkeypatch, capsys) -> None:
-    import litepose.benchmark as lb
+    import litepose.latency as lb
 
     rows = _bench(tiny_model, backends=["torchscript"])  # used to print the eager row only
     assert [(r["backend"], "error" in r) for r in rows] == [("torch-eager", False), ("torchscript", False)]
@@ -436,3 +436,73 @@ def test_benchmark_says_a_requested_backend_it_cannot_run(tiny_model, monkeypatc
     ]  # fmt: skip
     assert "nncf" in rows[-1]["error"]
     assert re.search(r"openvino +int8 +not measured: not installed here: nncf", capsys.readouterr().err)
+
+
+# -- one format table; the runtime below the export (issue #24) -----------------------------------------
+
+
+def test_one_format_table_gives_the_cli_choices_the_suffixes_and_the_exporters(tmp_path) -> None:
+    import argparse
+
+    import litepose.export as ex
+    from litepose import formats, runtime
+    from litepose.commands import export as export_cmd
+    from litepose.commands._options import SHARED, exported_weights
+
+    assert SHARED["--backend"]["choices"] == formats.BACKENDS
+    assert ".onnx onnxruntime, .xml openvino, .torchscript torchscript, else torch" in SHARED["--backend"]["help"]
+    p = argparse.ArgumentParser()
+    export_cmd.add_arguments(p)
+    fmt_action = next(a for a in p._actions if "--format" in a.option_strings)
+    assert tuple(fmt_action.choices) == tuple(formats.FORMATS) == ("onnx", "openvino", "torchscript")
+    assert runtime.FILE_SUFFIXES is formats.FILE_SUFFIXES and runtime.default_backend is formats.default_backend
+    for name, f in formats.FORMATS.items():
+        assert callable(getattr(ex, f.exporter)) and f.backend in formats.BACKENDS
+        assert ex.default_output("m.pth", name) == Path(f"m{f.suffix}")
+        assert formats.is_exported(f"net{f.suffix.upper()}")
+        assert formats.default_backend(Path(f"a{f.suffix}")) == f.backend
+        assert exported_weights(argparse.Namespace(weights=str(tmp_path / f"n{f.suffix}")))
+    assert not formats.is_exported("model.pth") and not formats.is_exported(torch.nn.Linear(1, 1))
+    assert not exported_weights(argparse.Namespace(weights=str(tmp_path / "n.pth")))
+    assert formats.runs_suffix("openvino", "a.onnx") and not formats.runs_suffix("onnxruntime", "a.xml")
+    # what each latency variant needs comes from the same table
+    assert formats.export_modules("openvino", "int8") == (("openvino", "onnx", "nncf"), "openvino,export")
+    with pytest.raises(ValueError, match="quantised export is for --format onnx or openvino, not torchscript"):
+        ex.export_model(torch.nn.Linear(1, 1), "torchscript", tmp_path / "x.torchscript", int8=True, input_size=64)
+
+
+def test_the_format_table_imports_no_runtime_and_the_runtime_nothing_from_export() -> None:
+    import ast
+
+    code = (
+        "import sys, litepose.formats; "
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'onnxruntime', 'openvino')]; "
+        "assert not heavy, heavy"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for f in sorted((REPO / "litepose" / "runtime").glob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                target = "." * node.level + (node.module or "")
+                assert not target.startswith(("..export", "litepose.export")), f"{f.name} imports {target}"
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("litepose.export") for a in node.names), f.name
+
+
+def test_the_predictor_exports_a_module_on_the_fly_the_runtime_refuses_it(tiny_model) -> None:
+    from litepose.runtime import needs_export
+
+    assert needs_export(tiny_model, "onnxruntime") and needs_export("model.pth", "openvino")
+    assert not needs_export(tiny_model, "torch") and not needs_export("model.onnx", "openvino")
+    with pytest.raises(ValueError, match="LitePose: the onnxruntime backend runs an exported file: export it first"):
+        open_backend(tiny_model, "onnxruntime")
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        litepose.Predictor(tiny_model, backend="onnxruntime", threads=0)
+    p = litepose.Predictor(tiny_model, backend="onnxruntime", input_size=64, flip_test=False)
+    assert p.backend.name == "onnxruntime" and p.model is None
+    ref = litepose.Predictor(tiny_model, backend="torch-eager", device="cpu", input_size=64, flip_test=False)
+    x = np.random.default_rng(0).integers(0, 255, (1, 64, 64, 3), np.uint8)
+    ours, _ = p.backend.run(p.backend.inputs(x), flip=False)
+    theirs, _ = ref.backend.run(ref.backend.inputs(x), flip=False)
+    np.testing.assert_allclose(ours[0], theirs[0].numpy(), atol=1e-4)

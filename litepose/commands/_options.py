@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..device import AUTO
+from ..formats import BACKENDS, FORMATS, is_exported
 
 __all__ = [
     "GROUPS",
@@ -142,10 +143,11 @@ SHARED: dict[str, dict[str, Any]] = {
     },
     "--backend": {
         "metavar": "B",
-        "choices": ("torch", "torch-eager", "torchscript", "onnxruntime", "openvino"),
+        "choices": BACKENDS,
         "help": "where the network runs: torch (BatchNorm folded, channels-last), torch-eager (unfolded), "
-        "torchscript, onnxruntime, openvino (default: by the --weights suffix: .onnx onnxruntime, .xml openvino, "
-        ".torchscript torchscript, else torch)",
+        "torchscript, onnxruntime, openvino (default: by the --weights suffix: "
+        + ", ".join(f"{f.suffix} {f.backend}" for f in FORMATS.values())
+        + ", else torch)",
         "predictor": "backend",
     },
     "--chain": {
@@ -422,10 +424,10 @@ def check_fraction(flag: str, value: float) -> float:
 def exported_weights(args: argparse.Namespace) -> bool:
     """Whether ``--weights`` names a file of ``litepose export`` (run without torch), or a weights
     name of an exported network (``litepose-auto-s-coco``, an OpenVINO IR: run by its backend)."""
-    from ..runtime import FILE_SUFFIXES, named_export
+    from ..runtime import named_export
 
     w = getattr(args, "weights", None)
-    return bool(w) and (Path(w).suffix.lower() in FILE_SUFFIXES or named_export(w) is not None)
+    return bool(w) and (is_exported(w) or named_export(w) is not None)
 
 
 def apply_threads(args: argparse.Namespace) -> None:

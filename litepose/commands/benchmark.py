@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from ..benchmark import benchmark, format_table
+    from ..latency import benchmark, format_table
     from ._options import emit, exported_weights
 
     if args.weights:

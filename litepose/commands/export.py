@@ -15,12 +15,11 @@ HELP = "export a checkpoint to ONNX, OpenVINO or TorchScript (BatchNorm folded; 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..formats import FORMATS
     from . import _options as o
 
     o.add_model_options(p)
-    p.add_argument(
-        "--format", choices=("onnx", "openvino", "torchscript"), default="onnx", help="file format (default onnx)"
-    )
+    p.add_argument("--format", choices=tuple(FORMATS), default="onnx", help="file format (default onnx)")
     p.add_argument(
         "--static", action="store_true",
         help="fix the input to N x N (N = --input-size); default: dynamic batch, height and width",

@@ -25,20 +25,19 @@ import torch
 from torch import nn
 
 from ..files import atomic_write
+from ..formats import FORMATS
 from ..models.fold import fold_batchnorm
 from ..models.litepose import LitePose
 from ..models.spec import check_input_size
+from ..runtime import Backend, check_threads, open_backend, torch_model
 from ..runtime.base import missing
-from ..runtime.metadata import ModelInfo, to_strings
-from ..runtime.torch_backend import TS_EXTRA, model_info
+from ..runtime.metadata import TS_EXTRA, ModelInfo, model_info, to_strings
 
 __all__ = [
-    "FORMATS", "EXTENSIONS", "export_model", "export_onnx", "export_openvino", "export_torchscript", "inference_copy",
-    "default_output", "openvino_model", "save_openvino",
+    "FORMATS", "export_model", "export_onnx", "export_openvino", "export_torchscript", "inference_copy",
+    "default_output", "open_exported", "openvino_model", "save_openvino",
 ]  # fmt: skip
 
-FORMATS = ("onnx", "openvino", "torchscript")
-EXTENSIONS = {"onnx": ".onnx", "openvino": ".xml", "torchscript": ".torchscript"}
 INPUT_NAME = "input"
 OUTPUT_NAMES = ("quarter", "half")
 OPSET = 17
@@ -204,10 +203,11 @@ def export_model(
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     size = _size(model, input_size)
     if not int8:
-        write = {"onnx": export_onnx, "openvino": export_openvino, "torchscript": export_torchscript}[fmt]
+        write = globals()[FORMATS[fmt].exporter]  # the registry names this module's writer
         return write(model, path, input_size=size, static=static)
-    if fmt == "torchscript":
-        raise ValueError("--int8: quantised export is for --format onnx or openvino, not torchscript")
+    if not FORMATS[fmt].int8:
+        quantised = " or ".join(f.name for f in FORMATS.values() if f.int8)
+        raise ValueError(f"--int8: quantised export is for --format {quantised}, not {fmt}")
     from . import int8 as q
 
     images = q.calibration_images(calib, int8_images or q.DEFAULT_IMAGES)
@@ -226,4 +226,17 @@ def default_output(weights: str | Path, fmt: str, int8: bool = False) -> Path:
     stem = Path(str(weights)).name
     for suffix in (".tar", ".pth", ".pt", ".ckpt"):
         stem = stem.removesuffix(suffix)
-    return Path(f"{stem}{'-int8' if int8 else ''}{EXTENSIONS[fmt]}")
+    return Path(f"{stem}{'-int8' if int8 else ''}{FORMATS[fmt].suffix}")
+
+
+def open_exported(source: Any, backend: str, *, threads: int | None = None, arch: str | None = None) -> Backend:
+    """``source`` (a torch module, or a checkpoint path or weights name) run by ``backend``
+    (``onnxruntime`` / ``openvino``, :func:`litepose.runtime.needs_export`): exported to a temporary
+    ONNX file, then opened by :func:`litepose.runtime.open_backend` (the file is read into the
+    runtime's session, so it can go). ``arch`` overrides a checkpoint's architecture."""
+    check_threads(threads)  # before the export: a bad count fails at once
+    model = torch_model(source, arch)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="litepose-") as tmp:
+        return open_backend(export_onnx(model, Path(tmp) / "model.onnx"), backend, threads=threads)

@@ -11,45 +11,48 @@ backend         what runs                                                    nee
 ``openvino``    an OpenVINO IR ``.xml`` (or an ``.onnx`` file), fp32 or int8  openvino
 =============== ============================================================ ================
 
-:func:`default_backend` picks it from the file suffix; the ONNX Runtime and OpenVINO paths import
-no torch (``pip install --no-deps litepose`` plus the ``runtime`` extra's packages is enough).
-Asked for ``onnxruntime`` / ``openvino`` with a checkpoint, :func:`open_backend` exports it first
-(to a temporary file: that needs torch and the ``export`` extra). A weights name of an exported
-network (:func:`named_export`, e.g. ``litepose-auto-s-coco``, an OpenVINO IR) is downloaded and
-verified (:mod:`litepose.models.weights`), then run by its entry's backend.
+:func:`default_backend` picks it from the file suffix (the table: :mod:`litepose.formats`); the
+ONNX Runtime and OpenVINO paths import no torch (``pip install --no-deps litepose`` plus the
+``runtime`` extra's packages is enough). A weights name of an exported network
+(:func:`named_export`, e.g. ``litepose-auto-s-coco``, an OpenVINO IR) is downloaded and verified
+(:mod:`litepose.models.weights`), then run by its entry's backend.
+
+The runtime runs networks, it does not export them (it sits below :mod:`litepose.export`): a
+checkpoint asked for on ``onnxruntime`` / ``openvino`` (:func:`needs_export`) is exported first by
+:func:`litepose.export.open_exported`, which :class:`~litepose.Predictor` calls for it.
 """
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..formats import BACKENDS, FILE_SUFFIXES, RUNS, default_backend, is_exported, runs_suffix
 from .base import Backend
 from .metadata import ModelInfo
 
-__all__ = ["BACKENDS", "Backend", "ModelInfo", "default_backend", "named_export", "open_backend", "FILE_SUFFIXES"]
-
-BACKENDS = ("torch", "torch-eager", "torchscript", "onnxruntime", "openvino")
-#: Exported-file suffix -> the backend that runs it by default.
-FILE_SUFFIXES = {".onnx": "onnxruntime", ".xml": "openvino", ".torchscript": "torchscript"}
-
-
-def default_backend(source: Any) -> str:
-    """The backend for a weights file by its suffix (``.onnx``, ``.xml``, ``.torchscript``), else ``torch``."""
-    if isinstance(source, (str, Path)):
-        return FILE_SUFFIXES.get(Path(source).suffix.lower(), "torch")
-    return "torch"
+__all__ = [
+    "BACKENDS", "Backend", "ModelInfo", "check_threads", "default_backend", "named_export", "needs_export",
+    "open_backend", "torch_model", "FILE_SUFFIXES",
+]  # fmt: skip
 
 
-def _is_exported(source: Any) -> bool:
-    return isinstance(source, (str, Path)) and Path(source).suffix.lower() in FILE_SUFFIXES
+def check_threads(threads: int | None) -> None:
+    """A runtime's CPU thread count: None (the runtime's own) or at least 1."""
+    if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
+        raise ValueError(f"threads must be at least 1, got {threads}")
+
+
+def needs_export(source: Any, backend: str | None) -> bool:
+    """Whether ``source`` must be exported before ``backend`` can run it: a checkpoint (path or
+    weights name of a torch network) or a torch module, asked for on a backend of ONNX files."""
+    return ".onnx" in RUNS.get(backend or "", ()) and not is_exported(source) and named_export(source) is None
 
 
 def named_export(source: Any) -> Any:
     """The weights registry entry (:mod:`litepose.models.weights`) of ``source`` when it is a weights
     name, not an existing path, of an exported network (an entry with a ``backend``), else None."""
-    if not isinstance(source, str) or _is_exported(source) or Path(source).exists():
+    if not isinstance(source, str) or is_exported(source) or Path(source).exists():
         return None
     from ..models.weights import find_weights
 
@@ -78,17 +81,19 @@ def open_backend(
     name = backend or default_backend(source)
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
-    if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
-        raise ValueError(f"threads must be at least 1, got {threads}")
-    exported = _is_exported(source)
+    check_threads(threads)
+    exported = is_exported(source)
     if exported and not Path(source).is_file():
         raise FileNotFoundError(f"{source}: no such file")
     if name in ("onnxruntime", "openvino"):
-        suffix = Path(source).suffix.lower() if exported else None
-        if suffix == ".torchscript" or (name == "onnxruntime" and suffix == ".xml"):
-            raise ValueError(f"{source}: the {name} backend cannot run a {suffix} file")
         if not exported:
-            return _exported_then_opened(source, name, threads, arch)
+            what = source if isinstance(source, (str, Path)) else f"a {type(source).__name__}"
+            raise ValueError(
+                f"{what}: the {name} backend runs an exported file: export it first "
+                "(litepose.export.open_exported, or litepose.Predictor, which exports on the fly)"
+            )
+        if not runs_suffix(name, source):
+            raise ValueError(f"{source}: the {name} backend cannot run a {Path(source).suffix.lower()} file")
         if name == "onnxruntime":
             from .ort_backend import OnnxRuntimeBackend
 
@@ -105,7 +110,7 @@ def open_backend(
         torch.set_num_threads(int(threads))
     dev = pick_device(device)
     if name == "torchscript":
-        if not (exported and Path(source).suffix.lower() == ".torchscript"):
+        if not runs_suffix(name, source):
             raise ValueError(f"{source}: the torchscript backend runs a .torchscript file of 'litepose export'")
         from .torch_backend import TorchScriptBackend
 
@@ -116,10 +121,11 @@ def open_backend(
         )
     from .torch_backend import TorchBackend
 
-    return TorchBackend(_torch_model(source, arch), dev, eager=name == "torch-eager")
+    return TorchBackend(torch_model(source, arch), dev, eager=name == "torch-eager")
 
 
-def _torch_model(source: Any, arch: str | None) -> Any:
+def torch_model(source: Any, arch: str | None = None) -> Any:
+    """The torch module of ``source``: a module as it is, a checkpoint path or weights name loaded."""
     if isinstance(source, (str, Path)):
         from ..models import load_checkpoint
 
@@ -130,13 +136,3 @@ def _torch_model(source: Any, arch: str | None) -> Any:
     if not isinstance(source, nn.Module):
         raise TypeError(f"expected a model or a checkpoint path, got {type(source).__name__}")
     return source
-
-
-def _exported_then_opened(source: Any, name: str, threads: int | None, arch: str | None) -> Backend:
-    """A checkpoint or module run by ONNX Runtime / OpenVINO: exported to a temporary ONNX file first."""
-    from ..export import export_onnx
-
-    model = _torch_model(source, arch)
-    with tempfile.TemporaryDirectory(prefix="litepose-") as tmp:
-        path = export_onnx(model, Path(tmp) / "model.onnx")
-        return open_backend(path, name, threads=threads)

@@ -19,11 +19,13 @@ from ..data.jsonio import parse_json
 from ..data.keypoints import KeypointSet, keypoint_set_for
 from ..normalization import IMAGENET, Normalization
 
-__all__ = ["ModelInfo", "FORMAT", "to_strings", "from_strings"]
+__all__ = ["ModelInfo", "FORMAT", "TS_EXTRA", "to_strings", "from_strings", "model_info"]
 
 #: Version of the metadata layout; a file of a later layout is refused with a clear message.
 FORMAT = 1
 _PREFIX = "litepose."
+#: The extra file of a TorchScript export that holds the metadata.
+TS_EXTRA = "litepose.json"
 
 
 @dataclass(frozen=True)
@@ -84,4 +86,20 @@ def from_strings(props: dict[str, str], where: str) -> ModelInfo:
         normalization=Normalization.from_dict(get("normalization")),
         arch=str(get("arch", "custom")),
         precision=str(get("precision", "fp32")),
+    )
+
+
+def model_info(model: Any, precision: str = "fp32") -> ModelInfo:
+    """The metadata of a litepose module (its attributes, as :func:`litepose.load_checkpoint` sets them;
+    read without torch, so the export and the torch backends share it)."""
+    k = getattr(model, "num_joints", None)
+    if k is None:
+        raise ValueError("the model has no 'num_joints' attribute; build it with litepose.create_model")
+    return ModelInfo(
+        num_joints=int(k),
+        keypoints=getattr(model, "keypoints", None) or keypoint_set_for(int(k)),
+        input_size=getattr(model, "input_size", None),
+        normalization=getattr(model, "normalization", None) or IMAGENET,
+        arch=str(getattr(model, "arch", "custom")),
+        precision=precision,
     )

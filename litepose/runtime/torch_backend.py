@@ -12,17 +12,12 @@ import torch
 from torch import nn
 
 from ..data.jsonio import parse_json
-from ..data.keypoints import keypoint_set_for
 from ..decode import testtime as tt
 from ..errors import one_line
-from ..normalization import IMAGENET
 from .base import Backend
-from .metadata import ModelInfo, from_strings
+from .metadata import TS_EXTRA, from_strings, model_info
 
-__all__ = ["TorchBackend", "TorchScriptBackend", "model_info", "on_device", "TS_EXTRA"]
-
-#: The extra file of a TorchScript export that holds the metadata (:mod:`.metadata`).
-TS_EXTRA = "litepose.json"
+__all__ = ["TorchBackend", "TorchScriptBackend", "on_device"]
 
 
 def on_device(model: nn.Module, device: torch.device) -> nn.Module:
@@ -32,21 +27,6 @@ def on_device(model: nn.Module, device: torch.device) -> nn.Module:
     if param is None or param.device == device:
         return model
     return copy.deepcopy(model).to(device)
-
-
-def model_info(model: nn.Module, precision: str = "fp32") -> ModelInfo:
-    """The metadata of a litepose module (its attributes, as :func:`litepose.load_checkpoint` sets them)."""
-    k = getattr(model, "num_joints", None)
-    if k is None:
-        raise ValueError("the model has no 'num_joints' attribute; build it with litepose.create_model")
-    return ModelInfo(
-        num_joints=int(k),
-        keypoints=getattr(model, "keypoints", None) or keypoint_set_for(int(k)),
-        input_size=getattr(model, "input_size", None),
-        normalization=getattr(model, "normalization", None) or IMAGENET,
-        arch=str(getattr(model, "arch", "custom")),
-        precision=precision,
-    )
 
 
 class _TensorBackend(Backend):

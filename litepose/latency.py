@@ -1,4 +1,5 @@
-"""Whole-frame latency of every backend side by side: ``litepose benchmark``.
+"""Whole-frame latency of every backend side by side: the library behind ``litepose benchmark``
+(the CLI verb, :mod:`litepose.commands.benchmark`; the repo's measurement scripts are ``benchmarks/``).
 
 One image goes through :class:`~litepose.Predictor` again and again, for each backend (eager
 unfolded torch first, what the original runs; then folded channels-last torch, ONNX Runtime fp32
@@ -24,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from .formats import BACKENDS, default_backend, export_modules, format_for_backend, is_exported
+
 __all__ = ["VARIANTS", "available_variants", "plan_variants", "benchmark", "format_table"]
 
 #: (backend, precision) in the order the rows come; ``torchscript`` only when asked for by name
@@ -38,13 +41,6 @@ VARIANTS = (
     ("openvino", "int8"),
 )
 _ON_REQUEST = {"torchscript"}
-#: Python modules each variant needs beyond torch, and the pip extra that brings them.
-_NEEDS = {
-    ("onnxruntime", "fp32"): (("onnxruntime", "onnx"), "export"),
-    ("onnxruntime", "int8"): (("onnxruntime", "onnx"), "export"),
-    ("openvino", "fp32"): (("openvino", "onnx"), "openvino,export"),
-    ("openvino", "int8"): (("openvino", "onnx", "nncf"), "openvino,export"),
-}
 _STAGES = ("preprocess", "network", "decode", "total")
 
 
@@ -58,8 +54,6 @@ def plan_variants(backends: Sequence[str] | None = None) -> tuple[list[tuple[str
     """The variants :func:`benchmark` measures for ``backends`` (default: every one but those only made
     on request; eager torch always first, the baseline), and those it cannot run here, each as an
     error row ``{"backend", "precision", "error"}`` saying which package is missing."""
-    from .runtime import BACKENDS
-
     unknown = sorted(set(backends or ()) - set(BACKENDS))
     if unknown:
         raise ValueError(f"unknown backend {unknown[0]!r}: choose one of {', '.join(BACKENDS)}")
@@ -68,7 +62,7 @@ def plan_variants(backends: Sequence[str] | None = None) -> tuple[list[tuple[str
     for b, prec in VARIANTS:
         if b != "torch-eager" and (b not in backends if backends else b in _ON_REQUEST):
             continue
-        mods, extra = _NEEDS.get((b, prec), ((), ""))
+        mods, extra = export_modules(b, prec)
         absent = [m for m in mods if not _installed(m)]
         if absent:
             why = f"not installed here: {', '.join(absent)} (pip install 'litepose[{extra}]')"
@@ -107,12 +101,12 @@ def _open(model: Any, backend: str, precision: str, tmp: Path, input_size: int |
         return model
     from .export import export_model
 
-    fmt = {"onnxruntime": "onnx", "openvino": "openvino", "torchscript": "torchscript"}[backend]
-    ext = {"onnx": ".onnx", "openvino": ".xml", "torchscript": ".torchscript"}[fmt]
-    print(f"exporting {fmt} {precision}", file=sys.stderr)
+    fmt = format_for_backend(backend)
+    assert fmt is not None, backend  # every backend but the torch ones runs a format's files
+    print(f"exporting {fmt.name} {precision}", file=sys.stderr)
     return export_model(
-        model, fmt, tmp / f"{fmt}-{precision}{ext}", input_size=input_size, int8=precision == "int8",
-        int8_images=int8_images,
+        model, fmt.name, tmp / f"{fmt.name}-{precision}{fmt.suffix}", input_size=input_size,
+        int8=precision == "int8", int8_images=int8_images,
     )  # fmt: skip
 
 
@@ -147,7 +141,7 @@ def benchmark(
     """Benchmark rows (the ``--json`` shape, docs/cli.md) for ``source``: a torch model (every
     variant of :func:`available_variants`, exported on the fly) or an exported file (its own
     backend only). ``image``: RGB uint8, default a generated 640x480 SynthPose image."""
-    from .runtime import FILE_SUFFIXES, default_backend, named_export
+    from .runtime import named_export
 
     if runs < 1 or warmup < 0:
         raise ValueError(f"runs must be at least 1 and warmup at least 0, got {runs} and {warmup}")
@@ -160,7 +154,7 @@ def benchmark(
         from .models.weights import download_weights
 
         source, backends = download_weights(entry), list(backends or [entry.backend])
-    exported = isinstance(source, (str, Path)) and Path(source).suffix.lower() in FILE_SUFFIXES
+    exported = is_exported(source)
     rows: list[dict[str, Any]] = []
     if exported:
         variants: list[tuple[str, str]] = [(b, "") for b in (backends or [default_backend(source)])]
