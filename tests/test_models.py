@@ -263,6 +263,27 @@ def test_profile_true_macs_equal_flop_counter(arch, size) -> None:
     assert profile_model(arch, input_size=size).macs == counter.get_total_flops() // 2
 
 
+def test_one_topology_walk_builds_profiles_and_times_the_network() -> None:
+    # the modules, the MACs and the latency table's layers all come from models.topology.walk
+    from litepose.models.topology import Block, Fusion, Output, Stem, walk
+    from litepose.search.cost import layers_of
+
+    spec = ArchSpec.uniform(256, 8, (8, 16, 24, 40), (8, 16, 24), blocks=(1, 2, 3, 1), kernel=3, expansion=4)
+    layers = walk(spec, 5, (128, 64))
+    assert isinstance(layers[0], Stem) and layers[0].size_out == (64, 32)
+    blocks = [x for x in layers if isinstance(x, Block)]
+    assert [(b.stage, b.index, b.stride) for b in blocks][:3] == [(0, 0, 2), (1, 0, 2), (1, 1, 1)]
+    assert blocks[-1].size_out == (8, 4)  # 1/16 of the input
+    fusions, outputs = [x for x in layers if isinstance(x, Fusion)], [x for x in layers if isinstance(x, Output)]
+    net = LitePose(spec, 5)
+    assert [len(s) for s in net.stage] == [1, 2, 3, 1]
+    assert [(m.in_channels, m.out_channels) for m in net.deconv_refined] == [(f.cin_head, f.cout) for f in fusions]
+    assert [(m.in_channels, m.out_channels) for m in net.deconv_raw] == [(f.cin_raw, f.cout) for f in fusions]
+    assert [(o.cin_head, o.cin_raw, o.cout, o.size) for o in outputs] == [(16, 8, 10, (32, 16)), (24, 8, 5, (64, 32))]
+    assert [m.conv[0].in_channels for m in net.final_raw] == [o.cin_raw for o in outputs]
+    assert len(layers_of(spec, 5)) == 1 + len(blocks) + 3 * len(fusions) + 3 * len(outputs)
+
+
 def test_profile_cli(capsys) -> None:
     from litepose.cli import main
 

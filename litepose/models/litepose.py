@@ -18,6 +18,7 @@ from torch import nn
 from .fastbn import FusedSequential
 from .fastconv import DepthwiseConv2d
 from .spec import ArchSpec, expanded_width
+from .topology import Block, Fusion, Stem, walk
 
 __all__ = [
     "LitePose",
@@ -88,45 +89,40 @@ BlockFactory = Callable[[int, int, int, int, float], nn.Module]
 
 
 def build_layers(net: nn.Module, spec: ArchSpec, num_joints: int, block: BlockFactory) -> None:
-    """Create LitePose's layers on ``net`` with the original's module names.
+    """Create LitePose's layers on ``net`` with the original's module names, from the topology
+    :func:`~litepose.models.topology.walk` gives.
 
     ``block(cin, cout, stride, kernel, expansion)`` makes one backbone block; the standalone
     network and the supernet differ only there. Sets ``net.channels`` = (stem, stage 1..4).
+    Modules are created in the original's order (stem, stages, head steps, outputs), so a seeded
+    initialisation gives the original's weights.
     """
-    stem = spec.stem_channels
-    net.first = FusedSequential(
-        conv_bn_act(3, 32, 3, 2),
-        conv_bn_act(32, 32, 3, 1, groups=32),
-        nn.Conv2d(32, stem, 1, 1, 0, bias=False),
-        nn.BatchNorm2d(stem),
-    )
-    channels = [stem]
-    stages = []
-    cin = stem
-    for st in spec.stages:
-        blocks = []
-        for i, (t, k) in enumerate(st.blocks):
-            blocks.append(block(cin, st.channels, st.stride if i == 0 else 1, k, t))
-            cin = st.channels
-        stages.append(nn.Sequential(*blocks))
-        channels.append(st.channels)
-    net.stage = nn.ModuleList(stages)
-    net.channels = tuple(channels)
-    # Fusion deconv head: step i fuses the previous head feature with backbone feature -(i+2).
-    refined, raw, bnrelu = [], [], []
-    prev = channels[-1]
-    for i, f in enumerate(spec.deconv):
-        refined.append(_deconv(prev, f))
-        raw.append(_deconv(channels[-i - 2], f))
-        bnrelu.append(FusedSequential(nn.BatchNorm2d(f), nn.ReLU(inplace=True)))
-        prev = f
+    stages: list[list[nn.Module]] = [[] for _ in spec.stages]
+    refined, raw, bnrelu, outputs = [], [], [], []
+    for layer in walk(spec, num_joints):
+        if isinstance(layer, Stem):
+            net.first = FusedSequential(
+                conv_bn_act(3, 32, 3, 2),
+                conv_bn_act(32, 32, 3, 1, groups=32),
+                nn.Conv2d(32, layer.cout, 1, 1, 0, bias=False),
+                nn.BatchNorm2d(layer.cout),
+            )
+        elif isinstance(layer, Block):
+            stages[layer.stage].append(block(layer.cin, layer.cout, layer.stride, layer.kernel, layer.expansion))
+        elif isinstance(layer, Fusion):
+            refined.append(_deconv(layer.cin_head, layer.cout))
+            raw.append(_deconv(layer.cin_raw, layer.cout))
+            bnrelu.append(FusedSequential(nn.BatchNorm2d(layer.cout), nn.ReLU(inplace=True)))
+        else:
+            outputs.append(layer)
+    net.stage = nn.ModuleList(nn.Sequential(*blocks) for blocks in stages)
+    net.channels = (spec.stem_channels, *(st.channels for st in spec.stages))
     net.deconv_refined = nn.ModuleList(refined)
     net.deconv_raw = nn.ModuleList(raw)
     net.deconv_bnrelu = nn.ModuleList(bnrelu)
-    # Outputs after deconv steps 2 (1/4 res: heatmaps + tags) and 3 (1/2 res: heatmaps).
-    out_ch = (2 * num_joints, num_joints)
-    net.final_refined = nn.ModuleList([SepConv(spec.deconv[i + 1], out_ch[i]) for i in range(2)])
-    net.final_raw = nn.ModuleList([SepConv(channels[-i - 4], out_ch[i]) for i in range(2)])
+    # Outputs after head steps 2 (1/4 res: heatmaps + tags) and 3 (1/2 res: heatmaps).
+    net.final_refined = nn.ModuleList([SepConv(o.cin_head, o.cout) for o in outputs])
+    net.final_raw = nn.ModuleList([SepConv(o.cin_raw, o.cout) for o in outputs])
 
 
 def init_output_layers(net: nn.Module, std: float = 0.001) -> int:

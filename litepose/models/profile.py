@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from .spec import ArchSpec, check_input_size, expanded_width, resolve_spec
+from .topology import Block, Fusion, Stem, walk
 
 __all__ = ["Profile", "profile_model"]
 
@@ -82,35 +83,26 @@ def profile_model(
         raise ValueError(f"the number of joints must be a positive integer, got {num_joints!r}")
     c = _Counter()
 
-    def hw(stride: int) -> int:
-        return (h // stride) * (w // stride)
+    def area(size: tuple[int, int]) -> int:
+        return size[0] * size[1]
 
-    c.conv(3, 32, 3, 1, hw(2), True, True)
-    c.conv(32, 32, 3, 32, hw(2), True, True)
-    c.conv(32, spec.stem_channels, 1, 1, hw(2), True, False)
-    channels = [spec.stem_channels]
-    res = 2
-    cin = spec.stem_channels
-    for st in spec.stages:
-        for i, (t, k) in enumerate(st.blocks):
-            s = st.stride if i == 0 else 1
-            hid = expanded_width(cin, t)
-            c.conv(cin, hid, 1, 1, hw(res), True, True)
-            c.conv(hid, hid, k, hid, hw(res * s), True, True)
-            c.conv(hid, st.channels, 1, 1, hw(res * s), True, False)
-            res *= s
-            cin = st.channels
-        channels.append(st.channels)
-    prev = channels[-1]
-    for i, f in enumerate(spec.deconv):
-        c.deconv(prev, f, 4, hw(res), hw(res // 2))
-        c.deconv(channels[-i - 2], f, 4, hw(res), hw(res // 2))
-        res //= 2
-        c.deconv_pair_output(f, hw(res))
-        prev = f
-        if i > 0:
-            out = 2 * num_joints if i == 1 else num_joints
-            for cin_head in (f, channels[-i - 3]):
-                c.conv(cin_head, cin_head, 5, cin_head, hw(res), True, True)
-                c.conv(cin_head, out, 1, 1, hw(res), False, False)
+    for layer in walk(spec, num_joints, (h, w)):
+        if isinstance(layer, Stem):
+            out = area(layer.size_out)
+            c.conv(3, 32, 3, 1, out, True, True)
+            c.conv(32, 32, 3, 32, out, True, True)
+            c.conv(32, layer.cout, 1, 1, out, True, False)
+        elif isinstance(layer, Block):
+            hid = expanded_width(layer.cin, layer.expansion)
+            c.conv(layer.cin, hid, 1, 1, area(layer.size_in), True, True)
+            c.conv(hid, hid, layer.kernel, hid, area(layer.size_out), True, True)
+            c.conv(hid, layer.cout, 1, 1, area(layer.size_out), True, False)
+        elif isinstance(layer, Fusion):
+            c.deconv(layer.cin_head, layer.cout, 4, area(layer.size_in), area(layer.size_out))
+            c.deconv(layer.cin_raw, layer.cout, 4, area(layer.size_in), area(layer.size_out))
+            c.deconv_pair_output(layer.cout, area(layer.size_out))
+        else:
+            for cin in (layer.cin_head, layer.cin_raw):
+                c.conv(cin, cin, 5, cin, area(layer.size), True, True)
+                c.conv(cin, layer.cout, 1, 1, area(layer.size), False, False)
     return Profile(name, (h, w), num_joints, c.params, c.macs, c.paper, c.deconv_total)

@@ -29,6 +29,7 @@ from ..files import atomic_write
 from ..home import home_dir
 from ..models.profile import profile_model
 from ..models.spec import PRESETS, ArchSpec
+from ..models.topology import Block, Fusion, Stem, walk
 
 __all__ = [
     "COSTS",
@@ -195,31 +196,23 @@ Layer = tuple
 
 
 def layers_of(spec: ArchSpec, num_joints: int) -> list[Layer]:
-    """The layers of ``spec`` in forward order (the units the table times)."""
-    s = spec.input_size
-    out: list[Layer] = [("stem", s, spec.stem_channels)]
-    h = s // 2
-    cin = spec.stem_channels
-    channels = [cin]
-    for st in spec.stages:
-        for i, (t, k) in enumerate(st.blocks):
-            stride = st.stride if i == 0 else 1
-            out.append(("block", cin, st.channels, t, k, stride, h))
-            h //= stride
-            cin = st.channels
-        channels.append(st.channels)
-    prev = channels[-1]
-    for i, f in enumerate(spec.deconv):
-        out.append(("deconv", prev, f, h))
-        out.append(("deconv", channels[-i - 2], f, h))
-        h *= 2
-        out.append(("addrelu", f, h))
-        prev = f
-        if i > 0:
-            o = 2 * num_joints if i == 1 else num_joints
-            out.append(("sep", f, o, h))
-            out.append(("sep", channels[-i - 3], o, h))
-            out.append(("add", o, h))
+    """The layers of ``spec`` in forward order (the units the table times), from the model's
+    topology (:func:`litepose.models.topology.walk`)."""
+    out: list[Layer] = []
+    for layer in walk(spec, num_joints):
+        if isinstance(layer, Stem):
+            out.append(("stem", layer.size_in[0], layer.cout))
+        elif isinstance(layer, Block):
+            b = layer
+            out.append(("block", b.cin, b.cout, b.expansion, b.kernel, b.stride, b.size_in[0]))
+        elif isinstance(layer, Fusion):
+            h = layer.size_in[0]
+            out += [("deconv", layer.cin_head, layer.cout, h), ("deconv", layer.cin_raw, layer.cout, h)]
+            out.append(("addrelu", layer.cout, layer.size_out[0]))
+        else:
+            h = layer.size[0]
+            out += [("sep", layer.cin_head, layer.cout, h), ("sep", layer.cin_raw, layer.cout, h)]
+            out.append(("add", layer.cout, h))
     return out
 
 
