@@ -24,6 +24,7 @@ from litepose.models import (
     sample_arch,
     save_checkpoint,
 )
+from litepose.normalization import Normalization
 
 SIZES = {"XS": "litepose-xs", "S": "litepose-s", "M": "litepose-m", "L": "litepose-l"}
 
@@ -175,6 +176,24 @@ def test_self_describing_checkpoint_round_trip(tmp_path) -> None:
     assert info["normalization"]["mean"] == [0.485, 0.456, 0.406]
     for k, v in model.state_dict().items():
         assert torch.equal(v, loaded.state_dict()[k])
+
+
+def test_create_model_with_weights_restores_what_load_checkpoint_does(tmp_path) -> None:
+    spec = ArchSpec.uniform(320, 16, (16, 24, 40, 64), (16, 16, 24), blocks=(2, 2, 3, 2), kernel=5)
+    model = create_model(spec, num_joints=5)
+    model.keypoints = litepose.KeypointSet.from_dict(
+        {"name": "hand", "names": ["a", "b", "c", "d", "e"], "skeleton": [[0, 1]], "flip_pairs": [[3, 4]]}
+    )
+    model.input_size = 256
+    model.normalization = Normalization((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    path = save_checkpoint(model, tmp_path / "m.pth")
+    made, (loaded, _) = create_model(spec, num_joints=5, weights=path), load_checkpoint(path)
+    for m in (made, loaded):
+        assert m.keypoints.name == "hand" and m.input_size == 256 and not m.training
+        assert m.normalization.mean == (0.5, 0.5, 0.5) and m.normalization.std == (0.25, 0.25, 0.25)
+    assert all(torch.equal(v, made.state_dict()[k]) for k, v in model.state_dict().items())
+    with pytest.raises(CheckpointError, match=r"m\.pth: does not fit the model"):
+        create_model("litepose-xs", num_joints=5, weights=path)  # the architecture named is the one built
 
 
 def test_foreign_custom_spec_is_inferred_from_shapes(tmp_path) -> None:

@@ -77,19 +77,19 @@ def create_model(
     num_joints: int = 17,
     weights: str | Path | None = None,
 ) -> nn.Module:
-    """Build a model; with ``weights`` (a path or a weights name) load a checkpoint into it
-    (strictly, shapes checked)."""
+    """Build a model; with ``weights`` (a path or a weights name) load a checkpoint into it as
+    :func:`load_checkpoint` does (strictly, shapes checked; in eval mode, with the file's keypoints,
+    input size and normalisation), the architecture and number of joints being these."""
+    is_super = isinstance(name_or_spec, str) and preset_name(name_or_spec) in SUPERNET_NAMES
+    spec = None if is_super else resolve_spec(name_or_spec)[1]
+    if weights is not None:
+        from .checkpoint import _load
+
+        return _load(weights, spec, num_joints, "super" if is_super else "litepose")[0]
     from ..data.keypoints import keypoint_set_for
     from .litepose import LitePose
     from .supernet import SuperLitePose
 
-    is_super = isinstance(name_or_spec, str) and preset_name(name_or_spec) in SUPERNET_NAMES
-    model: nn.Module = SuperLitePose(num_joints) if is_super else LitePose(resolve_spec(name_or_spec)[1], num_joints)
+    model: nn.Module = SuperLitePose(num_joints) if is_super else LitePose(spec, num_joints)
     model.keypoints = keypoint_set_for(num_joints)
-    if weights is not None:
-        from .checkpoint import _load_into, _read
-
-        r = _read(weights)
-        _load_into(model, r.state_dict, r.path)
-        model.eval()
     return model

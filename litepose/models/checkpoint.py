@@ -277,22 +277,36 @@ def load_checkpoint(
     "original", "mmpose-early" or "mmpose-convmodule"), ``path`` (the file read) and any
     ``extra`` metadata.
     """
+    return _load(path, arch, num_joints)
+
+
+def _load(
+    path: str | Path,
+    arch: str | Path | dict | ArchSpec | None,
+    num_joints: int | None,
+    want: str | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """:func:`load_checkpoint`, with ``want`` (``"litepose"`` or ``"super"``) fixing the kind of
+    model built whatever the file holds (:func:`~litepose.models.create_model`: a file of the other
+    kind then does not fit, and says so)."""
     r = _read(path)
     path, sd, meta = r.path, r.state_dict, r.meta
     if meta is not None:
-        kind = meta.get("kind", "litepose")
+        file_kind = meta.get("kind", "litepose")
         spec = ArchSpec.from_json(meta["spec"])
         file_joints = int(meta["num_joints"])
         kps = KeypointSet.from_dict(meta["keypoints"]) if meta.get("keypoints") else None
         source = "litepose"
     else:
-        kind, spec, file_joints = infer_spec(sd, path)
+        file_kind, spec, file_joints = infer_spec(sd, path)
         kps = None
         source = "foreign"
+    kind = want or file_kind
     k = file_joints if num_joints is None else int(num_joints)
     if kind == "super":
         # a self-describing file records the supernet's largest spec (tiny supernets of tests, ...)
-        model: nn.Module = SuperLitePose(k, spec) if meta is not None else SuperLitePose(k)
+        described = meta is not None and file_kind == "super"
+        model: nn.Module = SuperLitePose(k, spec) if described else SuperLitePose(k)
         if arch is not None:
             model.set_arch(arch)
     else:
