@@ -338,3 +338,40 @@ def test_no_docs_or_code_file_holds_merge_conflict_markers() -> None:
             if line.startswith(("<<<<<<< ", ">>>>>>> ")) or line == "=======":
                 found.append(f"{f.relative_to(REPO)}:{n}")
     assert not found, f"merge conflict markers at {found}"
+
+
+def test_the_clis_defaults_are_the_librarys() -> None:
+    """Each default is stated once: every option that sets a library parameter defaults to that
+    parameter's own default (Predictor, TrackerConfig, OneEuroConfig, SearchSettings)."""
+    import dataclasses
+
+    from litepose.search.evolution import SearchSettings
+    from litepose.track import OneEuroConfig, TrackerConfig
+
+    parsers = _reference.verb_parsers()
+    predictor = inspect.signature(litepose.Predictor).parameters
+    fields = {
+        "tracker": {f.name: f.default for f in dataclasses.fields(TrackerConfig)},
+        "smoother": {f.name: f.default for f in dataclasses.fields(OneEuroConfig)},
+    }
+    checked = 0
+    for flag, spec in _options.SHARED.items():
+        action = next(a for p in parsers.values() for a in p._actions if flag in a.option_strings)
+        if "predictor" in spec:
+            default = predictor[spec["predictor"]].default
+            expected = (not default) if flag == "--no-flip" else default
+            got = action.default
+            if flag == "--scales" and got is not None:
+                got = tuple(got)
+            assert got == expected or (got is None and flag in ("--input-size", "--keypoints")), (flag, got, expected)
+            checked += 1
+        for kind in ("tracker", "smoother"):
+            if kind in spec:
+                assert action.default == fields[kind][spec[kind]], (flag, action.default)
+                checked += 1
+    search = {a.dest: a.default for a in parsers["search"]._actions}
+    for f in dataclasses.fields(SearchSettings):
+        if f.name in search:
+            assert search[f.name] == f.default, f.name
+            checked += 1
+    assert checked >= 15
