@@ -16,7 +16,15 @@ from litepose.models.space import SearchSpace, sample_arch
 from litepose.models.spec import PRESETS, ArchSpec
 from litepose.models.supernet import SuperLitePose
 from litepose.search.cost import LatencyTable, layers_of, parse_budget, space_layers
-from litepose.search.evolution import SearchSettings, evolve
+from litepose.search.evolution import (
+    SearchSettings,
+    SearchStateError,
+    arch_key,
+    evolve,
+    preset_marks,
+    read_state,
+    write_state,
+)
 
 TINY = ArchSpec.uniform(128, 16, (16, 16, 24, 32), (16, 16, 16), blocks=(1, 2, 1, 1))
 SPACE = SearchSpace(widths=(1.0, 0.5), sizes=(32, 48, 64), max_spec=TINY)
@@ -62,9 +70,9 @@ def test_budget_without_a_valid_unit_is_refused(text) -> None:
 
 def test_cost_option_must_match_the_budget_unit() -> None:
     assert parse_budget("1.2GMACs", "paper-macs").cost == "paper-macs"
-    with pytest.raises(ValueError, match="--cost latency"):
+    with pytest.raises(ValueError, match="the cost latency is counted in"):
         parse_budget("0.9GMACs", "latency")
-    with pytest.raises(ValueError, match="--cost macs"):
+    with pytest.raises(ValueError, match="the cost macs is counted in"):
         parse_budget("20ms", "macs")
 
 
@@ -217,10 +225,40 @@ def test_same_seed_same_result_and_resume_after_interruption(tmp_path) -> None:
     c = evolve(SPACE, budget, _fake_ap, _macs, s, tmp_path / "c", progress=False)
     assert c.resumed and c.best == a.best and c.history == a.history
     assert len(c.candidates) == len(a.candidates) and c.evaluated_now < len(a.candidates)
-    # other settings in the same folder are refused, not mixed in
-    with pytest.raises(ValueError, match="other settings"):
+    # other settings in the same folder are refused, not mixed in (the library names its parameters)
+    with pytest.raises(SearchStateError, match=r"other settings \(settings\).*start over \(resume=False\)$"):
         evolve(SPACE, budget, _fake_ap, _macs, SearchSettings(population=6, generations=3, seed=8), tmp_path / "c",
                progress=False)  # fmt: skip
+
+
+def test_settings_errors_name_the_parameters() -> None:
+    for settings, message in [
+        (SearchSettings(population=1), "population must be at least 2, got 1"),
+        (SearchSettings(generations=-1), "generations must be >= 0, got -1"),
+        (SearchSettings(mutate_prob=2.0), "mutate_prob must lie in [0, 1], got 2.0"),
+    ]:
+        with pytest.raises(ValueError) as caught:
+            settings.check()
+        assert str(caught.value) == message
+    with pytest.raises(ValueError, match="^backend 'onnxruntime' is not available"):
+        LatencyTable("onnxruntime", 1, entries={})
+
+
+def test_preset_marks_are_cached_in_the_search_state(tmp_path) -> None:
+    # state.json has one writer (write_state): the presets' predicted APs go into it beside the search's rows
+    write_state(tmp_path, {"version": 1, "evaluated": {"x": {"ap": 0.5}}})
+    scored: list[str] = []
+
+    def predict(spec: ArchSpec) -> float:
+        scored.append(arch_key(spec))
+        return 0.25
+
+    budget = parse_budget("1GMACs")
+    first = preset_marks(SearchSpace(), _macs, predict, budget, output=tmp_path)
+    again = preset_marks(SearchSpace(), _macs, predict, budget, output=tmp_path)
+    assert first == again and first["litepose-xs"]["ap"] == 0.25 and scored == [arch_key(PRESETS["litepose-xs"])]
+    state = read_state(tmp_path)
+    assert state["evaluated"] == {"x": {"ap": 0.5}} and list(state["presets"]) == scored
 
 
 def test_search_cli_end_to_end(tiny, tmp_path, capsys) -> None:
@@ -245,6 +283,9 @@ def test_search_cli_end_to_end(tiny, tmp_path, capsys) -> None:
     # a bare number is a one-line error (exit code 2)
     assert main([*args[:-4], "--budget", "0.9", "--output", str(tmp_path / "x")]) == 2
     assert "has no unit" in capsys.readouterr().err
+    # another search in the same folder: the command line names its options
+    assert main([*args[:7], "--population", "3", *args[9:]]) == 2
+    assert capsys.readouterr().err.strip().endswith("start over (resume=False): another --output, or --resume no")
 
 
 def test_search_cli_latency_budget_with_a_given_table(tiny, tmp_path, capsys) -> None:

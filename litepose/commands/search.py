@@ -103,7 +103,6 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..data.jsonio import read_json
     from ..device import pick_device
     from ..files import FolderLock, atomic_write
     from ..models import load_checkpoint
@@ -117,7 +116,14 @@ def run(args: argparse.Namespace) -> int:
         parse_budget,
         space_layers,
     )
-    from ..search.evolution import AccuracyPredictor, SearchSettings, evolve, preset_marks, write_outputs
+    from ..search.evolution import (
+        AccuracyPredictor,
+        SearchSettings,
+        SearchStateError,
+        evolve,
+        preset_marks,
+        write_outputs,
+    )
     from ._options import emit, output_folder
 
     budget = parse_budget(args.budget, args.cost)
@@ -198,14 +204,13 @@ def run(args: argparse.Namespace) -> int:
             "backend": args.backend if budget.cost == "latency" else None,
             "threads": threads if budget.cost == "latency" else None,
         }
-        result = evolve(space, budget, predictor, cost, settings, out, identity=identity,
-                        resume=args.resume == "auto", progress=not args.json,
-                        log=lambda s: print(s, file=sys.stderr))  # fmt: skip
-        state_path = out / "state.json"
-        state = read_json(state_path, "search state")
-        marks = preset_marks(space, cost, predictor, budget, state.setdefault("presets", {}))
-        text = json.dumps(state)
-        atomic_write(state_path, lambda tmp: tmp.write_text(text))
+        try:
+            result = evolve(space, budget, predictor, cost, settings, out, identity=identity,
+                            resume=args.resume == "auto", progress=not args.json,
+                            log=lambda s: print(s, file=sys.stderr))  # fmt: skip
+        except SearchStateError as e:
+            raise SearchStateError(f"{e}: another --output, or --resume no") from None
+        marks = preset_marks(space, cost, predictor, budget, output=out)
         files = write_outputs(result, space, out, k, marks, table)
         best_cost = format_cost(result.best_cost, budget.cost)
         summary = {

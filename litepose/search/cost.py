@@ -43,7 +43,7 @@ __all__ = [
     "cost_of",
 ]
 
-#: The cost models, by ``--cost`` name, and the unit family of each.
+#: The cost models, by name, and the unit family of each.
 COSTS = {"macs": "macs", "paper-macs": "macs", "params": "params", "latency": "latency"}
 
 #: Backends :func:`time_module` can run (onnxruntime / openvino plug in here when they land).
@@ -75,7 +75,7 @@ class Budget:
 
 
 def parse_budget(text: str, cost: str | None = None) -> Budget:
-    """``"0.9GMACs"`` -> Budget(9e8, "macs"). ``cost`` (``--cost``) overrides the cost the unit picks
+    """``"0.9GMACs"`` -> Budget(9e8, "macs"). ``cost`` overrides the cost the unit picks
     within the unit's family (``paper-macs`` for a MACs budget); a unit of another family is refused."""
     m = _BUDGET_RE.match(str(text))
     examples = "write it with its unit, e.g. 0.9GMACs, 900MMACs, 2.5Mparams or 20ms"
@@ -95,9 +95,9 @@ def parse_budget(text: str, cost: str | None = None) -> Budget:
     if cost is None:
         cost = family
     if cost not in COSTS:
-        raise ValueError(f"--cost {cost!r}: choose one of {', '.join(COSTS)}")
+        raise ValueError(f"cost {cost!r}: choose one of {', '.join(COSTS)}")
     if COSTS[cost] != family:
-        raise ValueError(f"budget {text!r} is in {_BASE_UNIT[family]}, but --cost {cost} is counted in "
+        raise ValueError(f"budget {text!r} is in {_BASE_UNIT[family]}, but the cost {cost} is counted in "
                          f"{_BASE_UNIT[COSTS[cost]]}: give a budget in that unit")  # fmt: skip
     return Budget(number * factor, cost, str(text).strip())
 
@@ -118,7 +118,7 @@ def format_cost(value: float, cost: str) -> str:
 def check_backend(backend: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(
-            f"--backend {backend!r} is not available for latency yet (available: {', '.join(BACKENDS)}); "
+            f"backend {backend!r} is not available for latency yet (available: {', '.join(BACKENDS)}); "
             "per-layer latency tables of the onnxruntime / openvino backends are not built yet"
         )
     return backend

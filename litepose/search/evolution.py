@@ -33,7 +33,17 @@ from ..models.space import Genes, SearchSpace
 from ..models.spec import PRESETS, ArchSpec, spec_name
 from .cost import Budget, format_cost
 
-__all__ = ["AccuracyPredictor", "SearchSettings", "SearchResult", "evolve", "write_outputs", "arch_key"]
+__all__ = [
+    "AccuracyPredictor",
+    "SearchSettings",
+    "SearchResult",
+    "SearchStateError",
+    "evolve",
+    "write_outputs",
+    "arch_key",
+    "read_state",
+    "write_state",
+]
 
 STATE_VERSION = 1
 
@@ -77,7 +87,7 @@ class AccuracyPredictor:
         self.device = device
         self.seed = int(seed)
         if self.calib_images < 1:
-            raise ValueError(f"--calib-images must be at least 1, got {calib_images}")
+            raise ValueError(f"calib_images must be at least 1, got {calib_images}")
         self.train = KeypointDataset(data, images, transform=TransformConfig(input_size=supernet.max_spec.input_size))
         if len(self.train) == 0:
             raise ValueError(f"{data}: no training images to recalibrate BatchNorm with")
@@ -115,13 +125,13 @@ class SearchSettings:
 
     def check(self) -> None:
         if self.population < 2:
-            raise ValueError(f"--population must be at least 2, got {self.population}")
+            raise ValueError(f"population must be at least 2, got {self.population}")
         if self.generations < 0:
-            raise ValueError(f"--generations must be >= 0, got {self.generations}")
+            raise ValueError(f"generations must be >= 0, got {self.generations}")
         for name in ("parents", "mutate_prob", "mutation_ratio"):
             v = getattr(self, name)
             if not 0 <= v <= 1:
-                raise ValueError(f"--{name.replace('_', '-')} must lie in [0, 1], got {v}")
+                raise ValueError(f"{name} must lie in [0, 1], got {v}")
 
 
 @dataclass
@@ -135,6 +145,33 @@ class SearchResult:
     resumed: bool = False
     evaluated_now: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class SearchStateError(ValueError):
+    """The output folder holds the state of a search with other settings (it is never mixed in)."""
+
+
+#: The search's state in its output folder: every evaluated candidate, the population and random
+#: state at each generation's start, and the presets' predicted APs.
+STATE_FILE = "state.json"
+
+
+def read_state(output: str | Path) -> dict[str, Any]:
+    """The search state in ``output`` (a clear ``ValueError`` for one that cannot be read)."""
+    path = Path(output) / STATE_FILE
+    try:
+        state = read_json(path, "search state")
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the search state: {e}") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not a search state (a JSON object), got {type(state).__name__}")
+    return state
+
+
+def write_state(output: str | Path, state: dict[str, Any]) -> None:
+    """Write the search state into ``output``, atomically: the one writer of ``state.json``."""
+    text = json.dumps(state)
+    atomic_write(Path(output) / STATE_FILE, lambda tmp: tmp.write_text(text))
 
 
 def _rng_to_json(state: tuple) -> list:
@@ -168,7 +205,7 @@ def evolve(
     settings.check()
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    state_path = out / "state.json"
+    state_path = out / STATE_FILE
     ident = {
         "space": space.as_dict(),
         "budget": [budget.value, budget.cost],
@@ -179,18 +216,13 @@ def evolve(
     state: dict[str, Any] = {"version": STATE_VERSION, "identity": ident, "evaluated": {}, "history": []}
     resumed = False
     if state_path.is_file() and resume:
-        try:
-            old = read_json(state_path, "search state")
-        except OSError as e:
-            raise ValueError(f"{state_path}: cannot read the search state: {e}") from None
-        if not isinstance(old, dict):
-            raise ValueError(f"{state_path}: not a search state (a JSON object), got {type(old).__name__}")
+        old = read_state(out)
         if old.get("version") != STATE_VERSION or old.get("identity") != ident:
             diff = sorted(k for k in set(ident) | set(old.get("identity", {}))
                           if ident.get(k) != old.get("identity", {}).get(k))  # fmt: skip
-            raise ValueError(
+            raise SearchStateError(
                 f"{state_path}: a search with other settings ({', '.join(diff) or 'version'}) is in this folder; "
-                "choose another --output, or --resume no to start over"
+                "choose another output folder, or start over (resume=False)"
             )
         state = old
         resumed = True
@@ -201,8 +233,7 @@ def evolve(
     count = {"new": 0}
 
     def save() -> None:
-        text = json.dumps(state)
-        atomic_write(state_path, lambda tmp: tmp.write_text(text))
+        write_state(out, state)
 
     def fits(genes: Genes) -> tuple[bool, float]:
         spec = space.decode(genes)
@@ -352,7 +383,7 @@ def write_outputs(
 
     atomic_write(out / "candidates.csv", write_csv)
     _plot(result, presets, out / "pareto.png")
-    return {name: str(out / name) for name in ("best_arch.json", "candidates.csv", "pareto.png", "state.json")}
+    return {name: str(out / name) for name in ("best_arch.json", "candidates.csv", "pareto.png", STATE_FILE)}
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -430,8 +461,20 @@ def preset_marks(
     predict: Callable[[ArchSpec], float] | None,
     budget: Budget,
     cache: dict[str, dict[str, Any]] | None = None,
+    *,
+    output: str | Path | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Cost of every preset, and its predicted AP where it lies in the space within 1.5x the budget."""
+    """Cost of every preset, and its predicted AP where it lies in the space within 1.5x the budget.
+
+    ``cache``: key -> {"ap", "cost"} of presets already scored (filled in). With ``output`` (a search's
+    folder, after :func:`evolve`) the cache is that search state's ``presets``, written back: a
+    resumed search does not score them again.
+    """
+    if output is not None:
+        state = read_state(output)
+        marks = preset_marks(space, cost, predict, budget, state.setdefault("presets", {}))
+        write_state(output, state)
+        return marks
     marks = {}
     for name, spec in PRESETS.items():
         c = float(cost(spec))
