@@ -250,6 +250,12 @@ class Predictor:
                 results[i] = people
         return results  # type: ignore[return-value]
 
+    def network_input(self, image: np.ndarray) -> tuple[Any, tt.ResizeGeometry]:
+        """The network's input for one image at scale 1 (resized, padded, normalised: a (1, 3, H, W)
+        tensor or array, in the backend's own type) and its resize geometry, for inspection."""
+        xs, geoms, base = self._preprocess([to_rgb_uint8(image)])
+        return xs[self.scales.index(1.0) if 1.0 in self.scales else 0], base
+
     def maps(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, tt.ResizeGeometry]:
         """The decoder's inputs for one image: heatmaps (K, H, W), tags (K, H, W, L) at the
         chain's size (the resized input's; the fast chain: half of it), and the resize geometry

@@ -281,8 +281,8 @@ def test_predictor_keeps_the_callers_model_and_honours_the_checkpoints_normaliza
     assert info["normalization"] == plain.to_dict() and loaded.normalization == plain
     predictor = litepose.Predictor(path, device="cpu", input_size=64)
     img = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
-    xs, _, _ = predictor._preprocess([img])
-    torch.testing.assert_close(xs[0][0], torch.from_numpy(img).permute(2, 0, 1).float() / 255)
+    x, _ = predictor.network_input(img)
+    torch.testing.assert_close(x[0], torch.from_numpy(img).permute(2, 0, 1).float() / 255)
     with pytest.raises(ValueError, match="must lie in"):
         Normalization(mean=(123.7, 116.3, 103.5))
 

@@ -323,8 +323,8 @@ def test_original_chain_with_legacy_is_bit_exact_given_the_originals_network_out
     image = read_image(shared("ref/images/img_480x640.png"), frame="upright")
     p = litepose.Predictor(str(shared("ref/model_XS_17.pth")), backend="torch-eager", chain="original",
                            legacy=True, device="cpu")  # fmt: skip
-    xs, _, _ = p._preprocess([image])
-    assert torch.equal(xs[0], ref["input"])  # the network input: bit-identical
+    x, _ = p.network_input(image)
+    assert torch.equal(x, ref["input"])  # the network input: bit-identical
     raw, flipped = list(ref["raw_outputs"]), list(ref["raw_outputs_flipped_input"])
     for threshold in ("1.0", "0.1"):
         p.decoder_settings["detection_threshold"] = float(threshold)
