@@ -13,7 +13,7 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .spec import PRESETS, ArchSpec, StageSpec, preset_name, resolve_spec
+from .spec import PRESETS, SUPERNET_NAMES, ArchSpec, StageSpec, list_models, preset_name, resolve_spec
 
 if TYPE_CHECKING:
     from torch import nn
@@ -63,13 +63,6 @@ __all__ = [
     "list_weights",
     "download_weights",
 ]
-
-SUPERNET_NAMES = ("litepose-super", "super", "supernet")
-
-
-def list_models() -> list[str]:
-    """Names ``create_model`` accepts (besides JSON specs)."""
-    return [*PRESETS, "litepose-super"]
 
 
 def create_model(

@@ -278,6 +278,15 @@ SUPERNET_KERNELS = (7, 5, 3)
 SUPERNET_MAX_EXPANSION = 6
 SUPERNET_SIZES = (256, 320, 384, 448, 512)
 
+#: Names of the supernet (``create_model("litepose-super")``).
+SUPERNET_NAMES = ("litepose-super", "super", "supernet")
+
+
+def list_models() -> list[str]:
+    """Names ``create_model`` accepts (besides JSON specs)."""
+    return [*PRESETS, "litepose-super"]
+
+
 _ALIASES = {"xs": "litepose-xs", "s": "litepose-s", "m": "litepose-m", "l": "litepose-l"}
 
 

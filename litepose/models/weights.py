@@ -294,8 +294,7 @@ def resolve_checkpoint(ref: str | Path) -> Path:
                 "trained, exported or transferred"
             )
         return download_weights(entry)
-    from . import list_models
-    from .spec import preset_name
+    from .spec import list_models, preset_name
 
     if preset_name(str(ref)) in list_models():
         arch = preset_name(str(ref))
