@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command line; ``argv`` None: the process's own (the ``litepose`` program), whose
+    signals stay handled until it exits, so a signal during shutdown cannot turn the exit code
+    into a death by that signal. Called with ``argv`` (tests, scripts) the handlers are put back."""
+    entry = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     try:
@@ -91,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc(file=sys.stderr)
         return _finish(as_json, stdout, None, _bug(args.verb, f"{type(e).__name__}: {_message(e)}"), 1)
     finally:
-        restore_signals()
+        if entry:  # the process ends next: later signals change nothing (the exit code stands)
+            for s in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(s, signal.SIG_IGN)
+        else:
+            restore_signals()
     summary = getattr(args, "_summary", None)
     if as_json and summary is None:
         return _finish(as_json, stdout, None, _bug(args.verb, "no summary for --json"), 1)

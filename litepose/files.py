@@ -15,6 +15,7 @@ import contextlib
 import errno
 import os
 import secrets
+import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     normal permissions), then rename it to ``path``; returns ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    tmp = path.parent / _temp_name(path.name)
     try:
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask applies, as to any output
     except OSError as e:
@@ -63,6 +64,13 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _temp_name(name: str) -> str:
+    """``.<name>.<random>.tmp``, or ``.litepose-<random>.tmp`` when that would pass the file
+    systems' 255-byte limit on a name (a legal 255-byte target must still be writable)."""
+    tmp = f".{name}.{secrets.token_hex(6)}.tmp"
+    return tmp if len(os.fsencode(tmp)) <= 255 else f".litepose-{secrets.token_hex(6)}.tmp"
 
 
 def remove_stale_temps(folder: str | Path, names: Iterable[str]) -> list[Path]:
@@ -120,7 +128,19 @@ class FolderLock:
         except ImportError:  # pragma: no cover - Windows
             fcntl = None
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            # never through a symlink (a planted .litepose.lock -> a user's photo would be overwritten)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.EMLINK) or self.path.is_symlink():
+                    raise FolderBusy(
+                        f"{shown(self.path)}: is a symbolic link, not litepose's lock file; remove it (it may point "
+                        "at a file of yours, which litepose will not write)"
+                    ) from None
+                raise
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise FolderBusy(f"{shown(self.path)}: is not a regular file, so not litepose's lock file; remove it")
             try:
                 if fcntl is not None:
                     try:

@@ -417,3 +417,86 @@ def test_an_openvino_ir_without_its_bin_file_says_so(tmp_path) -> None:
     (tmp_path / "net.bin").unlink()
     with pytest.raises(ValueError, match=r"net\.xml: OpenVINO cannot read it \(.*bin file cannot be found"):
         open_backend(tmp_path / "net.xml")  # the cause came last in OpenVINO's message, and was cut before
+
+
+# -- found by benchmarks/hostile.py --------------------------------------------------------------------------
+
+
+def test_export_and_transfer_refuse_to_write_over_their_input(tmp_path, capsys) -> None:
+    import litepose
+
+    ckpt = litepose.save_checkpoint(litepose.create_model("litepose-xs"), tmp_path / "model.pth")
+    before = ckpt.read_bytes()
+    assert main(["export", "--weights", str(ckpt), "--format", "torchscript", "--output", str(ckpt)]) == 2
+    assert "would replace the input" in capsys.readouterr().err and ckpt.read_bytes() == before
+    assert main(["transfer", "--supernet", str(ckpt), "--arch", "litepose-xs", "--output", str(ckpt)]) == 2
+    assert "would replace the input" in capsys.readouterr().err and ckpt.read_bytes() == before
+
+
+def test_a_lock_file_that_is_a_symlink_is_never_written_through(tmp_path, capsys) -> None:
+    photo = _image(tmp_path / "photos" / "a.jpg")
+    before = photo.read_bytes()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".litepose.lock").symlink_to(photo)
+    assert main(["predict", str(_image(tmp_path / "in" / "b.jpg")), *FAST, "--output", str(out)]) == 2
+    assert "is a symbolic link" in capsys.readouterr().err and photo.read_bytes() == before
+
+
+def test_an_output_name_of_255_bytes_is_written(tmp_path) -> None:
+    long = tmp_path / "in" / ("a" * 251 + ".png")  # its overlay, a...a.jpg, is 255 bytes: legal
+    _image(long)
+    assert main(["predict", str(long), *FAST, "--output", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / ("a" * 251 + ".jpg")).is_file()
+
+
+def test_a_recursive_glob_through_a_symlink_loop_reads_each_file_once(tmp_path, capsys) -> None:
+    _image(tmp_path / "in" / "a.jpg")
+    (tmp_path / "in" / "loop").symlink_to(tmp_path / "in")
+    pattern = str(tmp_path / "in" / "**" / "*.jpg")
+    assert main(["predict", pattern, *FAST, "--output", str(tmp_path / "o"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 1
+
+
+@POSIX
+def test_signals_during_shutdown_do_not_change_the_exit_code(tmp_path) -> None:
+    clip = _video(tmp_path / "clip.mp4", 300)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "litepose", "predict", str(clip), *FAST, "--output", str(out)]
+    jsonl = out / "clip.jsonl"
+    proc = _start(cmd, out, lambda: jsonl.is_file() and jsonl.read_text().count("\n") >= 3)
+    try:
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:  # SIGTERM again and again, to the end
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.01)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err[-2000:]
+    assert "Traceback" not in err
+
+
+@POSIX
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_a_full_disk_during_export_is_one_line_and_leaves_nothing(tmp_path, fmt) -> None:
+    """The file-size limit makes every write past 64 KB fail (EFBIG), as a full disk would; torch used
+    to abort the whole process when its archive writer failed."""
+    import resource
+
+    import litepose
+
+    ckpt = litepose.save_checkpoint(litepose.create_model("litepose-xs"), tmp_path / "model.pth")
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [sys.executable, "-m", "litepose", "export", "--weights", str(ckpt), "--format", fmt,
+           "--output", str(out / f"model.{fmt}"), "--json"]  # fmt: skip
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), preexec_fn=limit, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and str(out / f"model.{fmt}") in proc.stderr.strip().splitlines()[-1]
+    assert json.loads(proc.stdout)["exit_code"] == 2 and list(out.iterdir()) == []

@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..export import default_output, export_model
+    from ..files import refuse_clashes
     from ..models import load_checkpoint
     from ._options import emit
 
@@ -56,8 +57,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--eval compares fp32 with int8: give --int8 too")
     if args.int8_images < 1:
         raise ValueError(f"--int8-images must be at least 1, got {args.int8_images}")
-    model, _info = load_checkpoint(args.weights, arch=args.model)
     out = Path(args.output) if args.output else default_output(args.weights, args.format, args.int8)
+    written = [out, out.with_suffix(".bin")] if args.format == "openvino" else [out]
+    refuse_clashes(written, [Path(f) for f in (args.weights, args.calib) if f and Path(f).exists()], "--output")
+    model, _info = load_checkpoint(args.weights, arch=args.model)
     kw = {"input_size": args.input_size, "static": args.static}
     path = export_model(model, args.format, out, int8=args.int8, calib=args.calib, int8_images=args.int8_images, **kw)
     summary = {"output": str(path), "format": args.format, "precision": "int8" if args.int8 else "fp32",

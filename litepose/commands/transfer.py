@@ -23,10 +23,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import sys
+    from pathlib import Path
 
     from ..engine.transfer import transfer
+    from ..files import refuse_clashes
     from ._options import emit
 
+    refuse_clashes([Path(args.output)], [Path(f) for f in (args.supernet, args.data) if f and Path(f).exists()],
+                   "--output")  # fmt: skip
     if args.data is None:
         print(
             "warning: no --data given: BatchNorm statistics are the supernet's, which belong to no subnet "

@@ -16,6 +16,7 @@ Batch, height and width are dynamic (the aspect-keeping resize feeds e.g. 256x38
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from pathlib import Path
@@ -183,7 +184,9 @@ def export_torchscript(
         warnings.simplefilter("ignore")  # tracer warnings about the input checks
         traced = torch.jit.trace(net, torch.zeros(1, 3, size, size), check_trace=False)
     extra = {TS_EXTRA: json.dumps(to_strings(_info(model, size)))}
-    return atomic_write(path, lambda tmp: torch.jit.save(traced, str(tmp), _extra_files=extra))
+    buffer = io.BytesIO()  # in memory first: torch aborts the process when a file write fails mid-archive
+    torch.jit.save(traced, buffer, _extra_files=extra)
+    return atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
 
 
 def export_model(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import functools
 import importlib
+import io
 import re
 import threading
 from dataclasses import dataclass
@@ -370,8 +371,10 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
     from ..files import atomic_write
 
     def write(tmp: Path) -> None:
+        buffer = io.BytesIO()  # serialised in memory, written by Python: a failed write is an OSError, never an abort
         try:
-            torch.save(obj, tmp)
+            torch.save(obj, buffer)
+            tmp.write_bytes(buffer.getbuffer())
         except RuntimeError as e:  # torch's zip writer: "file write failed", "unexpected pos N vs M", ...
             text = str(e)
             if not any(k in text for k in _WRITE_FAILURES):

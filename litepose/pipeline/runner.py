@@ -238,8 +238,9 @@ class Stream:
         bar = tqdm(reader, desc=name, unit="frame", total=reader.frame_count, file=sys.stderr,
                    disable=not self.settings["progress"])  # fmt: skip
         writer = VideoWriter(mp4, reader.fps) if mp4 is not None and self.settings["overlays"] else None
-        lines = open(jsonl, "w", buffering=1) if jsonl is not None else None
+        lines = None
         try:
+            lines = open(jsonl, "w", buffering=1) if jsonl is not None else None  # inside: the bar closes on error
             for n, rgb in enumerate(bar):
                 try:
                     people = self.predictor(rgb)

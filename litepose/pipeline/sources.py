@@ -8,6 +8,7 @@ indices) to read, in name order, plus the files it skips and why; :func:`iter_vi
 from __future__ import annotations
 
 import glob
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,7 +61,12 @@ def resolve_source(source: str | Path | int) -> Sources:
         else:
             raise FileNotFoundError(f"{text}: no such file, folder or glob match (or webcam index)")
     found = Sources(sequence=sequence)
+    seen: set[str] = set()
     for f in files:
+        real = os.path.realpath(f)
+        if real in seen:  # the same file again (a '**' glob through a symlinked folder, a link to it)
+            continue
+        seen.add(real)
         suffix = f.suffix.lower()
         if suffix in VIDEO_SUFFIXES:
             found.videos.append(f)
