@@ -17,7 +17,7 @@ wants, because both have a reason:
 Size cap: :func:`read_image` refuses an image of more than :data:`MAX_IMAGE_PIXELS` (50
 megapixels) from the file's header, before any pixel is decoded, so a small file that claims a
 huge image costs nothing. (The network input has a cap of its own:
-:data:`litepose.decode.testtime.MAX_INPUT_PIXELS`.)
+:data:`litepose.preprocess.MAX_INPUT_PIXELS`.)
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """Input normalisation, in one place: the statistics a network's input is standardised with.
 
 Every LitePose model (the original's, the mmpose port's and litepose's own) takes RGB / 255
-standardised with the ImageNet mean and std (:data:`IMAGENET`). Training
-(:mod:`litepose.data.transforms`) and test time (:mod:`litepose.decode.testtime`) use these
-constants, checkpoints record the statistics a model was trained with (``"normalization"`` in
-their metadata), and :class:`~litepose.Predictor` normalises with the ones its checkpoint records.
+standardised with the ImageNet mean and std (:data:`IMAGENET`). :func:`normalize` is the one
+formula: the training transform (:mod:`litepose.data.transforms`), the trainer's uint8 batches
+(:func:`network_input`), the predictor's preprocessing on every backend and the int8 export's
+calibration inputs (all through :mod:`litepose.preprocess`) call it. Checkpoints record the
+statistics a model was trained with (``"normalization"`` in their metadata), and
+:class:`~litepose.Predictor` normalises with the ones its checkpoint records.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MEAN", "STD", "Normalization", "IMAGENET", "network_input", "uint8_affine"]
+__all__ = ["MEAN", "STD", "Normalization", "IMAGENET", "normalize", "network_input"]
 
 #: ImageNet statistics of RGB / 255 (per channel, R G B).
 MEAN = (0.485, 0.456, 0.406)
@@ -56,21 +58,39 @@ class Normalization:
 IMAGENET = Normalization()
 
 
-def uint8_affine(norm: Normalization = IMAGENET) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """``(scale, shift)`` per channel, float32 values: training normalises uint8 RGB as
-    ``v * scale - shift`` in float32, one multiply and one subtract (the training transform and
-    :func:`network_input` both use these, so they give equal bits)."""
+def normalize(images: Any, norm: Normalization = IMAGENET) -> Any:
+    """uint8 RGB ``images`` (..., 3, H, W), a numpy array or a torch tensor -> float32 of the same
+    kind (and memory layout, and device), ``(rgb / 255 - mean) / std`` per channel.
+
+    The one formula, for training and inference alike: float32 throughout, one division by 255,
+    one subtraction of the mean and one division by the std, in that order, each rounded once, as
+    the original's ``ToTensor`` + ``Normalize`` compute it. So the network input of the torch
+    backend is bit-identical to the original's, the numpy path (runtimes without torch) gives the
+    same bits as the torch path, and the training transform gives the same bits as
+    :func:`network_input` (a multiply by ``1 / (255 * std)`` and a subtraction would be one
+    operation fewer, but rounds differently: up to a few ulps off the original's input).
+    """
+    if type(images).__module__.startswith("torch"):
+        import torch
+
+        x = images.to(dtype=torch.float32, copy=True)  # keeps the layout (a permuted batch stays channels-last)
+        shape = (3, 1, 1)
+        x.div_(255)
+        x.sub_(torch.tensor(norm.mean, dtype=torch.float32, device=x.device).view(shape))
+        return x.div_(torch.tensor(norm.std, dtype=torch.float32, device=x.device).view(shape))
     import numpy as np
 
-    scale = tuple(float(np.float32(1 / (255 * s))) for s in norm.std)
-    shift = tuple(float(np.float32(m / s)) for m, s in zip(norm.mean, norm.std))
-    return scale, shift
+    x = np.asarray(images).astype(np.float32)  # a copy that keeps the layout (order="K")
+    x /= np.float32(255)
+    x -= np.asarray(norm.mean, np.float32)[:, None, None]
+    x /= np.asarray(norm.std, np.float32)[:, None, None]
+    return x
 
 
 def network_input(images: Any, norm: Normalization = IMAGENET) -> Any:
-    """A batch as the network takes it: float32, channels_last.
+    """A training batch as the network takes it: float32, channels_last.
 
-    ``images`` (B, 3, H, W) is either uint8 RGB, normalised here with :func:`uint8_affine` as the
+    ``images`` (B, 3, H, W) is either uint8 RGB, normalised here with :func:`normalize` as the
     training transform (:class:`~litepose.data.transforms.TrainTransform`) does, so both give
     equal bits, or float32 already normalised (only laid out channels_last). Training sends
     uint8 batches from its loader (a quarter of the bytes) and normalises them here, on the
@@ -79,11 +99,7 @@ def network_input(images: Any, norm: Normalization = IMAGENET) -> Any:
     import torch
 
     if images.dtype == torch.uint8:
-        scale, shift = uint8_affine(norm)
-        x = images.to(dtype=torch.float32, memory_format=torch.channels_last)
-        view = (1, 3, 1, 1)
-        x.mul_(torch.tensor(scale, device=x.device).view(view))
-        return x.sub_(torch.tensor(shift, device=x.device).view(view))
+        return normalize(images.contiguous(memory_format=torch.channels_last), norm)
     if not images.is_floating_point():
         raise TypeError(f"images must be uint8 or floating point, got {images.dtype}")
     return images.contiguous(memory_format=torch.channels_last)

@@ -1,6 +1,7 @@
 """``Predictor``: RGB images in, people out (keypoints in image pixels).
 
-The original's test-time chain (:mod:`litepose.decode.testtime`) around the fast grouping
+The original's test-time chain (:mod:`litepose.preprocess` before the network,
+:mod:`litepose.decode.testtime` after it) around the fast grouping
 decoder (:func:`litepose.decode.group`), with per-stage timings::
 
     from litepose import Predictor
@@ -35,6 +36,7 @@ from .device import AUTO
 from .media import to_rgb_uint8
 from .models.spec import check_input_size
 from .normalization import Normalization
+from .preprocess import MAX_INPUT_PIXELS, ResizeGeometry, resize_geometry, resize_image, square_geometry
 from .runtime import needs_export, open_backend
 
 __all__ = ["Predictor", "Timings", "people_boxes", "CHAINS"]
@@ -108,11 +110,11 @@ def _check_test_size(input_size: int, scales: tuple[float, ...]) -> None:
     """Refuse an input size that no image fits under the network-input cap; warn when the test-time
     resize, which rounds the short side up to a multiple of 64 as the original, runs another size."""
     try:
-        tt.resize_geometry(input_size, input_size, input_size, max(scales), min(scales))
+        resize_geometry(input_size, input_size, input_size, max(scales), min(scales))
     except ValueError:
         raise ValueError(
             f"input_size {input_size} is too large: even a square image would need a network input above "
-            f"{tt.MAX_INPUT_PIXELS} pixels (litepose.decode.testtime.MAX_INPUT_PIXELS)"
+            f"{MAX_INPUT_PIXELS} pixels (litepose.preprocess.MAX_INPUT_PIXELS)"
         ) from None
     if input_size % 64:
         warnings.warn(
@@ -149,7 +151,7 @@ class Predictor:
         input_size: short side of the network input, a positive multiple of 16 (default: the
             model's, else 256). The test-time resize rounds it up to a multiple of 64 as the
             original does (with a warning when that changes it); a size whose network input would
-            exceed :data:`litepose.decode.testtime.MAX_INPUT_PIXELS` is refused.
+            exceed :data:`litepose.preprocess.MAX_INPUT_PIXELS` is refused.
         flip_test: also run the mirrored image and merge (the original's default).
         scales: test scales (multi-scale needs 1.0 among them; tags come from it).
         detection_threshold / tag_threshold / max_people: decoder settings (:func:`litepose.decode.group`):
@@ -250,13 +252,13 @@ class Predictor:
                 results[i] = people
         return results  # type: ignore[return-value]
 
-    def network_input(self, image: np.ndarray) -> tuple[Any, tt.ResizeGeometry]:
+    def network_input(self, image: np.ndarray) -> tuple[Any, ResizeGeometry]:
         """The network's input for one image at scale 1 (resized, padded, normalised: a (1, 3, H, W)
         tensor or array, in the backend's own type) and its resize geometry, for inspection."""
         xs, geoms, base = self._preprocess([to_rgb_uint8(image)])
         return xs[self.scales.index(1.0) if 1.0 in self.scales else 0], base
 
-    def maps(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, tt.ResizeGeometry]:
+    def maps(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, ResizeGeometry]:
         """The decoder's inputs for one image: heatmaps (K, H, W), tags (K, H, W, L) at the
         chain's size (the resized input's; the fast chain: half of it), and the resize geometry
         (for :func:`litepose.decode.testtime.to_image`, with :meth:`map_size`)."""
@@ -264,7 +266,7 @@ class Predictor:
         hm, tags = self._merge(self._network(xs), base)
         return _numpy(hm[0]), _numpy(tags[0]), geoms[-1]
 
-    def map_size(self, base: tt.ResizeGeometry) -> tuple[int, int]:
+    def map_size(self, base: ResizeGeometry) -> tuple[int, int]:
         """(width, height) of the maps the decoder groups, for the resized input of ``base``."""
         w, h = base.size
         return (w // 2, h // 2) if self.chain == "fast" else (w, h)
@@ -274,20 +276,20 @@ class Predictor:
     def _sync(self) -> None:
         self.backend.sync()
 
-    def _preprocess(self, imgs: list[np.ndarray]) -> tuple[list[Any], list[tt.ResizeGeometry], tt.ResizeGeometry]:
+    def _preprocess(self, imgs: list[np.ndarray]) -> tuple[list[Any], list[ResizeGeometry], ResizeGeometry]:
         """Network inputs per scale, their geometries, and the geometry of scale 1.0 (the size
         every scale's maps are brought to)."""
         h, w = imgs[0].shape[:2]
         fixed = self.backend.static_size
         if fixed:  # a network of one input size: the whole image letterboxed into it, one scale
-            base = tt.square_geometry(h, w, fixed)
-            return [self.backend.inputs(np.stack([tt.resize_image(im, base) for im in imgs]))], [base], base
+            base = square_geometry(h, w, fixed)
+            return [self.backend.inputs(np.stack([resize_image(im, base) for im in imgs]))], [base], base
         min_scale = min(self.scales)
-        base = tt.resize_geometry(h, w, self.input_size, 1.0, min_scale)
+        base = resize_geometry(h, w, self.input_size, 1.0, min_scale)
         xs, geoms = [], []
         for s in self.scales:
-            g = tt.resize_geometry(h, w, self.input_size, s, min_scale)
-            batch = np.stack([tt.resize_image(im, g) for im in imgs])
+            g = resize_geometry(h, w, self.input_size, s, min_scale)
+            batch = np.stack([resize_image(im, g) for im in imgs])
             xs.append(self.backend.inputs(batch))
             geoms.append(g)
         return xs, geoms, base
@@ -295,7 +297,7 @@ class Predictor:
     def _network(self, xs: list[Any]) -> list[tuple[list[Any], list[Any] | None]]:
         return [self.backend.run(x, self.flip_test) for x in xs]
 
-    def _merge(self, outs: list[tuple[list[Any], list[Any] | None]], base: tt.ResizeGeometry) -> tuple[Any, Any]:
+    def _merge(self, outs: list[tuple[list[Any], list[Any] | None]], base: ResizeGeometry) -> tuple[Any, Any]:
         w, h = self.map_size(base)
         per_scale = []
         for s, (out, flipped) in zip(self.scales, outs):

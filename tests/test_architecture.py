@@ -21,8 +21,8 @@ LAYERS: dict[str, int] = {
     # 1-2: writing and reading files
     "files": 1,
     "media": 2,
-    # 3: datasets, keypoint sets, JSON
-    "data": 3,
+    # 3: datasets, keypoint sets, JSON; an image as the network takes it (below the decoder's back-projection)
+    "data": 3, "preprocess": 3,
     # 4: networks and the pure algorithms
     "models": 4, "decode": 4, "track": 4, "viz": 4,
     # 5: running a network (torch, ONNX Runtime, OpenVINO)

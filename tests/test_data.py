@@ -373,14 +373,14 @@ def test_samples_are_reproducible_and_normalised():
     norm = KeypointDataset(shared(MINI_TRAIN), transform=TransformConfig.no_augmentation())[2]
     mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
     expected = (plain["image"].float() / 255 - mean[:, None, None]) / std[:, None, None]
-    torch.testing.assert_close(norm["image"], expected, atol=1e-5, rtol=0)
+    assert torch.equal(norm["image"], expected)  # the original's formula (ToTensor + Normalize), bit for bit
     assert plain["image"].dtype == torch.uint8 and raw.dtype == np.uint8
 
 
 def test_network_input_normalises_uint8_batches_to_the_datasets_own_bits():
     """The trainer sends uint8 batches and normalises them with network_input: the network must
     see exactly what the dataset's float path gives."""
-    from litepose.normalization import Normalization, network_input
+    from litepose.normalization import Normalization, network_input, normalize
 
     plain = KeypointDataset(shared(MINI_TRAIN), transform=TransformConfig(normalize=False))
     norm = KeypointDataset(shared(MINI_TRAIN), transform=TransformConfig())
@@ -393,7 +393,8 @@ def test_network_input_normalises_uint8_batches_to_the_datasets_own_bits():
     assert torch.equal(network_input(ref), ref) and network_input(ref).is_contiguous(memory_format=torch.channels_last)
     other = Normalization((0.5, 0.5, 0.5), (0.25, 0.5, 1.0))
     expected = (u8.float() / 255 - 0.5) / torch.tensor([0.25, 0.5, 1.0]).view(1, 3, 1, 1)
-    torch.testing.assert_close(network_input(u8, other), expected, atol=1e-5, rtol=0)
+    assert torch.equal(network_input(u8, other), expected)
+    assert np.array_equal(normalize(u8.numpy(), other), expected.numpy())  # the numpy path: the same bits
     with pytest.raises(TypeError, match="uint8 or floating point"):
         network_input(u8.to(torch.int32))
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 from conftest import shared
 
+from litepose import preprocess
 from litepose.decode import group
 from litepose.decode import grouping as G
 from litepose.decode import testtime as tt
@@ -202,13 +203,28 @@ def test_refine_search_is_exact():
             assert G._search_dense(dj, planar, means[i : i + 1])[0] == naive[i]
 
 
+def test_preprocess_gives_the_same_bits_with_and_without_torch():
+    """The torch backends' input and the numpy runtimes' input (and int8 calibration's) come from
+    one formula, so they are equal bit for bit, channel order and layout aside."""
+    from litepose.normalization import Normalization
+
+    images = np.random.default_rng(0).integers(0, 256, (2, 64, 96, 3), dtype=np.uint8)
+    for norm in (Normalization(), Normalization((0.5, 0.25, 0.75), (0.3, 0.6, 0.9))):
+        t = preprocess.input_tensor(images, "cpu", norm)
+        a = preprocess.input_array(list(images), norm)
+        assert t.dtype == torch.float32 and a.dtype == np.float32 and t.shape == a.shape == (2, 3, 64, 96)
+        assert np.array_equal(t.numpy(), a)
+        mean, std = torch.tensor(norm.mean)[:, None, None], torch.tensor(norm.std)[:, None, None]
+        assert torch.equal(t, (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255 - mean) / std)
+
+
 def test_resize_geometry_matches_the_original():
-    g = tt.resize_geometry(480, 640, 256)
+    g = preprocess.resize_geometry(480, 640, 256)
     assert g.size == (384, 256) and g.center == (320.0, 240.0) and g.src_size == pytest.approx((720.0, 480.0))
     # portrait: the short side (width) -> 256; the long side int((384.3 + 63) // 64 * 64) = 384,
     # the original's "round up" (which can fall just short of the exact aspect, as here)
-    assert tt.resize_geometry(641, 427, 256).size == (256, 384)
-    assert tt.resize_geometry(480, 640, 256, 2.0, 1.0).size == (768, 512)
+    assert preprocess.resize_geometry(641, 427, 256).size == (256, 384)
+    assert preprocess.resize_geometry(480, 640, 256, 2.0, 1.0).size == (768, 512)
     pts = np.array([[[10.0, 20.0, 1.0], [600.0, 400.0, 0.5]]], np.float32)
     fwd = g.matrix()
     mapped = pts.copy()

@@ -79,8 +79,8 @@ def test_one_odd_image_is_skipped_by_name_and_the_rest_are_written(tmp_path, cap
 
 
 def test_size_caps_refuse_before_any_allocation(tmp_path) -> None:
-    from litepose.decode.testtime import MAX_INPUT_PIXELS, resize_geometry
     from litepose.media import MAX_IMAGE_PIXELS, MediaError, read_image
+    from litepose.preprocess import MAX_INPUT_PIXELS, resize_geometry
 
     bomb = tmp_path / "bomb.png"
     _png_header_only(bomb, 10000, 10000)  # 100 megapixels claimed by a 45-byte file

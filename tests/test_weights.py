@@ -503,7 +503,7 @@ def test_an_ir_without_metadata_is_read_by_its_output_shapes(xs_net, bare_ir) ->
     model's on litepose's normal input (the same letterboxed image), within 1e-4."""
     import openvino as ov
 
-    from litepose.decode import testtime as tt
+    from litepose import preprocess
     from litepose.runtime import open_backend
 
     m = ov.Core().read_model(str(bare_ir))
@@ -515,7 +515,7 @@ def test_an_ir_without_metadata_is_read_by_its_output_shapes(xs_net, bare_ir) ->
     assert (info.num_joints, info.keypoints.name, info.input_size) == (17, "coco", 448)
     assert "raw BGR input" in backend.describe()
     image = np.random.default_rng(3).integers(0, 256, (300, 520, 3), dtype=np.uint8)
-    batch = tt.resize_image(image, tt.square_geometry(300, 520, 448))[None]
+    batch = preprocess.resize_image(image, preprocess.square_geometry(300, 520, 448))[None]
     x = backend.inputs(batch)
     assert x.dtype == np.float32 and x.shape == (1, 3, 448, 448) and x.max() > 200  # raw 0..255, BGR
     np.testing.assert_array_equal(x[0, 0], batch[0, :, :, 2])

@@ -16,7 +16,7 @@ The original's recipe (HigherHRNet / LitePose ``RandomAffineTransform`` + ``Rand
 - targets per output size: :func:`~litepose.data.targets.render_heatmaps` (sigma 2) and
   :func:`~litepose.data.targets.joints_table` (30 people);
 - the image becomes float32 CHW, RGB/255 normalised with ImageNet mean / std
-  (:mod:`litepose.normalization`).
+  (:func:`litepose.normalization.normalize`, the original's formula, which inference uses too).
 
 litepose folds the flip into the affine matrix (one warp instead of warp + copy), which samples
 the same source positions. ``input_size`` can change per call (supernet training samples 256..512
@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from ..normalization import uint8_affine
+from ..normalization import normalize
 from .targets import joints_table, render_heatmaps
 
 __all__ = ["Augmentation", "TransformConfig", "TrainTransform", "affine_matrix", "apply_affine"]
@@ -187,15 +187,7 @@ class TrainTransform:
             out["masks"].append(mk.astype(np.float32))
             out["joints"].append(joints_table(j, res, c.max_people, c.legacy_table))
             out["joints_out"].append(j)
-        planes = cv2.split(img)  # uint8 planes: the cheap way to go from HWC to CHW
-        if c.normalize:
-            x = np.empty((3, size_in, size_in), np.float32)
-            scale, shift = uint8_affine()
-            for ch in range(3):  # (v / 255 - mean) / std as one multiply-add per channel plane
-                np.multiply(planes[ch], np.float32(scale[ch]), out=x[ch])
-                x[ch] -= np.float32(shift[ch])
-            out["image"] = x
-        else:
-            out["image"] = np.stack(planes)
+        chw = np.stack(cv2.split(img))  # uint8 planes: the cheap way to go from HWC to CHW
+        out["image"] = normalize(chw) if c.normalize else chw
         out["params"] = p
         return out

@@ -1,18 +1,16 @@
-"""The test-time chain around the grouping decoder, as the original computes it.
+"""The test-time chain after the network, as the original computes it.
 
-1. :func:`resize_geometry` / :func:`resize_image`: keep the aspect ratio, short side to the
-   model's input size (times the test scale), long side rounded up to a multiple of 64; the
-   image is centred (the long side is padded symmetrically with black).
-2. :func:`normalize`: RGB / 255, then the model's mean / std (:mod:`litepose.normalization`;
-   ImageNet's for every LitePose model).
-3. :func:`merge_outputs`: the network's outputs (1/4 resolution: K heatmaps + K tags,
+The network's input is made by :mod:`litepose.preprocess` (resize, pad, normalise); its
+:class:`~litepose.preprocess.ResizeGeometry` comes back here for the back-projection.
+
+1. :func:`merge_outputs`: the network's outputs (1/4 resolution: K heatmaps + K tags,
    1/2 resolution: K heatmaps) are upsampled (bilinear, ``align_corners=False``) to the largest
    output and their heatmaps averaged; with flip test, the flipped outputs are flipped back and
    their joints permuted by the flip index; then heatmaps and tags are upsampled to the resized
    input size. Tags are therefore upsampled twice (1/4 -> 1/2 -> input), as in the original.
-4. :func:`aggregate`: heatmaps averaged over flips and scales; tags (from scale 1.0) stacked,
+2. :func:`aggregate`: heatmaps averaged over flips and scales; tags (from scale 1.0) stacked,
    one channel per flip.
-5. :func:`to_image`: inverse of the resize, applied to x and y only.
+3. :func:`to_image`: inverse of the resize, applied to x and y only.
 
 Floating-point operations follow the original's order so that results match it closely.
 
@@ -24,22 +22,17 @@ half-pixel bilinear rule, equal within float rounding).
 The fast chain (``Predictor(chain="fast")``) calls :func:`merge_outputs` with the size of the
 network's 1/2-resolution output instead of the input size: the maps are grouped where the
 network computed them, 4x fewer pixels, and :func:`to_image` maps from that size.
-
-Size cap: a network input above :data:`MAX_INPUT_PIXELS` is refused by :func:`resize_geometry`,
-before anything is allocated (a 1x20000 image at input size 256 would need a 256x5120000 input,
-3.9 GB for the resized image alone).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
-from ..normalization import IMAGENET, Normalization
+from ..preprocess import ResizeGeometry
 
 if TYPE_CHECKING:
     import torch
@@ -48,122 +41,10 @@ if TYPE_CHECKING:
 Maps = Any
 
 __all__ = [
-    "MAX_INPUT_PIXELS",
-    "ResizeGeometry",
-    "resize_geometry",
-    "square_geometry",
-    "resize_image",
-    "normalize",
-    "normalize_array",
     "merge_outputs",
     "aggregate",
     "to_image",
 ]
-
-
-#: The largest network input (width x height) the resize makes: 2**22 pixels, e.g. 2048x2048 or
-#: 1024x4096. The maps the decoder works on have this size too (K heatmaps and tags per flip, in
-#: float32: about 1 GB at the cap), so beyond it a run would exhaust memory rather than finish.
-MAX_INPUT_PIXELS = 2**22
-
-
-@dataclass(frozen=True)
-class ResizeGeometry:
-    """Where an image lands in the network input.
-
-    ``size`` = (width, height) of the resized input; ``center`` = image centre in pixels (as
-    integers, the original's rounding); ``src_size`` = (width, height) of the image region that
-    maps onto ``size`` (the original's ``scale * 200``).
-    """
-
-    size: tuple[int, int]
-    center: tuple[float, float]
-    src_size: tuple[float, float]
-
-    def matrix(self, out_size: tuple[int, int] | None = None, inverse: bool = False) -> np.ndarray:
-        """2x3 affine matrix image -> ``out_size`` (default ``size``), or its inverse.
-
-        Built like the original (three float32 point pairs through ``cv2.getAffineTransform``)
-        so that the warped input is bit-identical.
-        """
-        dst_w, dst_h = out_size or self.size
-        src_w = self.src_size[0]
-        c = np.array(self.center, np.float32)
-        src = np.zeros((3, 2), np.float32)
-        dst = np.zeros((3, 2), np.float32)
-        src[0] = c
-        src[1] = c + np.array([0.0, src_w * -0.5], np.float32)
-        dst[0] = [dst_w * 0.5, dst_h * 0.5]
-        dst[1] = dst[0] + np.array([0.0, dst_w * -0.5], np.float32)
-        for pts in (src, dst):  # third point: the second turned 90 degrees about the first
-            d = pts[0] - pts[1]
-            pts[2] = pts[1] + np.array([-d[1], d[0]], np.float32)
-        return cv2.getAffineTransform(dst, src) if inverse else cv2.getAffineTransform(src, dst)
-
-
-def resize_geometry(
-    height: int, width: int, input_size: int, scale: float = 1.0, min_scale: float = 1.0
-) -> ResizeGeometry:
-    """Input geometry of an image for one test scale (the original's rounding, exactly); a network
-    input above :data:`MAX_INPUT_PIXELS` is a ValueError."""
-    center = (float(int(width / 2.0 + 0.5)), float(int(height / 2.0 + 0.5)))
-    min_input = int((min_scale * input_size + 63) // 64 * 64)
-    if width < height:
-        w_res = int(min_input * scale / min_scale)
-        h_res = int(int((min_input / width * height + 63) // 64 * 64) * scale / min_scale)
-        scale_w = width / 200.0
-        scale_h = h_res / w_res * width / 200.0
-    else:
-        h_res = int(min_input * scale / min_scale)
-        w_res = int(int((min_input / height * width + 63) // 64 * 64) * scale / min_scale)
-        scale_h = height / 200.0
-        scale_w = w_res / h_res * height / 200.0
-    if w_res * h_res > MAX_INPUT_PIXELS:
-        at = f"input size {input_size}" + (f", scale {scale:g}" if scale != 1 else "")
-        raise ValueError(
-            f"a {width}x{height} image at {at} needs a {w_res}x{h_res} network input, above the limit of "
-            f"{MAX_INPUT_PIXELS} pixels (litepose.decode.testtime.MAX_INPUT_PIXELS): use a smaller input size, "
-            "or crop an image this elongated"
-        )
-    return ResizeGeometry((w_res, h_res), center, (scale_w * 200.0, scale_h * 200.0))
-
-
-def square_geometry(height: int, width: int, size: int) -> ResizeGeometry:
-    """The geometry of a network with a fixed ``size`` x ``size`` input (``litepose export --static``):
-    the whole image, its long side to ``size``, centred, the short side padded with black."""
-    side = float(max(width, height))
-    center = (float(int(width / 2.0 + 0.5)), float(int(height / 2.0 + 0.5)))
-    return ResizeGeometry((size, size), center, (side, side))
-
-
-def resize_image(image: np.ndarray, geometry: ResizeGeometry) -> np.ndarray:
-    """Warp ``image`` (H, W, 3) into the network input of ``geometry`` (bilinear, black border)."""
-    return cv2.warpAffine(image, geometry.matrix(), geometry.size)
-
-
-def normalize(
-    images: Sequence[np.ndarray] | np.ndarray,
-    device: torch.device | str = "cpu",
-    normalization: Normalization = IMAGENET,
-) -> torch.Tensor:
-    """(N, H, W, 3) uint8 RGB -> (N, 3, H, W) float32 tensor on ``device``, ``(rgb / 255 - mean) / std``."""
-    import torch
-
-    x = torch.from_numpy(np.ascontiguousarray(np.stack(list(images)) if not isinstance(images, np.ndarray) else images))
-    x = x.to(device).permute(0, 3, 1, 2).float().div(255)
-    mean = torch.as_tensor(normalization.mean, dtype=torch.float32, device=x.device)[:, None, None]
-    std = torch.as_tensor(normalization.std, dtype=torch.float32, device=x.device)[:, None, None]
-    return x.sub_(mean).div_(std)
-
-
-def normalize_array(images: Sequence[np.ndarray] | np.ndarray, normalization: Normalization = IMAGENET) -> np.ndarray:
-    """:func:`normalize` in numpy, for the runtimes without torch: the same float32 operations in the
-    same order, so the result is bit-identical."""
-    x = np.stack(list(images)) if not isinstance(images, np.ndarray) else images
-    x = x.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)
-    x -= np.asarray(normalization.mean, np.float32)[:, None, None]
-    x /= np.asarray(normalization.std, np.float32)[:, None, None]
-    return x
 
 
 def _is_tensor(x: Maps) -> bool:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..decode import testtime as tt
+from .. import preprocess as pre
 from ..normalization import Normalization
 from ..runtime.base import missing
 
@@ -82,9 +82,8 @@ def calibration_inputs(
     out = []
     for im in images:
         h, w = im.shape[:2]
-        g = tt.square_geometry(h, w, input_size) if static else tt.resize_geometry(h, w, input_size)
-        im = tt.resize_image(im, g)
-        x = tt.normalize_array(im[None], normalization)
+        g = pre.square_geometry(h, w, input_size) if static else pre.resize_geometry(h, w, input_size)
+        x = pre.input_array(pre.resize_image(im, g)[None], normalization)
         out += [x, np.ascontiguousarray(x[..., ::-1])]
     return out
 

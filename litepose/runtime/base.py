@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..decode import testtime as tt
+from ..preprocess import input_array
 from .metadata import ModelInfo
 
 __all__ = ["Backend", "ArrayBackend", "MissingPackageError", "missing"]
@@ -41,7 +41,7 @@ class Backend:
 
     def inputs(self, images: np.ndarray) -> Any:
         """(N, H, W, 3) uint8 RGB -> the normalised network input, in the backend's array type."""
-        return tt.normalize_array(images, self.info.normalization)
+        return input_array(images, self.info.normalization)
 
     def run(self, x: Any, flip: bool) -> tuple[list[Any], list[Any] | None]:
         """The network's two raw outputs for ``x``, and with ``flip`` those of the mirrored input too

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from ..data.jsonio import parse_json
-from ..decode import testtime as tt
 from ..errors import one_line
+from ..preprocess import input_tensor
 from .base import Backend
 from .metadata import TS_EXTRA, from_strings, model_info
 
@@ -35,7 +35,7 @@ class _TensorBackend(Backend):
     channels_last = False
 
     def inputs(self, images: Any) -> torch.Tensor:
-        return tt.normalize(images, self.device, self.info.normalization)
+        return input_tensor(images, self.device, self.info.normalization)
 
     @torch.inference_mode()
     def run(self, x: torch.Tensor, flip: bool) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
