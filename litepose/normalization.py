@@ -74,10 +74,15 @@ def normalize(images: Any, norm: Normalization = IMAGENET) -> Any:
         import torch
 
         x = images.to(dtype=torch.float32, copy=True)  # keeps the layout (a permuted batch stays channels-last)
-        shape = (3, 1, 1)
-        x.div_(255)
-        x.sub_(torch.tensor(norm.mean, dtype=torch.float32, device=x.device).view(shape))
-        return x.div_(torch.tensor(norm.std, dtype=torch.float32, device=x.device).view(shape))
+
+        def per_channel(values: tuple[float, ...]) -> torch.Tensor:
+            return torch.tensor(values, dtype=torch.float32, device=x.device).view(-1, 1, 1)
+
+        # 255 as a tensor on x's device, not a Python number: CUDA divides by a number as a multiply
+        # by its reciprocal, which rounds differently from the CPU's (and numpy's) true division
+        x.div_(per_channel((255.0,)))
+        x.sub_(per_channel(norm.mean))
+        return x.div_(per_channel(norm.std))
     import numpy as np
 
     x = np.asarray(images).astype(np.float32)  # a copy that keeps the layout (order="K")

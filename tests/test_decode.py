@@ -218,6 +218,20 @@ def test_preprocess_gives_the_same_bits_with_and_without_torch():
         assert torch.equal(t, (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255 - mean) / std)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_normalisation_on_cuda_gives_the_cpu_bits():
+    """CUDA divides by a Python number as a multiply by its reciprocal (other bits than the CPU's
+    true division): the one formula divides by tensors, so a CUDA network (predictor or trainer)
+    gets the CPU's input, the original's, bit for bit."""
+    from litepose.normalization import network_input
+
+    images = np.random.default_rng(1).integers(0, 256, (2, 64, 96, 3), dtype=np.uint8)
+    cpu = preprocess.input_tensor(images, "cpu")
+    assert torch.equal(preprocess.input_tensor(images, "cuda").cpu(), cpu)
+    u8 = torch.from_numpy(images).permute(0, 3, 1, 2)
+    assert torch.equal(network_input(u8.cuda()).cpu(), network_input(u8))
+
+
 def test_resize_geometry_matches_the_original():
     g = preprocess.resize_geometry(480, 640, 256)
     assert g.size == (384, 256) and g.center == (320.0, 240.0) and g.src_size == pytest.approx((720.0, 480.0))
