@@ -218,9 +218,12 @@ def test_cli_full_disk_and_read_only_folder_are_one_line(tmp_path, monkeypatch, 
     assert err[-1] == f"litepose train: error: {out}: cannot write in this output folder (Read-only file system)"
     monkeypatch.setattr(os, "open", real_open)
 
-    def full_disk(obj, f, *a, **k):
-        with open(f, "wb") as fh:
-            fh.write(b"PK partial")
+    def full_disk(obj, f, *a, **k):  # f: a file name or (checkpoints serialised in memory) a buffer
+        if hasattr(f, "write"):
+            f.write(b"PK partial")
+        else:
+            with open(f, "wb") as fh:
+                fh.write(b"PK partial")
         raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 1234 vs 1096")
 
     monkeypatch.setattr(torch, "save", full_disk)
@@ -265,7 +268,7 @@ def test_unreadable_training_images_are_left_out_not_fatal(tmp_path, recwarn) ->
 def test_nonfinite_loss_stops_the_run_or_is_skipped_under_amp(tmp_path, monkeypatch) -> None:
     """Without AMP a non-finite loss stops the run with one clear error. With AMP (a GradScaler) the
     step is skipped, as GradScaler skips an overflowing one, and only a run of them stops training."""
-    from litepose.engine import trainer as trainer_module
+    from litepose.engine import step as step_module
 
     t = Trainer(TrainConfig.load(_cfg(tmp_path, train={"batch_size": 2})), tmp_path / "n", resume=None)
     t._build()
@@ -273,24 +276,24 @@ def test_nonfinite_loss_stops_the_run_or_is_skipped_under_amp(tmp_path, monkeypa
     loader.batch_sampler.set_epoch(0)
     batch = next(iter(loader))
     del loader
-    finite_loss = t.loss
+    finite_loss = t.stepper.loss
 
     def nan_loss(*a, **k):
         res = finite_loss(*a, **k)
         return {**res, "total": res["total"] * float("nan")}
 
-    t.loss = nan_loss
+    t.stepper.loss = nan_loss
     with pytest.raises(FloatingPointError, match=r"the loss is not finite at step 7 \(nan\): the run diverged"):
         t._step(batch, 7)
-    t.scaler = torch.amp.GradScaler("cpu")  # what AMP on CUDA uses, here on the CPU
-    monkeypatch.setattr(trainer_module, "MAX_NONFINITE_STEPS", 2)
+    t.stepper.scaler = torch.amp.GradScaler("cpu")  # what AMP on CUDA uses, here on the CPU
+    monkeypatch.setattr(step_module, "MAX_NONFINITE_STEPS", 2)
     before = {k: p.detach().clone() for k, p in t.model.named_parameters()}
     assert t._step(batch, 0) is None  # skipped: no update, the scale lowered
     assert all(torch.equal(before[k], p) for k, p in t.model.named_parameters())
-    assert t.scaler.get_scale() < 65536.0
-    t.loss = finite_loss
+    assert t.stepper.scaler.get_scale() < 65536.0
+    t.stepper.loss = finite_loss
     assert t._step(batch, 1)["loss"] > 0  # a finite step in between: the count starts again
-    t.loss = nan_loss
+    t.stepper.loss = nan_loss
     assert t._step(batch, 2) is None
     with pytest.raises(FloatingPointError, match="not finite at 2 steps in a row"):
         t._step(batch, 3)
@@ -633,7 +636,7 @@ def test_supernet_validation_measures_the_recalibrated_val_arch(tmp_path) -> Non
     _, info = load_checkpoint(tmp_path / "s/best.pth")  # plain supernet training: best.pth is the supernet
     assert info["arch"] == "super" and info["extra"]["val_spec"] == spec.to_json()
     assert info["extra"]["bn_recalibration_images"] == 2
-    net = t._val_model()  # the network validation measured: BatchNorm re-estimated, not the supernet's
+    net = t.validator.network(t.model)  # the network validation measured: BatchNorm re-estimated, not the supernet's
     copied = t.model.state_dict()["stage.0.0.inv.1.running_mean"]
     mean = net.state_dict()["stage.0.0.inv.1.running_mean"]
     assert net.spec == spec and not torch.allclose(mean, copied[: mean.shape[0]])
@@ -733,3 +736,79 @@ def test_persistent_workers_serve_each_epoch_as_a_fresh_loader_would(tmp_path) -
     assert torch.equal(again["heatmaps"][0], firsts[1]["heatmaps"][0])
     assert not torch.equal(firsts[0]["image"], firsts[1]["image"])
     del loader
+
+
+def test_checkpoints_record_the_normalization_training_used(tmp_path, monkeypatch) -> None:
+    """The network is fed (and its best.pth / last.pth describe) the trainer's one normalisation, so
+    that inference normalises as training did: here a non-ImageNet one, to tell them apart."""
+    from litepose.engine import step as step_module
+    from litepose.normalization import IMAGENET, Normalization
+
+    cfg = TrainConfig.load(_cfg(tmp_path, train={"epochs": 1, "batch_size": 2, "max_steps_per_epoch": 1}))
+    t = Trainer(cfg, tmp_path / "r", resume=None)
+    assert t.normalization == IMAGENET  # what the training transform has always used
+    t.normalization = Normalization((0.5, 0.4, 0.3), (0.2, 0.25, 0.3))
+    fed = []
+    real = step_module.network_input
+    monkeypatch.setattr(step_module, "network_input", lambda x, norm: fed.append(norm) or real(x, norm))
+    t.fit()
+    assert fed == [t.normalization]
+    for name in ("best.pth", "last.pth"):
+        _, info = load_checkpoint(tmp_path / "r" / name)
+        assert info["normalization"] == t.normalization.to_dict(), name
+
+
+def test_train_options_are_overrides_applied_before_the_one_check(tmp_path, monkeypatch) -> None:
+    """--arch / --teacher / --pretrained / --device go into the config before it is checked (once,
+    by TrainConfig.load), and win over KEY=VALUE overrides; they are not edited in afterwards."""
+    from litepose.cli import main
+    from litepose.engine import trainer as trainer_module
+
+    seen, made = [], []
+    real_check = TrainConfig.check
+
+    def check(self, *a, **k):
+        seen.append((self.supernet.arch, self.loss.teacher, self.model.pretrained, self.train.device))
+        return real_check(self, *a, **k)
+
+    class FakeTrainer:
+        def __init__(self, cfg, out, resume):
+            made.append(cfg)
+            self.main, self.summary = True, None
+
+        def fit(self):
+            return {"epochs": 0, "steps": 0, "best_ap": None}
+
+    monkeypatch.setattr(TrainConfig, "check", check)
+    monkeypatch.setattr(trainer_module, "Trainer", FakeTrainer)
+    cfg_path = _cfg(tmp_path)
+    args = ["train", "--config", str(cfg_path), "--output", str(tmp_path / "o"), "supernet.arch=litepose-s",
+            "--arch", "litepose-xs", "--teacher", "t.pth", "--pretrained", "p.pth", "--device", "cpu"]  # fmt: skip
+    assert main(args) == 0
+    assert seen == [("litepose-xs", "t.pth", "p.pth", "cpu")]
+    c = made[0]
+    assert (c.supernet.arch, c.loss.teacher, c.model.pretrained, c.train.device) == seen[0]
+
+
+def test_synthpose_current_is_one_rule(tmp_path) -> None:
+    """One "present and current" rule (data/synth.py) for the trainer and the demo."""
+    from litepose.data.synth import make_synthpose, synthpose_current
+
+    folder = tmp_path / "sp"
+    assert not synthpose_current(folder)
+    make_synthpose(folder, 2, seed=0)
+    assert synthpose_current(folder) and synthpose_current(folder, 2) and not synthpose_current(folder, 3)
+    ann = json.loads((folder / "annotations.json").read_text())
+    ann["info"]["version"] = 1
+    (folder / "annotations.json").write_text(json.dumps(ann))
+    assert not synthpose_current(folder) and not synthpose_current(folder, 2)
+
+
+def test_val_max_images_limits_the_scored_images(tmp_path) -> None:
+    """val.max_images: validation scores the first N val images (the val set loaded before the first
+    step used to be kept whole, so the key had no effect)."""
+    root = shared("data/coco_minicoco_sample")
+    val = {"val": str(root / "annotations/person_keypoints_val2017.json"), "val_images": str(root / "images/val2017")}
+    t = Trainer(TrainConfig.load(_cfg(tmp_path, data=val, val={"max_images": 2})), tmp_path / "v", resume=None)
+    t._build()
+    assert len(t.validator.annotations.image_ids) == 2

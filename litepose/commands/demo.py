@@ -74,7 +74,7 @@ def _demo(args: argparse.Namespace, out: Any, profile: tuple) -> int:
     import time
 
     from ..data.jsonio import write_json
-    from ..data.synth import make_synthpose
+    from ..data.synth import make_synthpose, synthpose_current
     from ..device import pick_device
     from ..engine.config import SYNTHPOSE_RECIPE, TrainConfig
     from ..engine.trainer import Trainer
@@ -87,7 +87,7 @@ def _demo(args: argparse.Namespace, out: Any, profile: tuple) -> int:
     regenerated = False
     for split, n, seed in (("train", n_train, 0), ("val", n_val, 1)):
         folder = data / split
-        if not _has_synthpose(folder, n):
+        if not synthpose_current(folder, n):
             print(f"[1/4] SynthPose {split}: {n} images (seed {seed}) -> {folder}")
             if folder.exists():
                 shutil.rmtree(folder)  # the demo's own data: another size or an older SynthPose version
@@ -148,19 +148,6 @@ def _demo(args: argparse.Namespace, out: Any, profile: tuple) -> int:
         f"report {out / 'report.json'}, curves {run_dir / 'curves.png'}, overlays {out / 'overlays'}/",
     )
     return 0
-
-
-def _has_synthpose(folder, n: int) -> bool:
-    """``folder`` holds SynthPose of the current version with ``n`` images."""
-    from ..data.jsonio import read_json
-    from ..data.synth import SYNTHPOSE_VERSION, synthpose_version
-
-    if synthpose_version(folder) != SYNTHPOSE_VERSION:
-        return False
-    try:
-        return len(read_json(folder / "annotations.json")["images"]) == n
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
 
 
 def _draw_overlays(predictor, folder, out, count: int = 8) -> list:

@@ -1,6 +1,8 @@
 """``litepose train``: train LitePose (or its supernet) from a YAML config.
 
-``--device`` overrides the config's ``train.device`` unless it is the default, ``auto``.
+``--arch``, ``--teacher``, ``--pretrained`` and ``--device`` (unless it is the default, ``auto``) set
+``supernet.arch``, ``loss.teacher``, ``model.pretrained`` and ``train.device``: applied, after the
+``KEY=VALUE`` overrides, before the config is checked.
 """
 
 from __future__ import annotations
@@ -42,15 +44,11 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.trainer import Trainer
     from ._options import emit, output_folder
 
-    cfg = TrainConfig.load(args.config, args.overrides)
-    if args.arch:
-        cfg.supernet.arch = args.arch
-    if args.teacher:
-        cfg.loss.teacher = args.teacher
-    if args.pretrained:
-        cfg.model.pretrained = args.pretrained
+    flags = {"supernet.arch": args.arch, "loss.teacher": args.teacher, "model.pretrained": args.pretrained}
     if args.device != AUTO:  # auto, the default, leaves the config's choice alone
-        cfg.train.device = args.device
+        flags["train.device"] = args.device
+    # the options win over the KEY=VALUE overrides; the config is checked once, with them applied
+    cfg = TrainConfig.load(args.config, args.overrides, {k: v for k, v in flags.items() if v})
     out = output_folder(args.output, make=False) if args.output else Path("runs") / Path(args.config).stem
     resume = None if args.resume in ("no", "none", "false") else args.resume
     trainer = Trainer(cfg, out, resume=resume)

@@ -55,6 +55,7 @@ __all__ = [
     "DEFAULT_SIZE",
     "SYNTHPOSE_VERSION",
     "synthpose_version",
+    "synthpose_current",
 ]
 
 #: Bumped whenever the labels or images of a given (seed, index) change; folders and training runs
@@ -575,6 +576,20 @@ def synthpose_version(folder: str | Path) -> int | None:
         return None
     v = info.get("version")
     return int(v) if isinstance(v, int) else None
+
+
+def synthpose_current(folder: str | Path, images: int | None = None) -> bool:
+    """Whether ``folder`` holds SynthPose of the current version (:data:`SYNTHPOSE_VERSION`), with
+    ``images`` images when given: the one rule of "present and current" (the trainer's
+    ``data.synthpose`` and ``litepose demo`` regenerate what fails it)."""
+    if synthpose_version(folder) != SYNTHPOSE_VERSION:
+        return False
+    if images is None:
+        return True
+    try:
+        return len(read_json(Path(folder) / "annotations.json")["images"]) == images
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def coco_category() -> dict[str, Any]:

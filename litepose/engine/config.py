@@ -63,6 +63,14 @@ SYNTHPOSE_RECIPE: dict[str, dict[str, Any]] = {
 }
 
 
+#: ``train.optimizer``: Adam (the original: L2 weight decay) or AdamW (decoupled weight decay).
+OPTIMIZERS = ("adam", "adamw")
+#: ``train.schedule``: the original's steps, or cosine (:mod:`litepose.engine.schedule`).
+SCHEDULES = ("step", "cosine")
+#: The keys of ``data.synthpose``.
+SYNTHPOSE_KEYS = ("train_images", "val_images", "train_seed", "val_seed")
+
+
 @dataclass
 class ModelCfg:
     arch: str = "litepose-xs"  # preset, architecture JSON, or litepose-super
@@ -199,7 +207,12 @@ class TrainConfig:
         return TransformConfig(input_size=input_size, sigma=self.data.sigma, max_people=self.data.max_people, **aug)
 
     @classmethod
-    def load(cls, path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    def load(
+        cls, path: str | Path | None, overrides: list[str] | None = None, settings: dict[str, Any] | None = None
+    ) -> TrainConfig:
+        """The config in ``path`` with ``overrides`` (``"section.key=value"``, values as YAML) and then
+        ``settings`` (``{"section.key": value}``, values as given: a command's own options) applied
+        before it is converted, its paths resolved and it is checked, once."""
         data: dict[str, Any] = {}
         where = "config"
         if path is not None:
@@ -207,7 +220,7 @@ class TrainConfig:
             data = read_yaml(p, "config") or {}
             where = str(p)
             data["source"] = str(p.resolve())
-        for key, value in parse_overrides(overrides or []):
+        for key, value in [*parse_overrides(overrides or []), *(settings or {}).items()]:
             section, _, name = key.partition(".")
             if not name:
                 raise ValueError(f"override {key!r} must look like section.key=value")
@@ -219,11 +232,22 @@ class TrainConfig:
         cfg.check(where)
         return cfg
 
-    def check(self, where: str = "config") -> None:
-        """Refuse values out of their range, naming the key (the Trainer calls it too)."""
+    def check(self, where: str = "config", *, runnable: bool = False) -> None:
+        """Refuse values out of their range or choices, naming the key: every check of a config is
+        here. ``runnable``: also what only a run needs (``data.train`` named); :meth:`load` checks
+        what it read, the :class:`~litepose.engine.trainer.Trainer` the config it is given."""
         from ..models.spec import check_input_size
 
         t, d, v = self.train, self.data, self.val
+        if runnable and not d.train:
+            raise ValueError(f"{where}: data.train is empty (a COCO-format JSON or a SynthPose folder)")
+        choices = (("train.optimizer", t.optimizer, OPTIMIZERS), ("train.schedule", t.schedule, SCHEDULES))
+        for key, value, known in choices:
+            if value not in known:
+                raise ValueError(f"{where}: {key} {value!r} is not one of {list(known)}")
+        unknown = sorted(set(d.synthpose or ()) - set(SYNTHPOSE_KEYS))
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {unknown} in data.synthpose (known: {sorted(SYNTHPOSE_KEYS)})")
 
         def positive(x: float | None) -> bool:
             return x is not None and math.isfinite(x) and x > 0

@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["CosineSchedule", "SCHEDULES"]
+from .config import SCHEDULES  # the names, where the config checks them
 
-SCHEDULES = ("step", "cosine")
+__all__ = ["CosineSchedule", "SCHEDULES", "fit_horizon"]
 
 
 class CosineSchedule:
@@ -75,3 +75,14 @@ class CosineSchedule:
         self.step_count = int(state["step_count"])
         self.base_lrs = [float(v) for v in state["base_lrs"]]
         self._apply()
+
+
+def fit_horizon(scheduler: CosineSchedule, train: Any, step: int, minutes: float, epochs_done: int) -> None:
+    """Time-limited cosine runs (``train.time_limit_min``): end the decay where the budget is expected
+    to end, at rank 0's pace (``step`` and rank 0's broadcast ``minutes``: equal on every rank)."""
+    if train.time_limit_min is None or minutes <= 0:
+        return
+    pace = step / minutes  # steps per minute so far, validation included
+    per_epoch = step / max(1, epochs_done)
+    horizon = min(train.epochs * per_epoch, step + max(0.0, train.time_limit_min - minutes) * pace)
+    scheduler.set_horizon(round(horizon))
