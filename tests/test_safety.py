@@ -510,3 +510,13 @@ def test_a_full_disk_during_export_is_one_line_and_leaves_nothing(tmp_path, fmt)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and str(out / f"model.{fmt}") in proc.stderr.strip().splitlines()[-1]
     assert json.loads(proc.stdout)["exit_code"] == 2 and list(out.iterdir()) == []
+
+
+def test_train_refuses_to_write_over_its_own_config(tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = run / "config.yaml"
+    cfg.write_text("# my hand-written notes\ntrain:\n  epochs: 1\n")
+    assert main(["train", "--config", str(cfg), "--output", str(run)]) == 2
+    assert "would replace the input" in capsys.readouterr().err
+    assert cfg.read_text().startswith("# my hand-written notes")

@@ -42,14 +42,18 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.config import TrainConfig
     from ..engine.distributed import cleanup
     from ..engine.trainer import Trainer
+    from ..files import refuse_clashes
     from ._options import emit, output_folder
 
     flags = {"supernet.arch": args.arch, "loss.teacher": args.teacher, "model.pretrained": args.pretrained}
     if args.device != AUTO:  # auto, the default, leaves the config's choice alone
         flags["train.device"] = args.device
+    out = output_folder(args.output, make=False) if args.output else Path("runs") / Path(args.config).stem
+    given = [Path(f) for f in (args.config, args.pretrained, args.teacher) if f and Path(f).is_file()]
+    written = [out / n for n in ("config.yaml", "last.pth", "best.pth", "metrics.jsonl", "curves.png")]
+    refuse_clashes(written, given, "--output")  # e.g. --config RUN/config.yaml --output RUN: written over
     # the options win over the KEY=VALUE overrides; the config is checked once, with them applied
     cfg = TrainConfig.load(args.config, args.overrides, {k: v for k, v in flags.items() if v})
-    out = output_folder(args.output, make=False) if args.output else Path("runs") / Path(args.config).stem
     resume = None if args.resume in ("no", "none", "false") else args.resume
     trainer = Trainer(cfg, out, resume=resume)
     try:
