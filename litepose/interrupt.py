@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["Stopped", "exit_code", "graceful", "handle_signals", "stop_requested", "stop_signal"]
+__all__ = ["Stopped", "exit_code", "graceful", "handle_signals", "request_stop", "stop_requested", "stop_signal"]
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -51,6 +51,13 @@ def _name(signum: int) -> str:
 
 
 def _handler(signum: int, frame: Any) -> None:
+    request_stop(signum)
+
+
+def request_stop(signum: int = signal.SIGTERM) -> None:
+    """Do what receiving ``signum`` does under this policy, from code (the main thread): inside
+    :func:`graceful` the first call asks the loop to stop after its current item, otherwise (or the
+    second time) :class:`Stopped` is raised here. For a service's own shutdown hook, and for tests."""
     if _state.depth > 0 and _state.requested is None:
         _state.requested = signum
         print(
