@@ -77,3 +77,19 @@ def tiny_trained_run(tmp_path_factory) -> Path:
     finally:
         torch.set_num_threads(threads)
     return root / "run"
+
+
+def fail_torch_save(monkeypatch, error: BaseException) -> None:
+    """Make ``torch.save`` fail as it does on a full disk: part of the archive written, then ``error``
+    (litepose serialises into an in-memory buffer first; a file name is handled too)."""
+    import torch
+
+    def save(obj, f, *args, **kwargs):
+        if hasattr(f, "write"):
+            f.write(b"PK partial")
+        else:
+            with open(f, "wb") as fh:
+                fh.write(b"PK partial")
+        raise error
+
+    monkeypatch.setattr(torch, "save", save)

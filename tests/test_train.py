@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import TINY_STEPS, shared
+from conftest import TINY_STEPS, fail_torch_save, shared
 
 from litepose import interrupt
 from litepose.engine.config import TrainConfig
@@ -219,15 +219,7 @@ def test_cli_full_disk_and_read_only_folder_are_one_line(tmp_path, monkeypatch, 
     assert err[-1] == f"litepose train: error: {out}: cannot write in this output folder (Read-only file system)"
     monkeypatch.setattr(os, "open", real_open)
 
-    def full_disk(obj, f, *a, **k):  # f: a file name or (checkpoints serialised in memory) a buffer
-        if hasattr(f, "write"):
-            f.write(b"PK partial")
-        else:
-            with open(f, "wb") as fh:
-                fh.write(b"PK partial")
-        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 1234 vs 1096")
-
-    monkeypatch.setattr(torch, "save", full_disk)
+    fail_torch_save(monkeypatch, RuntimeError("[enforce fail at inline_container.cc:664] unexpected pos 1234 vs 1096"))
     assert main(["train", "--config", str(cfg_path), "--output", str(out)]) == 2
     err = capsys.readouterr().err
     last = err.strip().splitlines()[-1]

@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from conftest import fail_torch_save
 from torch import nn
 
 from litepose.engine.checkpoint import (
@@ -174,15 +175,7 @@ def test_failed_save_keeps_previous_file(tmp_path, monkeypatch):
     path = save_training_state(tmp_path / "last.pth", model, opt, sched, epoch=1, step=1)
     before = path.read_bytes()
 
-    def broken_save(obj, f, *a, **k):
-        if hasattr(f, "write"):  # litepose serialises into memory first
-            f.write(b"partial")
-        else:
-            with open(f, "wb") as fh:
-                fh.write(b"partial")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(torch, "save", broken_save)
+    fail_torch_save(monkeypatch, OSError("disk full"))
     with pytest.raises(OSError, match="disk full"):
         save_training_state(path, model, opt, sched, epoch=2, step=2)
     assert path.read_bytes() == before

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from conftest import shared
+from conftest import fail_torch_save, shared
 
 from litepose.cli import main
 from litepose.engine.transfer import recalibrate_batchnorm, transfer
@@ -45,33 +45,19 @@ def test_transfer_cli_recalibrates_on_training_images(tmp_path) -> None:
     assert not torch.allclose(rm, sup.state_dict()["stage.0.0.inv.1.running_mean"][: rm.shape[0]])
 
 
-def _fail_writes(monkeypatch, error: BaseException) -> None:
-    """torch.save fails as it does on a full disk, after writing part of its file."""
-
-    def save(obj, f, *a, **k):
-        if hasattr(f, "write"):  # litepose serialises into memory first
-            f.write(b"PK partial")
-        else:
-            with open(f, "wb") as fh:
-                fh.write(b"PK partial")
-        raise error
-
-    monkeypatch.setattr(torch, "save", save)
-
-
 def test_transfer_cli_full_disk_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys) -> None:
     """A full disk while writing the subnet is an error of the system, not a bug of litepose: one
     line naming the file, exit code 2, no temporary file left."""
     import errno
 
-    _fail_writes(monkeypatch, OSError(errno.ENOSPC, "No space left on device"))
+    fail_torch_save(monkeypatch, OSError(errno.ENOSPC, "No space left on device"))
     out = tmp_path / "xs.pth"
     args = ["transfer", "--supernet", str(shared("ref/super_14.pth")), "--arch", "litepose-xs", "--output", str(out)]
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == f"litepose transfer: error: {out}: No space left on device", err
     assert "Traceback" not in "\n".join(err) and list(tmp_path.iterdir()) == []
-    _fail_writes(monkeypatch, RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 9216 vs 9104"))
+    fail_torch_save(monkeypatch, RuntimeError("[enforce fail at inline_container.cc:664] unexpected pos 9216 vs 9104"))
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"litepose transfer: error: {out}: the write failed, is the disk full?"), err
