@@ -15,6 +15,24 @@ import pytest
 SHARED = Path(os.environ.get("LITEPOSE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 
 
+def _no_python_sigchld_handler() -> None:
+    """Keep torch's DataLoader from installing its Python SIGCHLD handler in the test runner.
+
+    The suite runs ~450 tests in one process and starts hundreds of child processes; once that
+    handler was set, a child's exit late in the run sometimes crashed the runner inside Python's
+    signal handler (SIGSEGV; gdb: ``_dl_runtime_resolve_xsavec <- trip_signal(17)``; not root-caused,
+    not seen in a litepose process of its own). The DataLoader still finds a dead worker by its
+    liveness checks."""
+    try:
+        from torch.utils.data._utils import signal_handling
+    except ImportError:
+        return
+    signal_handling._SIGCHLD_handler_set = True
+
+
+_no_python_sigchld_handler()
+
+
 def shared(rel: str) -> Path:
     """Path of a file under ../shared; skip (or fail in CI) when it is absent."""
     p = SHARED / rel
