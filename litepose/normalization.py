@@ -73,16 +73,8 @@ def normalize(images: Any, norm: Normalization = IMAGENET) -> Any:
     if type(images).__module__.startswith("torch"):
         import torch
 
-        x = images.to(dtype=torch.float32, copy=True)  # keeps the layout (a permuted batch stays channels-last)
-
-        def per_channel(values: tuple[float, ...]) -> torch.Tensor:
-            return torch.tensor(values, dtype=torch.float32, device=x.device).view(-1, 1, 1)
-
-        # 255 as a tensor on x's device, not a Python number: CUDA divides by a number as a multiply
-        # by its reciprocal, which rounds differently from the CPU's (and numpy's) true division
-        x.div_(per_channel((255.0,)))
-        x.sub_(per_channel(norm.mean))
-        return x.div_(per_channel(norm.std))
+        # a float32 copy that keeps the layout (a permuted batch stays channels-last)
+        return _normalize_float_(images.to(dtype=torch.float32, copy=True), norm)
     import numpy as np
 
     x = np.asarray(images).astype(np.float32)  # a copy that keeps the layout (order="K")
@@ -90,6 +82,20 @@ def normalize(images: Any, norm: Normalization = IMAGENET) -> Any:
     x -= np.asarray(norm.mean, np.float32)[:, None, None]
     x /= np.asarray(norm.std, np.float32)[:, None, None]
     return x
+
+
+def _normalize_float_(x: Any, norm: Normalization) -> Any:
+    """:func:`normalize`'s arithmetic, in place, on a float32 torch tensor of uint8 values."""
+    import torch
+
+    def per_channel(values: tuple[float, ...]) -> torch.Tensor:
+        return torch.tensor(values, dtype=torch.float32, device=x.device).view(-1, 1, 1)
+
+    # 255 as a tensor on x's device, not a Python number: CUDA divides by a number as a multiply
+    # by its reciprocal, which rounds differently from the CPU's (and numpy's) true division
+    x.div_(per_channel((255.0,)))
+    x.sub_(per_channel(norm.mean))
+    return x.div_(per_channel(norm.std))
 
 
 def network_input(images: Any, norm: Normalization = IMAGENET) -> Any:
@@ -104,7 +110,8 @@ def network_input(images: Any, norm: Normalization = IMAGENET) -> Any:
     import torch
 
     if images.dtype == torch.uint8:
-        return normalize(images.contiguous(memory_format=torch.channels_last), norm)
+        # one copy: uint8 -> float32 laid out channels_last, then normalised in place
+        return _normalize_float_(images.to(dtype=torch.float32, memory_format=torch.channels_last), norm)
     if not images.is_floating_point():
         raise TypeError(f"images must be uint8 or floating point, got {images.dtype}")
     return images.contiguous(memory_format=torch.channels_last)
