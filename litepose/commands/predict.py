@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..files import shown
     from ..interrupt import exit_code
-    from ..pipeline import Stream, plan_outputs
+    from ..pipeline import Stream, plan_outputs, resolve_source
     from ._options import build_predictor, check_fraction, emit, output_folder, tracker_settings
 
     check_fraction("--kpt-threshold", args.kpt_threshold)
@@ -76,9 +76,10 @@ def run(args: argparse.Namespace) -> int:
     out = output_folder(args.output, make=False)
     tracker, smooth = tracker_settings(args)
     inputs = tuple(Path(f) for f in (args.weights,) if f)
-    plan_outputs(args.source, out, track=args.track, inputs=(args.ann, *inputs))  # before the model loads
+    sources = resolve_source(args.source)
+    plan_outputs(sources, out, track=args.track, inputs=(args.ann, *inputs))  # before the model loads
     run = Stream(
-        args.source, build_predictor(args), output=out, track=args.track, tracker=tracker, smooth=smooth,
+        sources, build_predictor(args), output=out, track=args.track, tracker=tracker, smooth=smooth,
         save_json=args.save_json, ann=args.ann, show=args.show, kpt_threshold=args.kpt_threshold,
         min_score=args.min_score, inputs=inputs, show_label="--show",
         owner="litepose predict",

@@ -27,7 +27,7 @@ from typing import Any
 
 from .result import FrameResult
 from .sinks import CocoResults, Display, ImageIds, OutputPlan
-from .sources import Sources, resolve_source
+from .sources import resolve_source
 
 __all__ = ["Stream", "plan_outputs", "stream"]
 
@@ -351,7 +351,7 @@ def plan_outputs(
     when one would replace another. None without an output folder."""
     if output is None:
         return None
-    found = sources if isinstance(sources, Sources) else resolve_source(sources)
+    found = resolve_source(sources)
     plan = OutputPlan(Path(output), found.images, found.videos, found.sequence, track=track)
     plan.check(found.files() + [Path(f) for f in inputs if f])
     return plan

@@ -33,13 +33,15 @@ class Sources:
         return self.images + [v for v in self.videos if not isinstance(v, int)]
 
 
-def resolve_source(source: str | Path | int) -> Sources:
+def resolve_source(source: str | Path | int | Sources) -> Sources:
     """The image files, videos or webcam index that ``source`` names: an image or video file, a
     folder (its files, hidden ones excluded), a glob (``imgs/*.jpg``, ``**`` recursive) or a webcam
     index (an int, or digits that are not a file's name). A folder or glob matching nothing, or a
     missing file, is a FileNotFoundError naming it."""
     from ..media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
+    if isinstance(source, Sources):  # already resolved (a folder is listed once per run)
+        return source
     if isinstance(source, int) or (isinstance(source, str) and source.isdigit() and not Path(source).exists()):
         return Sources(videos=[int(source)])
     text = str(source)
