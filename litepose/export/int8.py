@@ -68,10 +68,10 @@ def calibration_images(calib: str | Path | None = None, count: int = DEFAULT_IMA
 
     folder = Path(calib)
     if not folder.is_dir():
-        raise ValueError(f"--calib {folder}: not a folder of images")
+        raise ValueError(f"calibration images {folder}: not a folder")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:count]
     if not files:
-        raise ValueError(f"--calib {folder}: holds no image files")
+        raise ValueError(f"calibration images {folder}: holds no image files")
     return [read_image(p, frame="upright") for p in files]
 
 

@@ -290,7 +290,7 @@ def resolve_checkpoint(ref: str | Path) -> Path:
         if entry.backend:
             raise WeightsError(
                 f"{ref!r} is an exported network ({entry.file}, run by {entry.backend}), not a checkpoint: "
-                f"it predicts (Predictor({str(ref)!r}), predict / val / benchmark --weights {ref}) but cannot be "
+                "it predicts (litepose.Predictor, or the predict / val / benchmark commands) but cannot be "
                 "trained, exported or transferred"
             )
         return download_weights(entry)
@@ -300,7 +300,7 @@ def resolve_checkpoint(ref: str | Path) -> Path:
         arch = preset_name(str(ref))
         raise WeightsError(
             f"{ref!r} names an architecture, not trained weights: litepose.create_model({arch!r}) builds it "
-            f"with random weights (--model {arch} on the command line); named weights: {_names()}"
+            f"with random weights; named weights: {_names()}"
         )
     raise FileNotFoundError(f"checkpoint {ref} does not exist, and it is not a weights name ({_names()})")
 
