@@ -376,11 +376,23 @@ def tracker_settings(args: argparse.Namespace) -> tuple[Any, Any]:
         return None, None
     from ..track import OneEuroConfig, TrackerConfig
 
-    config = TrackerConfig(**{s["tracker"]: getattr(args, f[2:].replace("-", "_")) for f, s in SHARED.items()
-                              if "tracker" in s})  # fmt: skip
-    smooth = OneEuroConfig(**{s["smoother"]: getattr(args, f[2:].replace("-", "_")) for f, s in SHARED.items()
-                              if "smoother" in s}) if args.smooth else None  # fmt: skip
+    config = TrackerConfig(**library_settings(args, "tracker"))
+    smooth = OneEuroConfig(**library_settings(args, "smoother")) if args.smooth else None
     return config, smooth
+
+
+def library_settings(args: argparse.Namespace, target: str) -> dict[str, Any]:
+    """The parsed values of the shared options that set a field of the library's ``target``
+    (``"predictor"``, ``"tracker"``, ``"smoother"``: the key of :data:`SHARED`), by that field's
+    name; an option the command lacks is left out (the library's default holds), ``--no-flip``
+    becomes ``flip``."""
+    settings = {}
+    for flag, spec in SHARED.items():
+        dest = flag[2:].replace("-", "_")
+        if target in spec and hasattr(args, dest):
+            value = getattr(args, dest)
+            settings[spec[target]] = not value if flag == "--no-flip" else value
+    return settings
 
 
 def add_json_option(p: argparse.ArgumentParser) -> None:
@@ -450,11 +462,7 @@ def build_predictor(args: argparse.Namespace) -> Any:
     ``--threads``). An exported ``--weights`` file is opened by its runtime, without torch."""
     from ..predictor import Predictor
 
-    settings = {}
-    for flag, spec in SHARED.items():
-        if "predictor" in spec:
-            value = getattr(args, flag[2:].replace("-", "_"), None)
-            settings[spec["predictor"]] = not value if flag == "--no-flip" else value
+    settings = library_settings(args, "predictor")
     if exported_weights(args):
         if args.model:
             raise ValueError(f"--model: {args.weights} is an exported network, its architecture is fixed")

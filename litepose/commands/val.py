@@ -114,13 +114,10 @@ def _track(args: argparse.Namespace, ann: object) -> int:
     from ..data.jsonio import write_json
     from ..track import OneEuroConfig, TrackerConfig
     from ..track import evaluate as te
-    from ._options import SHARED, build_predictor, emit, output_folder
+    from ._options import build_predictor, emit, library_settings, output_folder
 
-    def values(key: str) -> dict:
-        return {s[key]: getattr(args, f[2:].replace("-", "_")) for f, s in SHARED.items() if key in s}
-
-    config = TrackerConfig(**values("tracker"))
-    smoothing = OneEuroConfig(**values("smoother"))
+    config = TrackerConfig(**library_settings(args, "tracker"))
+    smoothing = OneEuroConfig(**library_settings(args, "smoother"))
     clips = te.load_clips(ann)
     source = "ground truth"
     given = None
