@@ -9,6 +9,7 @@ of the space, once) and checks it against whole networks; run it alone when timi
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 HELP = "search a trained supernet for the best architecture within a MACs, params or latency budget"
 
@@ -96,148 +97,153 @@ def _space(args: argparse.Namespace, supernet: object) -> object:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    import statistics
-    import sys
-    from pathlib import Path
-
     import torch
 
-    from ..device import pick_device
-    from ..files import FolderLock, atomic_write
+    from ..files import FolderLock
     from ..models import load_checkpoint
-    from ..search.cost import (
-        CALIBRATION_NETWORKS,
-        LatencyTable,
-        check_backend,
-        cost_of,
-        format_cost,
-        network_latency,
-        parse_budget,
-        space_layers,
-    )
-    from ..search.evolution import (
-        AccuracyPredictor,
-        SearchSettings,
-        SearchStateError,
-        evolve,
-        preset_marks,
-        write_outputs,
-    )
-    from ._options import emit, output_folder
+    from ..search.cost import check_backend, parse_budget
+    from ._options import output_folder
 
     budget = parse_budget(args.budget, args.cost)
     if args.resume not in ("auto", "no"):
         raise ValueError(f"--resume {args.resume!r}: a search resumes from its --output folder: 'auto' or 'no'")
-    calib = 32 if args.calib_images is None else args.calib_images
-    val_images = 40 if args.val_images is None else args.val_images
     args.backend = check_backend(args.backend or "torch")
     out = output_folder(args.output)
     with FolderLock(out, "litepose search"):
         sup, info = load_checkpoint(args.supernet)
         if info["arch"] != "super":
             raise ValueError(f"{args.supernet}: is a {info['arch']} checkpoint, not a supernet")
-        k = sup.num_joints
         space, cfg_path = _space(args, sup)
         threads = args.threads or torch.get_num_threads()
-        need_table = budget.cost == "latency" or args.build_table
-        table = None
-        if need_table:
-            import random
-
-            table = LatencyTable(args.backend, threads, path=args.latency_table)
-            n = table.fill(space_layers(space, k), progress=not args.json)
-            print(f"latency table {table.path}: {len(table.entries)} layers ({n} measured now)", file=sys.stderr)
-            # Fit the scale where the layers are timed (new entries, or --build-table of a table without
-            # one), on networks the check does not use; a table built on another device keeps its own.
-            if n or (args.build_table and not table.scale_networks):
-                rng = random.Random(f"calibrate-{args.seed}")
-                specs = [space.sample(rng) for _ in range(CALIBRATION_NETWORKS)]
-                scale = table.calibrate(specs, k, lambda spec: network_latency(spec, k, args.backend, threads, sup))
-                print(f"latency table scale {scale:.3f} (whole network / sum of layers, "
-                      f"median of {len(specs)} networks)", file=sys.stderr)  # fmt: skip
+        table = _latency_table(args, space, sup, threads) if budget.cost == "latency" or args.build_table else None
         if args.build_table:
-            rng = random.Random(args.seed)
-            rows = []
-            for _ in range(max(0, args.check)):
-                spec = space.sample(rng)
-                layers, meas = table.layer_sum(spec, k), network_latency(spec, k, args.backend, threads, sup)
-                pred = table.scale * layers  # what table.latency(spec, k) returns
-                rows.append({"arch": spec.to_json(), "predicted_ms": pred, "layer_sum_ms": layers,
-                             "measured_ms": meas, "error": (pred - meas) / meas})  # fmt: skip
-            errs = [abs(r["error"]) for r in rows]
-            raw = [abs(r["layer_sum_ms"] - r["measured_ms"]) / r["measured_ms"] for r in rows]
-            summary = {
-                "table": str(table.path), "layers": len(table.entries), "backend": args.backend, "threads": threads,
-                "cpu": table.cpu, "scale": table.scale, "scale_networks": table.scale_networks, "checked": len(rows),
-                "median_abs_error": statistics.median(errs) if errs else None,
-                "max_abs_error": max(errs) if errs else None,
-                "median_abs_error_unscaled": statistics.median(raw) if raw else None, "checks": rows,
-            }  # fmt: skip
-            text = json.dumps(summary, indent=1)
-            atomic_write(out / "latency_check.json", lambda tmp: tmp.write_text(text))
-            med = summary["median_abs_error"]
-            emit(args, summary, f"latency table: {len(table.entries)} layers, {len(rows)} networks checked, "
-                 f"median error {100 * med:.1f}%" if med is not None else "latency table built")  # fmt: skip
-            return 0
+            return _check_table(args, table, space, sup, threads, out)
         if args.data is None:
             raise ValueError("give --data: the training images that recalibrate each candidate's BatchNorm")
-        device = pick_device(args.device)
-        sup.to(device)
-        predictor = AccuracyPredictor(
-            sup, args.data, args.val_data or args.data, images=args.images, calib_images=calib,
-            val_images=val_images, batch_size=args.batch_size, device=device, seed=args.seed,
-        )  # fmt: skip
+        return _search(args, budget, space, cfg_path, sup, table, threads, out)
 
-        def cost(spec: object) -> float:
-            return cost_of(spec, budget.cost, k, table)  # type: ignore[arg-type]
 
-        settings = SearchSettings(args.population, args.generations, args.parents, args.mutate_prob,
-                                  args.mutation_ratio, args.seed)  # fmt: skip
-        identity = {
-            "supernet": str(Path(args.supernet).resolve()),
-            "data": str(Path(args.data).resolve()),
-            "val_data": str(Path(args.val_data or args.data).resolve()),
-            "calib_images": calib,
-            "val_images": val_images,
-            "batch_size": args.batch_size,
-            "backend": args.backend if budget.cost == "latency" else None,
-            "threads": threads if budget.cost == "latency" else None,
-        }
-        try:
-            result = evolve(space, budget, predictor, cost, settings, out, identity=identity,
-                            resume=args.resume == "auto", progress=not args.json,
-                            log=lambda s: print(s, file=sys.stderr))  # fmt: skip
-        except SearchStateError as e:
-            raise SearchStateError(f"{e}: another --output, or --resume no") from None
-        marks = preset_marks(space, cost, predictor, budget, output=out)
-        files = write_outputs(result, space, out, k, marks, table)
-        best_cost = format_cost(result.best_cost, budget.cost)
-        summary = {
-            "best_arch": result.best.to_json(),
-            "best_predicted_ap": result.best_ap,
-            "best_cost": result.best_cost,
-            "cost": budget.cost,
-            "budget": budget.value,
-            "budget_text": budget.text,
-            "budget_used": result.best_cost / budget.value,
-            "candidates": len(result.candidates),
-            "evaluated_now": result.evaluated_now,
-            "resumed": result.resumed,
-            "space": {k2: v for k2, v in space.as_dict().items() if k2 != "max_spec"},
-            "space_config": cfg_path,
-            "presets": marks,
-            "history": result.history,
-            "files": files,
-        }
-        from ..search.evolution import arch_key
+def _latency_table(args: argparse.Namespace, space: Any, sup: Any, threads: int) -> Any:
+    """The per-layer latency table of ``--backend`` at ``threads``, filled for ``space`` and its
+    scale fitted where layers were timed now (or ``--build-table`` of a table without one)."""
+    import random
+    import sys
 
-        emit(
-            args,
-            summary,
-            f"{len(result.candidates)} candidates ({result.evaluated_now} evaluated now) -> "
-            f"{', '.join(files.values())}\n"
-            f"best: {arch_key(result.best)} ({out / 'best_arch.json'}): {best_cost} of {budget.text} "
-            f"({100 * result.best_cost / budget.value:.0f}%), predicted AP {result.best_ap:.4f}",
-        )
-        return 0
+    from ..search.cost import CALIBRATION_NETWORKS, LatencyTable, network_latency, space_layers
+
+    k = sup.num_joints
+    table = LatencyTable(args.backend, threads, path=args.latency_table)
+    n = table.fill(space_layers(space, k), progress=not args.json)
+    print(f"latency table {table.path}: {len(table.entries)} layers ({n} measured now)", file=sys.stderr)
+    # Fit the scale on networks the check does not use; a table built on another device keeps its own.
+    if n or (args.build_table and not table.scale_networks):
+        rng = random.Random(f"calibrate-{args.seed}")
+        specs = [space.sample(rng) for _ in range(CALIBRATION_NETWORKS)]
+        scale = table.calibrate(specs, k, lambda spec: network_latency(spec, k, args.backend, threads, sup))
+        print(f"latency table scale {scale:.3f} (whole network / sum of layers, "
+              f"median of {len(specs)} networks)", file=sys.stderr)  # fmt: skip
+    return table
+
+
+def _check_table(args: argparse.Namespace, table: Any, space: Any, sup: Any, threads: int, out: Any) -> int:
+    """``--build-table``: the table's predictions against ``--check`` measured random networks,
+    written to OUT/latency_check.json."""
+    import json
+    import random
+    import statistics
+
+    from ..files import atomic_write
+    from ..search.cost import network_latency
+    from ._options import emit
+
+    k, rng, rows = sup.num_joints, random.Random(args.seed), []
+    for _ in range(max(0, args.check)):
+        spec = space.sample(rng)
+        layers, meas = table.layer_sum(spec, k), network_latency(spec, k, args.backend, threads, sup)
+        pred = table.scale * layers  # what table.latency(spec, k) returns
+        rows.append({"arch": spec.to_json(), "predicted_ms": pred, "layer_sum_ms": layers,
+                     "measured_ms": meas, "error": (pred - meas) / meas})  # fmt: skip
+    errs = [abs(r["error"]) for r in rows]
+    raw = [abs(r["layer_sum_ms"] - r["measured_ms"]) / r["measured_ms"] for r in rows]
+    summary = {
+        "table": str(table.path), "layers": len(table.entries), "backend": args.backend, "threads": threads,
+        "cpu": table.cpu, "scale": table.scale, "scale_networks": table.scale_networks, "checked": len(rows),
+        "median_abs_error": statistics.median(errs) if errs else None,
+        "max_abs_error": max(errs) if errs else None,
+        "median_abs_error_unscaled": statistics.median(raw) if raw else None, "checks": rows,
+    }  # fmt: skip
+    text = json.dumps(summary, indent=1)
+    atomic_write(out / "latency_check.json", lambda tmp: tmp.write_text(text))
+    med = summary["median_abs_error"]
+    emit(args, summary, f"latency table: {len(table.entries)} layers, {len(rows)} networks checked, "
+         f"median error {100 * med:.1f}%" if med is not None else "latency table built")  # fmt: skip
+    return 0
+
+
+def _search(
+    args: argparse.Namespace, budget: Any, space: Any, cfg_path: Any, sup: Any, table: Any, threads: int, out: Any
+) -> int:
+    """The evolutionary search itself (resumable in OUT), its outputs and its summary."""
+    import sys
+    from pathlib import Path
+
+    from ..device import pick_device
+    from ..search.cost import cost_of, format_cost
+    from ..search.evolution import (
+        AccuracyPredictor,
+        SearchSettings,
+        SearchStateError,
+        arch_key,
+        evolve,
+        preset_marks,
+        write_outputs,
+    )
+    from ._options import emit
+
+    k = sup.num_joints
+    calib = 32 if args.calib_images is None else args.calib_images
+    val_images = 40 if args.val_images is None else args.val_images
+    device = pick_device(args.device)
+    sup.to(device)
+    predictor = AccuracyPredictor(
+        sup, args.data, args.val_data or args.data, images=args.images, calib_images=calib,
+        val_images=val_images, batch_size=args.batch_size, device=device, seed=args.seed,
+    )  # fmt: skip
+
+    def cost(spec: object) -> float:
+        return cost_of(spec, budget.cost, k, table)  # type: ignore[arg-type]
+
+    settings = SearchSettings(args.population, args.generations, args.parents, args.mutate_prob,
+                              args.mutation_ratio, args.seed)  # fmt: skip
+    latency = budget.cost == "latency"
+    identity = {
+        "supernet": str(Path(args.supernet).resolve()), "data": str(Path(args.data).resolve()),
+        "val_data": str(Path(args.val_data or args.data).resolve()), "calib_images": calib,
+        "val_images": val_images, "batch_size": args.batch_size,
+        "backend": args.backend if latency else None, "threads": threads if latency else None,
+    }  # fmt: skip
+    try:
+        result = evolve(space, budget, predictor, cost, settings, out, identity=identity,
+                        resume=args.resume == "auto", progress=not args.json,
+                        log=lambda s: print(s, file=sys.stderr))  # fmt: skip
+    except SearchStateError as e:
+        raise SearchStateError(f"{e}: another --output, or --resume no") from None
+    marks = preset_marks(space, cost, predictor, budget, output=out)
+    files = write_outputs(result, space, out, k, marks, table)
+    summary = {
+        "best_arch": result.best.to_json(), "best_predicted_ap": result.best_ap, "best_cost": result.best_cost,
+        "cost": budget.cost, "budget": budget.value, "budget_text": budget.text,
+        "budget_used": result.best_cost / budget.value, "candidates": len(result.candidates),
+        "evaluated_now": result.evaluated_now, "resumed": result.resumed,
+        "space": {k2: v for k2, v in space.as_dict().items() if k2 != "max_spec"}, "space_config": cfg_path,
+        "presets": marks, "history": result.history, "files": files,
+    }  # fmt: skip
+    emit(
+        args,
+        summary,
+        f"{len(result.candidates)} candidates ({result.evaluated_now} evaluated now) -> "
+        f"{', '.join(files.values())}\n"
+        f"best: {arch_key(result.best)} ({out / 'best_arch.json'}): {format_cost(result.best_cost, budget.cost)} "
+        f"of {budget.text} ({100 * result.best_cost / budget.value:.0f}%), predicted AP {result.best_ap:.4f}",
+    )
+    return 0
