@@ -182,6 +182,79 @@ def _rng_from_json(data: list) -> tuple:
     return (data[0], tuple(data[1]), data[2])
 
 
+def _open_state(out: Path, ident: dict[str, Any], resume: bool) -> tuple[dict[str, Any], bool]:
+    """The search state of ``out`` to go on from (and whether it was resumed), or a fresh one; a
+    state written for another ``ident`` is refused rather than mixed in."""
+    state: dict[str, Any] = {"version": STATE_VERSION, "identity": ident, "evaluated": {}, "history": []}
+    state_path = out / STATE_FILE
+    if state_path.is_file() and resume:
+        old = read_state(out)
+        if old.get("version") != STATE_VERSION or old.get("identity") != ident:
+            diff = sorted(k for k in set(ident) | set(old.get("identity", {}))
+                          if ident.get(k) != old.get("identity", {}).get(k))  # fmt: skip
+            raise SearchStateError(
+                f"{state_path}: a search with other settings ({', '.join(diff) or 'version'}) is in this folder; "
+                "choose another output folder, or start over (resume=False)"
+            )
+        return old, True
+    if state_path.is_file():
+        state_path.unlink()
+    return state, False
+
+
+class _Candidates:
+    """The candidates of one search: each architecture's predicted AP and cost, evaluated once
+    and saved to the state at once (so a stopped search loses at most the one in progress)."""
+
+    def __init__(self, space: SearchSpace, budget: Budget, predict: Callable[[ArchSpec], float],
+                 cost: Callable[[ArchSpec], float], state: dict[str, Any], out: Path, bar: Any) -> None:  # fmt: skip
+        self.space, self.budget, self.predict, self.cost = space, budget, predict, cost
+        self.state, self.out, self.bar = state, out, bar
+        self.evaluated: dict[str, dict[str, Any]] = state["evaluated"]
+        self.new = 0
+
+    def save(self) -> None:
+        write_state(self.out, self.state)
+
+    def evaluate(self, genes: Genes, generation: int) -> dict[str, Any]:
+        spec = self.space.decode(genes)
+        key = arch_key(spec)
+        row = self.evaluated.get(key)
+        if row is None:
+            ap = float(self.predict(spec))
+            row = {"genes": list(genes), "ap": ap, "cost": float(self.cost(spec)), "generation": generation}
+            self.evaluated[key] = row
+            self.new += 1
+            self.save()
+        self.bar.update(1)
+        return row
+
+    def draw(self, make: Callable[[], Genes], tries: int) -> Genes:
+        """The first of ``tries`` draws of ``make`` that fits the budget."""
+        for _ in range(tries):
+            g = make()
+            if self.budget.allows(float(self.cost(self.space.decode(g)))):
+                return g
+        smallest = format_cost(self.cost(self.space.extreme(largest=False)), self.budget.cost)
+        raise ValueError(
+            f"no architecture of the search space within the budget {self.budget.text} after {tries} draws: "
+            f"the smallest costs {smallest}"
+        )
+
+    def best(self, population: list[Genes]) -> dict[str, Any]:
+        return self.evaluated[arch_key(self.space.decode(self.fittest(population)))]
+
+    def fittest(self, population: list[Genes]) -> Genes:
+        return min(population, key=lambda g: _rank(g, self.evaluated, self.space))
+
+    def end_generation(self, gen: int, population: list[Genes], rng: random.Random) -> None:
+        self.state.update(next_generation=gen + 1, population=[list(g) for g in population],
+                          rng=_rng_to_json(rng.getstate()))  # fmt: skip
+        summary = _gen_summary(gen, population, self.evaluated, self.space)
+        self.state["history"] = self.state["history"][:gen] + [summary]
+        self.save()
+
+
 def evolve(
     space: SearchSpace,
     budget: Budget,
@@ -205,109 +278,48 @@ def evolve(
     settings.check()
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    state_path = out / STATE_FILE
-    ident = {
-        "space": space.as_dict(),
-        "budget": [budget.value, budget.cost],
-        "settings": settings.__dict__,
-        **(identity or {}),
-    }
-    ident = json.loads(json.dumps(ident))
-    state: dict[str, Any] = {"version": STATE_VERSION, "identity": ident, "evaluated": {}, "history": []}
-    resumed = False
-    if state_path.is_file() and resume:
-        old = read_state(out)
-        if old.get("version") != STATE_VERSION or old.get("identity") != ident:
-            diff = sorted(k for k in set(ident) | set(old.get("identity", {}))
-                          if ident.get(k) != old.get("identity", {}).get(k))  # fmt: skip
-            raise SearchStateError(
-                f"{state_path}: a search with other settings ({', '.join(diff) or 'version'}) is in this folder; "
-                "choose another output folder, or start over (resume=False)"
-            )
-        state = old
-        resumed = True
-    elif state_path.is_file() and not resume:
-        state_path.unlink()
-
-    evaluated: dict[str, dict[str, Any]] = state["evaluated"]
-    count = {"new": 0}
-
-    def save() -> None:
-        write_state(out, state)
-
-    def fits(genes: Genes) -> tuple[bool, float]:
-        spec = space.decode(genes)
-        c = float(cost(spec))
-        return budget.allows(c), c
-
-    def evaluate(genes: Genes, generation: int, bar: Any) -> dict[str, Any]:
-        spec = space.decode(genes)
-        key = arch_key(spec)
-        row = evaluated.get(key)
-        if row is None:
-            ap = float(predict(spec))
-            row = {"genes": list(genes), "ap": ap, "cost": float(cost(spec)), "generation": generation}
-            evaluated[key] = row
-            count["new"] += 1
-            save()
-        bar.update(1)
-        return row
-
-    def draw(make: Callable[[], Genes]) -> Genes:
-        for _ in range(settings.max_tries):
-            g = make()
-            ok, _ = fits(g)
-            if ok:
-                return g
-        raise ValueError(
-            f"no architecture of the search space within the budget {budget.text} after {settings.max_tries} draws: "
-            f"the smallest costs {format_cost(cost(space.extreme(largest=False)), budget.cost)}"
-        )
-
+    ident = {"space": space.as_dict(), "budget": [budget.value, budget.cost], "settings": settings.__dict__,
+             **(identity or {})}  # fmt: skip
+    state, resumed = _open_state(out, json.loads(json.dumps(ident)), resume)
     p = settings.population
     n_parents = max(1, round(settings.parents * p))
     n_mutate = round(settings.mutation_ratio * p)
-    total = p * (settings.generations + 1)
     start_gen = int(state.get("next_generation", 0))
-    done = 0 if start_gen == 0 else p * start_gen
-    bar = tqdm(total=total, initial=done, desc="search", unit="cand", disable=not progress)
+    bar = tqdm(total=p * (settings.generations + 1), initial=p * start_gen, desc="search", unit="cand",
+               disable=not progress)  # fmt: skip
+    cands = _Candidates(space, budget, predict, cost, state, out, bar)
     try:
         if start_gen == 0:
             rng = random.Random(settings.seed)
-            population = [draw(lambda: space.encode(space.sample(rng))) for _ in range(p)]
+            population = [cands.draw(lambda: space.encode(space.sample(rng)), settings.max_tries) for _ in range(p)]
             for g in population:
-                evaluate(g, 0, bar)
-            state.update(next_generation=1, population=[list(g) for g in population],
-                         rng=_rng_to_json(rng.getstate()))  # fmt: skip
-            state["history"] = [_gen_summary(0, population, evaluated, space)]
-            save()
+                cands.evaluate(g, 0)
+            cands.end_generation(0, population, rng)
             start_gen = 1
         for gen in range(start_gen, settings.generations + 1):
             rng = random.Random()
             rng.setstate(_rng_from_json(state["rng"]))
-            population = [tuple(g) for g in state["population"]]
-            ranked = sorted(population, key=lambda g: _rank(g, evaluated, space))
+            ranked = sorted((tuple(g) for g in state["population"]), key=lambda g: _rank(g, cands.evaluated, space))
             parents = _dedupe(ranked)[:n_parents]
-            children = [draw(partial(_mutant, space, parents, rng, settings.mutate_prob)) for _ in range(n_mutate)]
-            children += [draw(partial(_cross, space, parents, rng)) for _ in range(p - n_mutate)]
+            mutant, cross = (
+                partial(_mutant, space, parents, rng, settings.mutate_prob),
+                partial(_cross, space, parents, rng),
+            )
+            children = [cands.draw(mutant, settings.max_tries) for _ in range(n_mutate)]
+            children += [cands.draw(cross, settings.max_tries) for _ in range(p - n_mutate)]
             for g in children:
-                evaluate(g, gen, bar)
+                cands.evaluate(g, gen)
             population = parents + children
-            state.update(next_generation=gen + 1, population=[list(g) for g in population],
-                         rng=_rng_to_json(rng.getstate()))  # fmt: skip
-            state["history"] = state["history"][:gen] + [_gen_summary(gen, population, evaluated, space)]
-            save()
-            best = evaluated[arch_key(space.decode(min(population, key=lambda g: _rank(g, evaluated, space))))]
+            cands.end_generation(gen, population, rng)
+            best = cands.best(population)
             bar.set_postfix(best_ap=f"{best['ap']:.3f}")
             log(f"generation {gen}/{settings.generations}: best predicted AP {best['ap']:.4f}")
     finally:
         bar.close()
-    population = [tuple(g) for g in state["population"]]
-    best_genes = min(population, key=lambda g: _rank(g, evaluated, space))
-    best = space.decode(best_genes)
-    row = evaluated[arch_key(best)]
-    cands = [{"key": k, **v} for k, v in evaluated.items()]
-    return SearchResult(best, row["ap"], row["cost"], budget, cands, state["history"], resumed, count["new"])
+    best = space.decode(cands.fittest([tuple(g) for g in state["population"]]))
+    row = cands.evaluated[arch_key(best)]
+    rows = [{"key": k, **v} for k, v in cands.evaluated.items()]
+    return SearchResult(best, row["ap"], row["cost"], budget, rows, state["history"], resumed, cands.new)
 
 
 def _mutant(space: SearchSpace, parents: list[Genes], rng: random.Random, prob: float) -> Genes:
