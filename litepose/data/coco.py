@@ -266,6 +266,27 @@ class KeypointAnnotations:
 
 def _validate(data: dict[str, Any], where: str, category_id: Any, k: int) -> None:
     """Check the fields litepose relies on; fill ``iscrowd`` / ``num_keypoints`` defaults in place."""
+    seen = _validate_images(data, where)
+    ann_ids: set[Any] = set()
+    for n, a in enumerate(data["annotations"]):
+        if not isinstance(a, dict):
+            raise ValueError(f"{where}: annotations[{n}] is not an object")
+        aid = a.get("id")
+        tag = f"annotation {aid}" if aid is not None else f"annotations[{n}]"
+        for key in ("id", "image_id", "category_id"):
+            if key not in a:
+                raise ValueError(f"{where}: {tag} has no '{key}'")
+        if aid in ann_ids:
+            raise ValueError(f"{where}: annotation id {aid} appears twice")
+        ann_ids.add(aid)
+        if a["image_id"] not in seen:
+            raise ValueError(f"{where}: {tag} refers to image {a['image_id']!r}, which is not in 'images'")
+        if a["category_id"] == category_id:
+            _validate_person(a, f"{where}: {tag}", k, seen[a["image_id"]])
+
+
+def _validate_images(data: dict[str, Any], where: str) -> dict[Any, tuple[int, int]]:
+    """Check ``images`` (ids unique, sizes positive integers, file names); each id's (h, w)."""
     seen: dict[Any, tuple[int, int]] = {}
     for n, im in enumerate(data["images"]):
         if not isinstance(im, dict):
@@ -286,65 +307,52 @@ def _validate(data: dict[str, Any], where: str, category_id: Any, k: int) -> Non
         seen[iid] = (im["height"], im["width"])
         if not isinstance(im["file_name"], str) or not im["file_name"]:
             raise ValueError(f"{where}: image {iid} has an invalid file_name {im['file_name']!r}")
-    ann_ids: set[Any] = set()
-    for n, a in enumerate(data["annotations"]):
-        if not isinstance(a, dict):
-            raise ValueError(f"{where}: annotations[{n}] is not an object")
-        aid = a.get("id")
-        tag = f"annotation {aid}" if aid is not None else f"annotations[{n}]"
-        for key in ("id", "image_id", "category_id"):
-            if key not in a:
-                raise ValueError(f"{where}: {tag} has no '{key}'")
-        if aid in ann_ids:
-            raise ValueError(f"{where}: annotation id {aid} appears twice")
-        ann_ids.add(aid)
-        if a["image_id"] not in seen:
-            raise ValueError(f"{where}: {tag} refers to image {a['image_id']!r}, which is not in 'images'")
-        if a["category_id"] != category_id:
-            continue
-        crowd = a.setdefault("iscrowd", 0)
-        if crowd not in (0, 1):
-            raise ValueError(f"{where}: {tag} has iscrowd {crowd!r} (expected 0 or 1)")
-        kps = a.get("keypoints")
-        if kps is None and not crowd:
-            raise ValueError(f"{where}: {tag} has no 'keypoints'")
-        if kps is not None:
-            if not isinstance(kps, list) or len(kps) != 3 * k:
-                got = len(kps) if isinstance(kps, list) else type(kps).__name__
-                raise ValueError(f"{where}: {tag} has {got} keypoint values, expected {3 * k} ({k} joints x 3)")
-            try:
-                arr = np.asarray(kps)
-            except (TypeError, ValueError):
-                arr = np.asarray([None])
-            if arr.dtype.kind not in "iuf" or arr.ndim != 1:  # numeric strings ("12") are refused too
-                bad = next((v for v in kps if not _is_number(v, finite=False)), None)
-                raise ValueError(f"{where}: {tag} has non-numeric keypoint values such as {bad!r} (numbers expected)")
-            arr = arr.astype(np.float64).reshape(k, 3)
-            if not np.isfinite(arr).all():
-                raise ValueError(f"{where}: {tag} has NaN or infinite keypoint values")
-            if not np.isin(arr[:, 2], (0, 1, 2)).all():
-                raise ValueError(f"{where}: {tag} has visibility flags outside {{0, 1, 2}}")
-            a.setdefault("num_keypoints", int((arr[:, 2] > 0).sum()))
-        else:
-            a.setdefault("num_keypoints", 0)
-        nk = a["num_keypoints"]
-        if isinstance(nk, bool) or not isinstance(nk, int) or nk < 0:
-            raise ValueError(f"{where}: {tag} has an invalid num_keypoints {nk!r}")
-        bbox = a.get("bbox")
-        if bbox is not None and not (isinstance(bbox, list | tuple) and len(bbox) == 4 and all(map(_is_number, bbox))):
-            raise ValueError(f"{where}: {tag} has an invalid bbox {bbox!r} (4 finite numbers expected)")
-        area = a.get("area")
-        if area is not None and not (_is_number(area) and area >= 0):
-            raise ValueError(f"{where}: {tag} has an invalid area {area!r} (a finite number >= 0 expected)")
-        seg = a.get("segmentation")
-        if seg is not None and not _seg_ok(seg):
-            raise ValueError(f"{where}: {tag} has an invalid segmentation (polygons or RLE expected)")
-        if isinstance(seg, dict) and [int(v) for v in seg["size"]] != list(seen[a["image_id"]]):
-            raise ValueError(
-                f"{where}: {tag} has an RLE of size {seg['size']} on a {list(seen[a['image_id']])} (h, w) image"
-            )
-        if crowd and not seg:
-            raise ValueError(f"{where}: {tag} is a crowd region without a segmentation")
+    return seen
+
+
+def _validate_person(a: dict[str, Any], tag: str, k: int, hw: tuple[int, int]) -> None:
+    """Check one person annotation (``tag`` names it) of an image of size ``hw``; fill defaults."""
+    crowd = a.setdefault("iscrowd", 0)
+    if crowd not in (0, 1):
+        raise ValueError(f"{tag} has iscrowd {crowd!r} (expected 0 or 1)")
+    kps = a.get("keypoints")
+    if kps is None and not crowd:
+        raise ValueError(f"{tag} has no 'keypoints'")
+    if kps is not None:
+        if not isinstance(kps, list) or len(kps) != 3 * k:
+            got = len(kps) if isinstance(kps, list) else type(kps).__name__
+            raise ValueError(f"{tag} has {got} keypoint values, expected {3 * k} ({k} joints x 3)")
+        try:
+            arr = np.asarray(kps)
+        except (TypeError, ValueError):
+            arr = np.asarray([None])
+        if arr.dtype.kind not in "iuf" or arr.ndim != 1:  # numeric strings ("12") are refused too
+            bad = next((v for v in kps if not _is_number(v, finite=False)), None)
+            raise ValueError(f"{tag} has non-numeric keypoint values such as {bad!r} (numbers expected)")
+        arr = arr.astype(np.float64).reshape(k, 3)
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{tag} has NaN or infinite keypoint values")
+        if not np.isin(arr[:, 2], (0, 1, 2)).all():
+            raise ValueError(f"{tag} has visibility flags outside {{0, 1, 2}}")
+        a.setdefault("num_keypoints", int((arr[:, 2] > 0).sum()))
+    else:
+        a.setdefault("num_keypoints", 0)
+    nk = a["num_keypoints"]
+    if isinstance(nk, bool) or not isinstance(nk, int) or nk < 0:
+        raise ValueError(f"{tag} has an invalid num_keypoints {nk!r}")
+    bbox = a.get("bbox")
+    if bbox is not None and not (isinstance(bbox, list | tuple) and len(bbox) == 4 and all(map(_is_number, bbox))):
+        raise ValueError(f"{tag} has an invalid bbox {bbox!r} (4 finite numbers expected)")
+    area = a.get("area")
+    if area is not None and not (_is_number(area) and area >= 0):
+        raise ValueError(f"{tag} has an invalid area {area!r} (a finite number >= 0 expected)")
+    seg = a.get("segmentation")
+    if seg is not None and not _seg_ok(seg):
+        raise ValueError(f"{tag} has an invalid segmentation (polygons or RLE expected)")
+    if isinstance(seg, dict) and [int(v) for v in seg["size"]] != list(hw):
+        raise ValueError(f"{tag} has an RLE of size {seg['size']} on a {list(hw)} (h, w) image")
+    if crowd and not seg:
+        raise ValueError(f"{tag} is a crowd region without a segmentation")
 
 
 def _is_number(v: Any, finite: bool = True) -> bool:

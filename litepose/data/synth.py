@@ -38,6 +38,7 @@ Public API::
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -603,6 +604,19 @@ def coco_category() -> dict[str, Any]:
     }
 
 
+def _frames(seed: int, num_images: int, sequence: int, size: tuple[int, int]) -> Iterator[tuple[int, Any, Any]]:
+    """``(index, (sequence, frame) or None, rendered frame)`` for each of ``num_images`` images."""
+    if not sequence:
+        for i in range(num_images):
+            yield i, None, render_image(seed, i, size)
+        return
+    i = 0
+    for s in range((num_images + sequence - 1) // sequence):
+        for n, frame in enumerate(render_sequence(seed, s, min(sequence, num_images - i), size)):
+            yield i, (s, n), frame
+            i += 1
+
+
 def make_synthpose(
     output: str | Path,
     num_images: int,
@@ -643,20 +657,10 @@ def make_synthpose(
     out = Path(output)
     (out / "images").mkdir(parents=True, exist_ok=True)
 
-    def frames():
-        if not sequence:
-            for i in range(num_images):
-                yield i, None, render_image(seed, i, (width, height))
-            return
-        i = 0
-        for s in range((num_images + sequence - 1) // sequence):
-            for n, frame in enumerate(render_sequence(seed, s, min(sequence, num_images - i), (width, height))):
-                yield i, (s, n), frame
-                i += 1
-
     images, annotations = [], []
     params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
-    for i, where, frame in tqdm(frames(), total=num_images, desc="synthpose", unit="img", disable=not progress):
+    frames = _frames(seed, num_images, sequence, (width, height))
+    for i, where, frame in tqdm(frames, total=num_images, desc="synthpose", unit="img", disable=not progress):
         if stop_requested():  # a signal (litepose.interrupt): the images so far make a whole, smaller dataset
             break
         name = f"{i:06d}.jpg"
