@@ -303,7 +303,7 @@ def test_checkpoints_have_normal_permissions_and_leave_no_temp_files(tmp_path) -
     for name in (".last.pth.1a2b.tmp", ".best.pth.3c4d.tmp", ".other.pth.5e6f.tmp", "last.pth"):
         (run / name).write_bytes(b"x")
     trainer = Trainer(TrainConfig(), run, resume="auto")
-    trainer._open_run(0)  # a run starting in the folder clears its own stale temporary files only
+    trainer.log.open(trainer.cfg.to_dict(), 0)  # a run starting in the folder clears its own stale temporary files only
     assert sorted(p.name for p in run.iterdir() if p.is_file()) == [".other.pth.5e6f.tmp", "config.yaml", "last.pth"]
     assert remove_stale_temps(tmp_path / "nowhere", ["last.pth"]) == []
 

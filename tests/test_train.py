@@ -17,6 +17,7 @@ from conftest import TINY_STEPS, fail_torch_save, shared
 
 from litepose import interrupt
 from litepose.engine.config import TrainConfig
+from litepose.engine.step import TrainStep
 from litepose.engine.trainer import Trainer, load_backbone
 from litepose.models import CheckpointError, create_model, load_checkpoint
 
@@ -136,7 +137,7 @@ def _signal_policy():
 def _sigterm_after_steps(n: int):
     """SIGTERM, as the policy handles it, right after the n-th training step (never a real signal to the
     test runner: delivered to a process with many libraries' threads it crashed late in the suite)."""
-    original, done = Trainer._step, []
+    original, done = TrainStep.__call__, []
 
     def step(self, batch, step):
         out = original(self, batch, step)
@@ -145,11 +146,11 @@ def _sigterm_after_steps(n: int):
             interrupt.request_stop(signal.SIGTERM)  # what SIGTERM does (a real one: the subprocess test)
         return out
 
-    Trainer._step = step
+    TrainStep.__call__ = step
     try:
         yield
     finally:
-        Trainer._step = original
+        TrainStep.__call__ = original
 
 
 def test_fresh_run_refuses_to_overwrite(tmp_path) -> None:
@@ -244,13 +245,13 @@ def test_unreadable_training_images_are_left_out_not_fatal(tmp_path, recwarn) ->
     cv2.imwrite(str(images / names[1]), np.zeros((10, 12, 3), np.uint8))  # decodes, but not at its size
     cfg = TrainConfig.load(_cfg(tmp_path, data={"train_images": str(images)}, train={"batch_size": 12}))
     t = Trainer(cfg, tmp_path / "r", resume=None)
-    t._build()
+    t.build()
     assert len(t.dataset) == 11 and names[0] not in {Path(t.dataset.annotations.image_path(i)).name for i in
                                                      t.dataset.image_ids}  # fmt: skip
     warned = [str(w.message) for w in recwarn]
     assert any(f"1 of the 12 training images cannot be read and are left out: {images / names[0]}: " in m
                for m in warned), warned  # fmt: skip
-    loader = t._loader()
+    loader = t.loader()
     loader.batch_sampler.set_epoch(0)
     batch = next(iter(loader))  # every training image: the one of another size among them
     assert len(batch["image_id"]) == 11
@@ -264,8 +265,8 @@ def test_nonfinite_loss_stops_the_run_or_is_skipped_under_amp(tmp_path, monkeypa
     from litepose.engine import step as step_module
 
     t = Trainer(TrainConfig.load(_cfg(tmp_path, train={"batch_size": 2})), tmp_path / "n", resume=None)
-    t._build()
-    loader = t._loader()
+    t.build()
+    loader = t.loader()
     loader.batch_sampler.set_epoch(0)
     batch = next(iter(loader))
     del loader
@@ -685,19 +686,19 @@ def test_auto_workers_and_the_image_cache(tmp_path, monkeypatch, capsys) -> None
     cfg = TrainConfig.load(_cfg(tmp_path, data={"workers": None, "cache_mb": 256}))
     assert cfg.data.workers is None and cfg.data.cache_mb == 256.0
     t = Trainer(cfg, tmp_path / "w", resume=None)
-    t._build()
+    t.build()
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     assert t.num_workers() == 0
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
     assert t.num_workers() == 2
-    t._cache_images()
+    t.cache_images()
     assert t.dataset.cached == len(t.dataset)
     assert f"{len(t.dataset)} of {len(t.dataset)} training images cached" in capsys.readouterr().err
     batches = []
     for workers in (1, 0):
         t.cfg.data.workers = workers
         assert t.num_workers() == workers
-        loader = t._loader()
+        loader = t.loader()
         loader.batch_sampler.set_epoch(1)
         batches.append(next(iter(loader)))
         del loader
@@ -710,8 +711,8 @@ def test_persistent_workers_serve_each_epoch_as_a_fresh_loader_would(tmp_path) -
     """Workers live across epochs, yet an epoch's samples depend only on (seed, epoch): exact resume."""
     cfg = TrainConfig.load(_cfg(tmp_path, data={"workers": 1}))
     t = Trainer(cfg, tmp_path / "w", resume=None)
-    t._build()
-    loader = t._loader()
+    t.build()
+    loader = t.loader()
     firsts, pids = [], []
     for epoch in (0, 1):
         loader.batch_sampler.set_epoch(epoch)
@@ -721,7 +722,7 @@ def test_persistent_workers_serve_each_epoch_as_a_fresh_loader_would(tmp_path) -
             break
     assert pids[0] == pids[1]  # the same worker process in both epochs
     t.cfg.data.workers = 0
-    fresh = t._loader()  # a resumed run: no worker, epoch 1 straight away
+    fresh = t.loader()  # a resumed run: no worker, epoch 1 straight away
     fresh.batch_sampler.set_epoch(1)
     again = next(iter(fresh))
     assert again["image_id"].tolist() == firsts[1]["image_id"].tolist()
@@ -803,5 +804,5 @@ def test_val_max_images_limits_the_scored_images(tmp_path) -> None:
     root = shared("data/coco_minicoco_sample")
     val = {"val": str(root / "annotations/person_keypoints_val2017.json"), "val_images": str(root / "images/val2017")}
     t = Trainer(TrainConfig.load(_cfg(tmp_path, data=val, val={"max_images": 2})), tmp_path / "v", resume=None)
-    t._build()
+    t.build()
     assert len(t.validator.annotations.image_ids) == 2

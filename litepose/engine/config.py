@@ -27,6 +27,7 @@ import yaml
 
 from ..data.jsonio import read_yaml
 from ..data.transforms import Augmentation, TransformConfig
+from ..models.spec import is_supernet
 
 __all__ = [
     "TrainConfig",
@@ -374,15 +375,6 @@ def resume_differences(recorded: dict[str, Any], current: dict[str, Any]) -> tup
             line = f"{key} {old[key]!r} -> {new[key]!r}"
             (allowed if key in RESUME_CHANGEABLE else refused).append(line)
     return refused, allowed
-
-
-#: The names of ``model.arch`` that mean the supernet (``SuperLitePose``).
-SUPERNET_NAMES = ("litepose-super", "super", "supernet")
-
-
-def is_supernet(arch: str) -> bool:
-    """Whether ``model.arch`` names the supernet."""
-    return str(arch).lower() in SUPERNET_NAMES
 
 
 def _sections() -> list[str]:

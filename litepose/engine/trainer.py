@@ -37,14 +37,14 @@ from typing import Any
 from torch.utils.data import DataLoader
 
 from .. import interrupt
-from ..models.spec import check_input_size, resolve_spec, spec_name
+from ..models.spec import check_input_size, is_supernet, resolve_spec, spec_name
 from . import build as B
 from . import distributed as D
 from . import rundata
 from .build import load_backbone
 from .checkpoint import restore_rng_state
 from .checkpointing import RunCheckpoints
-from .config import TrainConfig, is_supernet
+from .config import TrainConfig
 from .cputune import cpu_training_settings
 from .runlog import RunLog, own_folder
 from .schedule import fit_horizon
@@ -77,7 +77,7 @@ class Trainer:
 
     # -- building -------------------------------------------------------------------------------
 
-    def _build(self, resuming: bool = False) -> None:
+    def build(self, resuming: bool = False) -> None:
         """The data, model, optimizer, schedule and loss of the run; ``resuming``: a training state
         will be restored (existing SynthPose data is then never regenerated)."""
         cfg = self.cfg
@@ -105,22 +105,20 @@ class Trainer:
             teacher=B.load_teacher(cfg, k, self.device), fixed_arch=self.fixed_arch, is_super=self.is_super,
         )  # fmt: skip
 
-    def _cache_images(self) -> None:
+    def cache_images(self) -> None:
+        """Decode the training images into memory, up to ``data.cache_mb`` (:func:`.rundata.cache_images`)."""
         rundata.cache_images(self.dataset, self.cfg, self.main, self.log)
 
     def num_workers(self) -> int:
         """The loader's worker processes (:func:`~litepose.engine.rundata.auto_workers`)."""
         return rundata.auto_workers(self.cfg, self.device)
 
-    def _loader(self) -> DataLoader:
+    def loader(self) -> DataLoader:
         """The one DataLoader of the run (:func:`~litepose.engine.rundata.make_loader`)."""
         sizes = None
         if self.is_super:
             sizes = [self.fixed_arch.input_size] if self.fixed_arch is not None else list(self.cfg.supernet.sizes)
         return rundata.make_loader(self.cfg, self.dataset, self.dist, sizes, self.num_workers())
-
-    def _step(self, batch: dict[str, Any], step: int) -> dict[str, float] | None:
-        return self.stepper(batch, step)
 
     def validate(self) -> dict[str, float] | None:
         """AP on the val set with the current weights (``None`` without val data); collective under torchrun."""
@@ -142,7 +140,7 @@ class Trainer:
         cfg = self.cfg
         cfg.check(runnable=True)  # a config built in Python too (TrainConfig.load checks what it reads)
         state_path, state = self.checkpoints.read()  # before anything is built, generated or written
-        self._build(resuming=state is not None)
+        self.build(resuming=state is not None)
         start_epoch, step, best = self._restore(state_path, state)
         del state
         self._open_run(start_epoch)
@@ -156,10 +154,10 @@ class Trainer:
             return elapsed_before + (time.time() - t0) / 60
 
         self._announce(start_epoch)
-        self._cache_images()
+        self.cache_images()
         stopped_early = False
         signum = 0
-        loader = self._loader()
+        loader = self.loader()
         with interrupt.graceful():  # a first SIGINT / SIGTERM stops at the next step boundary
             for epoch in range(start_epoch, cfg.train.epochs):
                 step, row, signum = self._train_epoch(loader, epoch, step, best, clock)
@@ -250,7 +248,7 @@ class Trainer:
                 self._save_last(epoch, step, best, partial=partial)
                 self._stop_point = (i, total_steps)
                 break
-            stats = self._step(batch, step)
+            stats = self.stepper(batch, step)
             step += 1
             if stats is None:  # skipped (AMP, non-finite loss): not in the epoch's means
                 skipped += 1

@@ -13,7 +13,7 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .spec import PRESETS, SUPERNET_NAMES, ArchSpec, StageSpec, list_models, preset_name, resolve_spec
+from .spec import PRESETS, ArchSpec, StageSpec, is_supernet, list_models, resolve_spec
 
 if TYPE_CHECKING:
     from torch import nn
@@ -73,7 +73,7 @@ def create_model(
     """Build a model; with ``weights`` (a path or a weights name) load a checkpoint into it as
     :func:`load_checkpoint` does (strictly, shapes checked; in eval mode, with the file's keypoints,
     input size and normalisation), the architecture and number of joints being these."""
-    is_super = isinstance(name_or_spec, str) and preset_name(name_or_spec) in SUPERNET_NAMES
+    is_super = isinstance(name_or_spec, str) and is_supernet(name_or_spec)
     spec = None if is_super else resolve_spec(name_or_spec)[1]
     if weights is not None:
         from .checkpoint import _load

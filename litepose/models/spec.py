@@ -290,6 +290,11 @@ def list_models() -> list[str]:
 _ALIASES = {"xs": "litepose-xs", "s": "litepose-s", "m": "litepose-m", "l": "litepose-l"}
 
 
+def is_supernet(name: str) -> bool:
+    """Whether an architecture name (``model.arch``, ``create_model``) means the supernet."""
+    return preset_name(str(name)) in SUPERNET_NAMES
+
+
 def preset_name(name: str) -> str:
     """Normalise ``XS``, ``litepose_xs``, ``LitePose-XS`` ... to ``litepose-xs``."""
     n = name.lower().replace("_", "-")
