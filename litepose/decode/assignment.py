@@ -8,6 +8,9 @@ start. This module solves the same problem with the same deterministic choices (
 columns in order, first strict minimum), so decoding matches the original exactly; a
 generic solver (e.g. ``scipy.optimize.linear_sum_assignment``) picks other optima on ties.
 Matrices wider than the original ever built (more than 30 people) go to SciPy's solver.
+
+The solver runs compiled (:mod:`litepose.decode._native`: the same float64 operations in the same
+order, so the same columns) when the kernel library is available, else in Python.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import math
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+
+from ._native import kernel
 
 __all__ = ["min_cost_assignment"]
 
@@ -52,6 +57,12 @@ def min_cost_assignment(cost: np.ndarray | list[list[float]]) -> list[int]:
         for r, c in zip(rows_.tolist(), cols.tolist()):
             col[r] = c
         return col
+    solve = kernel("litepose_min_cost_assignment")
+    if solve is not None:
+        a = np.ascontiguousarray(cost if isinstance(cost, np.ndarray) else rows, np.float64)
+        col = np.empty(n, np.intc)
+        if solve(a.ctypes.data, n, m, col.ctypes.data) == 0:
+            return col.tolist()
     return _min_cost_assignment_py(rows)
 
 

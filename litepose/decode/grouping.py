@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..data.keypoints import keypoint_set_for
+from ._native import kernel
 from .assignment import min_cost_assignment
 
 __all__ = ["group", "find_peaks"]
@@ -119,18 +120,12 @@ def _window_clear(
     return (val[:, None] >= flat[(idx - rem)[:, None] + yy * w + xx]).all(axis=1)
 
 
-def find_peaks(
-    heatmaps: np.ndarray, threshold: float, max_per_joint: int, nms_kernel: int = 5
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Local maxima above ``threshold``, the ``max_per_joint`` strongest per joint.
-
-    Equivalent to the original's ``maxpool(x) == x`` NMS followed by top-k and the threshold
-    filter, but it only visits pixels above the threshold (and row-wise local maxima, or a
-    separable max filter, when many pixels are above it). Returns ``(joint, y, x, value)``
-    sorted by joint, then value (descending), then raster position (ties).
-    """
-    _k, h, w = heatmaps.shape
-    flat = heatmaps.reshape(-1)
+def _candidates(
+    heatmaps: np.ndarray, flat: np.ndarray, threshold: float, nms_kernel: int
+) -> tuple[np.ndarray, bool, bool]:
+    """Flat indices (raster order) of the pixels above ``threshold`` that :func:`find_peaks` must
+    test, and whether the same-row / same-column test (``near_done``) and the rest of the
+    window test (``far_done``) are already done on them."""
     above = flat > threshold
     # Pixels above the threshold, found through 8-pixel words of the mask when few words are
     # non-zero: scanning those is much cheaper than scanning every pixel.
@@ -166,6 +161,28 @@ def find_peaks(
         idx = words[fi >> 3] * 8 + (fi & 7)
         if n8 < flat.size:
             idx = np.concatenate([idx, np.flatnonzero(above[n8:]) + n8])
+    return idx, near_done, far_done
+
+
+def find_peaks(
+    heatmaps: np.ndarray, threshold: float, max_per_joint: int, nms_kernel: int = 5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Local maxima above ``threshold``, the ``max_per_joint`` strongest per joint.
+
+    Equivalent to the original's ``maxpool(x) == x`` NMS followed by top-k and the threshold
+    filter, but it only visits pixels above the threshold (and row-wise local maxima, or a
+    separable max filter, when many pixels are above it). Returns ``(joint, y, x, value)``
+    sorted by joint, then value (descending), then raster position (ties).
+    """
+    k, h, w = heatmaps.shape
+    flat = heatmaps.reshape(-1)
+    fn = kernel("litepose_local_maxima")
+    if fn is not None and flat.dtype == np.float32:  # every peak, window test done (compiled)
+        idx = np.empty(flat.size, np.int64)
+        idx = idx[: fn(flat.ctypes.data, k, h, w, threshold, nms_kernel, idx.ctypes.data)]
+        near_done = far_done = True
+    else:
+        idx, near_done, far_done = _candidates(heatmaps, flat, threshold, nms_kernel)
     val = flat[idx]
     hw = h * w
     if not near_done and idx.size:
@@ -543,6 +560,21 @@ def _search_dense(dj: np.ndarray, tj: np.ndarray, means: np.ndarray) -> np.ndarr
     return out
 
 
+def _search(dj: np.ndarray, tj: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """:func:`_search_dense`'s answer, from the compiled kernel when it is available (exact by
+    bounds on blocks of the map), else from :func:`_search_dense` itself."""
+    fn = kernel("litepose_refine_search")
+    if fn is None or any(s % 4 for s in tj.strides) or not dj.flags.c_contiguous:
+        return _search_dense(dj, tj, means)
+    h, w, l_ = tj.shape
+    m = np.ascontiguousarray(means, np.float32)
+    out = np.empty(len(m), np.int64)
+    sy, sx, sc = (s // 4 for s in tj.strides)
+    if fn(dj.ctypes.data, tj.ctypes.data, sy, sx, sc, h, w, l_, m.ctypes.data, len(m), out.ctypes.data) != 0:
+        return _search_dense(dj, tj, means)
+    return out
+
+
 def _refine(det: np.ndarray, tags: np.ndarray, kpts: np.ndarray, subpixel: str = "quarter") -> None:
     """Fill missing joints (score 0) in place: the first argmax of
     ``heatmap - round(distance of the tag to the person's mean tag)``, kept where the heatmap
@@ -566,7 +598,7 @@ def _refine(det: np.ndarray, tags: np.ndarray, kpts: np.ndarray, subpixel: str =
         tj = tags[j]
         if tj.strides[2] != tj.itemsize and tj.strides[1] != tj.itemsize:
             tj = np.ascontiguousarray(tj)
-        found.append(_search_dense(det[j], tj, means[mp[a:b]]))
+        found.append(_search(det[j], tj, means[mp[a:b]]))
     best = np.concatenate(found)
     v = det.reshape(len(det), -1)[mj, best]
     good = v > 0

@@ -112,12 +112,14 @@ def merge_outputs(
     """One scale's outputs -> (heatmaps per flip, tags per flip), each (N, K, H, W) at ``size``
     = (height, width): the resized input's (the original chain) or the network's 1/2-resolution
     output's (the fast chain). ``flipped`` are the outputs for the mirrored input."""
+    if flipped is not None and flip_index is None:
+        raise ValueError("flip test needs the keypoint set's flip index")
+    if not _is_tensor(outputs[0]):
+        return _merge_arrays(outputs, num_joints, size, flipped, flip_index)
     k = num_joints
     hm, tag = _stage_average(outputs, k)
     heatmaps, tags = [hm], [tag]
     if flipped is not None:
-        if flip_index is None:
-            raise ValueError("flip test needs the keypoint set's flip index")
         fi = list(flip_index)
         big = tuple(flipped[-1].shape[2:])
         back = [_flip(o if i == len(flipped) - 1 else _up(o, big)) for i, o in enumerate(flipped)]
@@ -131,6 +133,48 @@ def merge_outputs(
     up = _up(_cat(heatmaps + tags), size)
     parts = [up[:, i : i + k] for i in range(0, up.shape[1], k)]
     return parts[:n], parts[n:]
+
+
+def _merge_arrays(
+    outputs: Sequence[np.ndarray],
+    k: int,
+    size: tuple[int, int],
+    flipped: Sequence[np.ndarray] | None,
+    flip_index: Sequence[int] | None,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """:func:`merge_outputs` for numpy outputs: the same operations on the same values in the same
+    order (so the same bits, the sign of a zero sum aside), written into one buffer laid out as
+    [heatmaps per flip, tags per flip] (the tags' channel blocks consecutive, so that
+    :func:`aggregate` stacks them without a copy), each plane resized once and only when needed."""
+    views = [(outputs, None)] + ([] if flipped is None else [(flipped, list(flip_index))])
+    n_flip = len(views)
+    big = tuple(outputs[-1].shape[2:])
+    final = tuple(size) == big
+    n_img = outputs[0].shape[0]
+    stage = np.empty((n_img, 2 * n_flip * k, *big), np.float32)
+    for f, (outs, fi) in enumerate(views):
+        hm = stage[:, f * k : (f + 1) * k]
+        tag = stage[:, (n_flip + f) * k : (n_flip + f + 1) * k]
+        tag_src = next((i for i, o in enumerate(outs) if o.shape[1] > k), None)
+        if tag_src is None:
+            raise ValueError("the network outputs carry no tag channels (expected 2K channels in one output)")
+        for i, o in enumerate(outs):
+            last = i == len(outs) - 1
+            if not last:  # upsampled to the last output's size (heatmaps, and tags when it has them)
+                o = _up(o[:, : 2 * k if i == tag_src else k], big)
+            o = o[..., ::-1] if fi is not None else o  # flipped back, joints permuted below
+            src_hm = o[:, :k] if fi is None else o[:, fi]
+            if i == 0:
+                np.copyto(hm, src_hm)
+            else:
+                np.add(hm, src_hm, out=hm)
+            if i == tag_src:
+                np.copyto(tag, o[:, k : 2 * k] if fi is None else o[:, [k + j for j in fi]])
+        if len(outs) > 1:
+            np.divide(hm, np.float32(len(outs)), out=hm)
+    merged = stage if final else _up(stage, size)
+    parts = [merged[:, i : i + k] for i in range(0, merged.shape[1], k)]
+    return parts[:n_flip], parts[n_flip:]
 
 
 def aggregate(
@@ -147,11 +191,16 @@ def aggregate(
     for s, heatmaps, tags in per_scale:
         if s == 1 or len(per_scale) == 1:
             tag_list.extend(tags)
-        avg = (heatmaps[0] + heatmaps[1]) / 2.0 if len(heatmaps) == 2 else heatmaps[0]
+        if len(heatmaps) == 2:
+            avg = heatmaps[0] + heatmaps[1]
+            avg /= 2.0  # in place: the same bits as a new array
+        else:
+            avg = heatmaps[0]
         final = avg if final is None else final + avg
     if final is None or not tag_list:
         raise ValueError("multi-scale test needs scale 1.0 among the scales (tags come from it)")
-    final = final / float(len(per_scale))
+    if len(per_scale) > 1:  # (x / 1.0 is x: no copy for one scale)
+        final = final / float(len(per_scale))
     return final, _stack_last(tag_list)
 
 

@@ -1,0 +1,169 @@
+"""Where the whole-frame decode's time goes: each stage of the decode that ``Predictor`` runs after
+the network, timed on the real outputs of the reference frame (``../shared/ref/images/img_480x640.png``,
+``model_XS_17.pth``), for both chains, with and without flip test.
+
+Stages (milliseconds, median [min-max] over ``--runs``):
+
+- ``merge``: ``merge_outputs`` + ``aggregate`` on numpy outputs (what ONNX Runtime and OpenVINO
+  hand over; ``cv2.resize``); ``merge(torch)``: the same on torch tensors (the torch backends);
+- ``peaks``: ``find_peaks``; ``match``: ``group(refine=False)`` less ``peaks`` (candidate tags,
+  matching, adjust, scores); ``refine``: ``group()`` less ``group(refine=False)``;
+- ``back``: ``to_image`` + ``people_boxes``;
+- ``decode``: merge (numpy) + group + back, one after the other, as the Predictor's decode stage.
+
+``--baseline REV`` also loads ``litepose/decode`` as it was at git revision ``REV`` and times it
+in the same run, alternating the two variants call by call (this VM's speed drifts by 20-40%), and
+checks that both decode the same people.
+
+Usage: python benchmarks/decode_profile.py [--runs N] [--threshold T] [--baseline REV] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import torch
+
+import litepose
+from litepose.media import read_image
+from litepose.predictor import people_boxes
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_baseline(rev: str) -> tuple[ModuleType, ModuleType]:
+    """``litepose/decode``'s grouping and testtime modules at git revision ``rev``, loaded as the
+    package ``litepose._decode_baseline`` (its relative imports resolve inside ``litepose``)."""
+    folder = Path(tempfile.mkdtemp(prefix="decode-baseline-"))
+    names = subprocess.run(
+        ["git", "ls-tree", "--name-only", rev, "litepose/decode/"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in names:
+        src = subprocess.run(["git", "show", f"{rev}:{name}"], cwd=REPO, capture_output=True, check=True).stdout
+        (folder / Path(name).name).write_bytes(src)
+    pkg = "litepose._decode_baseline"
+    spec = importlib.util.spec_from_file_location(pkg, folder / "__init__.py", submodule_search_locations=[str(folder)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[pkg] = module
+    spec.loader.exec_module(module)
+    return importlib.import_module(pkg + ".grouping"), importlib.import_module(pkg + ".testtime")
+
+
+def stages(g: ModuleType, tt: ModuleType, outs: dict, chain: str, thr: float, ks) -> dict:
+    """The timed callables of one decoder variant on one frame's network outputs."""
+    out, flipped, geometry = outs["out"], outs["flipped"], outs["geometry"]
+    w, h = geometry.size
+    size = (h // 2, w // 2) if chain == "fast" else (h, w)
+    settings = dict(detection_threshold=thr, subpixel="parabola" if chain == "fast" else "quarter")
+    settings["grouping_order"] = ks.grouping_order
+
+    def merge(tensors: bool = False):
+        o = [torch.from_numpy(x) for x in out] if tensors else out
+        f = None if flipped is None else ([torch.from_numpy(x) for x in flipped] if tensors else flipped)
+        hms, tags = tt.merge_outputs(o, ks.num_joints, size, f, ks.flip_index)
+        hm, tag = tt.aggregate([(1.0, hms, tags)])
+        return (hm.numpy(), tag.numpy()) if tensors else (np.asarray(hm), np.asarray(tag))
+
+    hm, tag = merge()
+    hm, tag = hm[0], tag[0]
+    kpts, _ = g.group(hm, tag, **settings)
+
+    def back(k=kpts):
+        k = tt.to_image(k, geometry, (size[1], size[0]))
+        return k, people_boxes(k)
+
+    def decode():
+        m, t = merge()
+        k, s = g.group(m[0], t[0], **settings)
+        return back(k), s
+
+    return {
+        "merge": merge,
+        "merge(torch)": lambda: merge(True),
+        "peaks": lambda: g.find_peaks(hm, thr, 30, 5),
+        "group-refine": lambda: g.group(hm, tag, refine=False, **settings),
+        "group": lambda: g.group(hm, tag, **settings),
+        "back": back,
+        "decode": decode,
+    }
+
+
+def fmt(ts: list[float]) -> str:
+    return f"{statistics.median(ts):6.2f} [{min(ts):.2f}-{max(ts):.2f}]"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=60)
+    ap.add_argument("--threshold", type=float, default=1.0, help="detection threshold (the issue's: 1.0)")
+    ap.add_argument("--baseline", help="git revision to time against, e.g. HEAD~3")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (for the torch merge and the maps)")
+    ap.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall: elapsed time (what a user waits); cpu: this process's CPU time, less disturbed when "
+        "other processes load the machine (it sums the threads of multi-threaded stages: torch, cv2)",
+    )
+    default_shared = Path(os.environ.get("LITEPOSE_SHARED", REPO.parent / "shared"))
+    ap.add_argument("--shared", type=Path, default=default_shared)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    ref = args.shared / "ref"
+    image = read_image(ref / "images/img_480x640.png", frame="stored")
+    predictor = litepose.Predictor(ref / "model_XS_17.pth", device="cpu")
+    ks = predictor.keypoints
+    x, geometry = predictor.network_input(image)
+    frames = {}
+    for flip in (False, True):
+        out, flipped = predictor.backend.run(x, flip)
+        to_np = lambda maps: None if maps is None else [m.detach().numpy().copy() for m in maps]  # noqa: E731
+        frames[flip] = {"out": to_np(out), "flipped": to_np(flipped), "geometry": geometry}
+
+    from litepose.decode import grouping, testtime
+
+    variants = {"now": (grouping, testtime)}
+    if args.baseline:
+        variants = {"base": load_baseline(args.baseline), **variants}
+    print(
+        f"reference frame 640x480, XS, threshold {args.threshold}, {args.runs} runs, alternating variants; "
+        f"{args.clock} ms, median [min-max]"
+    )
+    for chain in ("fast", "original"):
+        for flip in (False, True):
+            fns = {v: stages(g, tt, frames[flip], chain, args.threshold, ks) for v, (g, tt) in variants.items()}
+            results = {v: fns[v]["decode"]() for v in fns}
+            (k0, _), s0 = results[next(iter(results))]
+            same = all(np.array_equal(k0, k) and np.array_equal(s0, s) for (k, _), s in results.values())
+            times = {v: {s: [] for s in fns[v]} for v in fns}
+            clock = time.perf_counter if args.clock == "wall" else time.process_time
+            for _ in range(args.runs):
+                for s in fns["now"]:
+                    for v in fns:
+                        t0 = clock()
+                        fns[v][s]()
+                        times[v][s].append((clock() - t0) * 1e3)
+            print(f"\n{chain} chain, {'flip' if flip else 'no flip'}: {len(k0)} people", end="")
+            print(f"; variants decode identical people: {same}" if len(fns) > 1 else "")
+            for v in fns:
+                t = times[v]
+                med = {s: statistics.median(ts) for s, ts in t.items()}
+                print(f"  {v:>4}: " + "  ".join(f"{s} {fmt(ts)}" for s, ts in t.items()))
+                print(
+                    f"        derived medians: match {med['group-refine'] - med['peaks']:.2f}  "
+                    f"refine {med['group'] - med['group-refine']:.2f}"
+                )
+
+
+if __name__ == "__main__":
+    main()

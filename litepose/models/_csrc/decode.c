@@ -1,0 +1,360 @@
+/* Kernels of the grouping decoder (litepose/decode): each computes exactly what its Python
+ * version computes (the same IEEE operations in the same order), only faster; the Python versions
+ * stay, and are used when this library is unavailable.
+ *
+ * No contraction of a * b + c into one fused multiply-add: numpy rounds the product first. */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int litepose_decode_abi_version(void) { return 1; }
+
+/* The minimum-cost assignment of litepose/decode/assignment.py (_min_cost_assignment_py): the same
+ * algorithm, float64 operations and tie-breaking, so the same columns. Warm start (each row reduced
+ * by its minimum takes the first free column at that minimum), then a shortest augmenting path
+ * (Dijkstra with row / column potentials) per row left over, first column on ties. */
+
+/* cost: (n, m) row-major float64, n <= m, finite. col: out, n ints. Returns 0, or -1 (no memory,
+ * or a step found no column: not for finite costs), and then col is not to be used. */
+int litepose_min_cost_assignment(const double *cost, int n, int m, int *col) {
+    double *u = calloc((size_t)n + 1, sizeof(double));
+    double *v = calloc((size_t)m + 1, sizeof(double));
+    double *minv = malloc(((size_t)m + 1) * sizeof(double));
+    int *owner = malloc(((size_t)m + 1) * sizeof(int));
+    int *way = calloc((size_t)m + 1, sizeof(int));
+    int *left = malloc(((size_t)n + 1) * sizeof(int));
+    char *used = malloc((size_t)m + 1);
+    int rc = 0, nleft = 0;
+    if (!u || !v || !minv || !owner || !way || !left || !used) {
+        rc = -1;
+        goto done;
+    }
+    for (int j = 0; j <= m; j++) owner[j] = -1;
+    for (int i = 0; i < n; i++) {
+        const double *row = cost + (size_t)i * m;
+        double low = row[0];
+        for (int j = 1; j < m; j++)
+            if (row[j] < low) low = row[j];
+        u[i] = low;
+        int taken = 0;
+        for (int j = 0; j < m; j++) {
+            if (row[j] == low && owner[j] == -1) {
+                owner[j] = i;
+                taken = 1;
+                break;
+            }
+        }
+        if (!taken) left[nleft++] = i;
+    }
+    for (int l = 0; l < nleft; l++) {
+        owner[m] = left[l];
+        int j0 = m;
+        for (int j = 0; j <= m; j++) {
+            minv[j] = INFINITY;
+            used[j] = 0;
+        }
+        for (;;) {
+            used[j0] = 1;
+            int i0 = owner[j0];
+            double ui = u[i0];
+            const double *row = cost + (size_t)i0 * m;
+            for (int j = 0; j < m; j++) {
+                if (!used[j]) {
+                    double cur = row[j] - ui - v[j];
+                    if (cur < minv[j]) {
+                        minv[j] = cur;
+                        way[j] = j0;
+                    }
+                }
+            }
+            double delta = INFINITY;
+            int j1 = -1;
+            for (int j = 0; j < m; j++) {
+                if (!used[j] && minv[j] < delta) {
+                    delta = minv[j];
+                    j1 = j;
+                }
+            }
+            if (j1 < 0) {
+                rc = -1;
+                goto done;
+            }
+            for (int j = 0; j <= m; j++) {
+                if (used[j]) {
+                    u[owner[j]] += delta;
+                    v[j] -= delta;
+                } else if (minv[j] != INFINITY) {
+                    minv[j] -= delta;
+                }
+            }
+            j0 = j1;
+            if (owner[j0] == -1) break;
+        }
+        while (j0 != m) { /* flip the augmenting path */
+            int j1 = way[j0];
+            owner[j0] = owner[j1];
+            j0 = j1;
+        }
+    }
+    for (int i = 0; i < n; i++) col[i] = -1;
+    for (int j = 0; j < m; j++)
+        if (owner[j] >= 0) col[owner[j]] = j;
+done:
+    free(u);
+    free(v);
+    free(minv);
+    free(owner);
+    free(way);
+    free(left);
+    free(used);
+    return rc;
+}
+
+/* Squared tag distance of one pixel to one mean tag, as numpy computes it in float32:
+ * (t0 - m0)^2, then + (tc - mc)^2 for each further channel, each product rounded. */
+static inline float sq_distance(const float *t, int64_t sc, const float *m, int L) {
+    float e = t[0] - m[0];
+    float s = e * e;
+    for (int c = 1; c < L; c++) {
+        e = t[c * sc] - m[c];
+        float q = e * e;
+        s = s + q;
+    }
+    return s;
+}
+
+/* Squared distances of n pixels' tags (at tag + idx[p] * sp, channel stride sc) to one mean tag:
+ * for the tests, which compare them with numpy's bit for bit. */
+int litepose_tag_sq(const float *tag, const int64_t *idx, int64_t n, int64_t sp, int64_t sc, int L,
+                    const float *mean, float *out) {
+    for (int64_t p = 0; p < n; p++) out[p] = sq_distance(tag + idx[p] * sp, sc, mean, L);
+    return 0;
+}
+
+/* Block summaries for refine's search: per block, the largest heatmap value and per tag channel
+ * the smallest and largest tag (channel c of the tags at lo / hi + c * nb). */
+typedef struct {
+    int ny, nx, nb;
+    float *dmax, *lo, *hi;
+} Blocks;
+
+/* The upper bound of the scores in block k for mean tag m: its largest heatmap value minus the
+ * rounded distance of m to the box of its tags. Float rounding is monotone, so this bounds the
+ * float32 scores as computed (same operations, in the same order, on values at least as close). */
+static inline float block_bound(const Blocks *B, int k, const float *m, int L) {
+    float s = 0.0f;
+    for (int c = 0; c < L; c++) {
+        float t0 = B->lo[(int64_t)c * B->nb + k], t1 = B->hi[(int64_t)c * B->nb + k], mc = m[c];
+        float e = mc < t0 ? t0 - mc : (mc > t1 ? t1 - mc : 0.0f);
+        float q = e * e;
+        s = c == 0 ? q : s + q;
+    }
+    return B->dmax[k] - rintf(sqrtf(s));
+}
+
+/* Summaries of the SUB x SUB pixel blocks: per band of SUB rows, the column-wise extremes (long
+ * loops over x), then per block the extremes of its columns. Returns 1 when a value is a NaN or
+ * an infinity (the caller then falls back to numpy, whose NaN ordering this does not reproduce). */
+static inline uint32_t column_extremes(const float *row, int64_t step, int w, float *colmax, float *colmin) {
+    uint32_t odd = 0;
+    for (int x = 0; x < w; x++) {
+        float v = row[x * step];
+        uint32_t bits;
+        memcpy(&bits, &v, 4);
+        odd |= (bits & 0x7f800000u) == 0x7f800000u;
+        colmax[x] = v > colmax[x] ? v : colmax[x];
+        colmin[x] = v < colmin[x] ? v : colmin[x];
+    }
+    return odd;
+}
+
+#define SUB 4
+#define SUPER 4 /* sub-blocks per super block side: 16 x 16 pixels */
+static int summarise(Blocks *B, const float *d, const float *tag, int64_t sy, int64_t sx, int64_t sc, int h,
+                     int w, int L, float *colmax, float *colmin) {
+    uint32_t odd = 0;
+    for (int by = 0; by < B->ny; by++) {
+        int y0 = by * SUB, y1 = y0 + SUB < h ? y0 + SUB : h;
+        for (int plane = 0; plane <= L; plane++) { /* plane 0: the heatmap, then the tag channels */
+            for (int x = 0; x < w; x++) {
+                colmax[x] = -INFINITY;
+                colmin[x] = INFINITY;
+            }
+            for (int y = y0; y < y1; y++) {
+                const float *row = plane == 0 ? d + (int64_t)y * w : tag + y * sy + (plane - 1) * sc;
+                int64_t step = plane == 0 ? 1 : sx;
+                if (step == 1) /* (the same loop, vectorised) */
+                    odd |= column_extremes(row, 1, w, colmax, colmin);
+                else
+                    odd |= column_extremes(row, step, w, colmax, colmin);
+            }
+            for (int bx = 0; bx < B->nx; bx++) {
+                int x0 = bx * SUB, x1 = x0 + SUB < w ? x0 + SUB : w, k = by * B->nx + bx;
+                float mn = INFINITY, mx = -INFINITY;
+                for (int x = x0; x < x1; x++) {
+                    mx = colmax[x] > mx ? colmax[x] : mx;
+                    mn = colmin[x] < mn ? colmin[x] : mn;
+                }
+                if (plane == 0) {
+                    B->dmax[k] = mx;
+                } else {
+                    B->lo[(int64_t)(plane - 1) * B->nb + k] = mn;
+                    B->hi[(int64_t)(plane - 1) * B->nb + k] = mx;
+                }
+            }
+        }
+    }
+    return odd != 0;
+}
+
+/* Super block summaries from the sub-block ones. */
+static void merge_blocks(Blocks *U, const Blocks *B, int L) {
+    for (int k = 0; k < U->nb; k++) {
+        U->dmax[k] = -INFINITY;
+        for (int c = 0; c < L; c++) {
+            U->lo[(int64_t)c * U->nb + k] = INFINITY;
+            U->hi[(int64_t)c * U->nb + k] = -INFINITY;
+        }
+    }
+    for (int by = 0; by < B->ny; by++) {
+        for (int bx = 0; bx < B->nx; bx++) {
+            int k = by * B->nx + bx, K = (by / SUPER) * U->nx + bx / SUPER;
+            U->dmax[K] = B->dmax[k] > U->dmax[K] ? B->dmax[k] : U->dmax[K];
+            for (int c = 0; c < L; c++) {
+                float *ulo = U->lo + (int64_t)c * U->nb, *uhi = U->hi + (int64_t)c * U->nb;
+                const float *blo = B->lo + (int64_t)c * B->nb, *bhi = B->hi + (int64_t)c * B->nb;
+                ulo[K] = blo[k] < ulo[K] ? blo[k] : ulo[K];
+                uhi[K] = bhi[k] > uhi[K] ? bhi[k] : uhi[K];
+            }
+        }
+    }
+}
+
+typedef struct {
+    float best;
+    int64_t at;
+} Best;
+
+/* Score the pixels of sub-block k; keep the highest score, the first pixel in raster order on ties. */
+static void scan(Best *r, const Blocks *B, int k, const float *d, const float *tag, int64_t sy, int64_t sx,
+                 int64_t sc, int h, int w, int L, const float *m) {
+    int y0 = (k / B->nx) * SUB, x0 = (k % B->nx) * SUB;
+    int y1 = y0 + SUB < h ? y0 + SUB : h, x1 = x0 + SUB < w ? x0 + SUB : w;
+    for (int y = y0; y < y1; y++) {
+        for (int x = x0; x < x1; x++) {
+            int64_t p = (int64_t)y * w + x;
+            float f = d[p] - rintf(sqrtf(sq_distance(tag + y * sy + x * sx, sc, m, L)));
+            if (f > r->best || (f == r->best && p < r->at)) {
+                r->best = f;
+                r->at = p;
+            }
+        }
+    }
+}
+
+/* Visit super block K: its sub-blocks whose bound reaches the best score so far, the one of the
+ * highest bound first. */
+static void visit(Best *r, const Blocks *U, const Blocks *B, int K, const float *d, const float *tag,
+                  int64_t sy, int64_t sx, int64_t sc, int h, int w, int L, const float *m) {
+    int ks[SUPER * SUPER], n = 0, top = 0;
+    float ub[SUPER * SUPER];
+    int by0 = (K / U->nx) * SUPER, bx0 = (K % U->nx) * SUPER;
+    for (int by = by0; by < by0 + SUPER && by < B->ny; by++) {
+        for (int bx = bx0; bx < bx0 + SUPER && bx < B->nx; bx++) {
+            ks[n] = by * B->nx + bx;
+            ub[n] = block_bound(B, ks[n], m, L);
+            if (ub[n] > ub[top]) top = n;
+            n++;
+        }
+    }
+    if (ub[top] >= r->best) scan(r, B, ks[top], d, tag, sy, sx, sc, h, w, L, m);
+    for (int i = 0; i < n; i++)
+        if (i != top && ub[i] >= r->best) scan(r, B, ks[i], d, tag, sy, sx, sc, h, w, L, m);
+}
+
+/* Refine's search (litepose/decode/grouping.py, _search_dense): for each of n mean tags (n, L),
+ * the first pixel in raster order of the highest score d - rint(sqrt(squared tag distance)) over
+ * the (h, w) heatmap d (contiguous) and tags (element strides sy, sx, sc), into out.
+ *
+ * Exact by bounds (block_bound) on 16 x 16 super blocks of 4 x 4 sub-blocks: the super block of the
+ * highest bound is visited first, then every one whose bound reaches the best score so far; a
+ * block left out scores below the best, strictly, so it cannot even tie. Returns 0; 1 when a value
+ * is not finite (the caller falls back to numpy); -1 without memory. */
+int litepose_refine_search(const float *d, const float *tag, int64_t sy, int64_t sx, int64_t sc, int h,
+                           int w, int L, const float *means, int n, int64_t *out) {
+    Blocks B = {(h + SUB - 1) / SUB, (w + SUB - 1) / SUB, 0, NULL, NULL, NULL};
+    B.nb = B.ny * B.nx;
+    Blocks U = {(B.ny + SUPER - 1) / SUPER, (B.nx + SUPER - 1) / SUPER, 0, NULL, NULL, NULL};
+    U.nb = U.ny * U.nx;
+    float *mem = malloc(((size_t)(B.nb + U.nb) * (1 + 2 * (size_t)L) + U.nb + 2 * (size_t)w) * sizeof(float));
+    if (!mem) return -1;
+    B.dmax = mem;
+    B.lo = B.dmax + B.nb;
+    B.hi = B.lo + (size_t)L * B.nb;
+    U.dmax = B.hi + (size_t)L * B.nb;
+    U.lo = U.dmax + U.nb;
+    U.hi = U.lo + (size_t)L * U.nb;
+    float *uub = U.hi + (size_t)L * U.nb, *colmax = uub + U.nb, *colmin = colmax + w;
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++)
+        for (int c = 0; c < L; c++)
+            if (!isfinite(means[(int64_t)i * L + c])) rc = 1;
+    if (rc == 0 && n > 0) rc = summarise(&B, d, tag, sy, sx, sc, h, w, L, colmax, colmin);
+    if (rc == 0 && n > 0) {
+        merge_blocks(&U, &B, L);
+        for (int i = 0; i < n; i++) {
+            const float *m = means + (int64_t)i * L;
+            int top = 0;
+            for (int K = 0; K < U.nb; K++) {
+                uub[K] = block_bound(&U, K, m, L);
+                if (uub[K] > uub[top]) top = K;
+            }
+            Best r = {-INFINITY, -1};
+            visit(&r, &U, &B, top, d, tag, sy, sx, sc, h, w, L, m);
+            for (int K = 0; K < U.nb; K++)
+                if (K != top && uub[K] >= r.best) visit(&r, &U, &B, K, d, tag, sy, sx, sc, h, w, L, m);
+            out[i] = r.at;
+        }
+    }
+    free(mem);
+    return rc;
+}
+
+/* The peaks of find_peaks (litepose/decode/grouping.py) before its top-k: the flat indices, in
+ * raster order, of the pixels of the (k, h, w) maps that are above `threshold` and at least every
+ * pixel of their `kernel` x `kernel` window inside the map (the original's maxpool(x) == x), with the
+ * same comparisons as numpy (so a NaN is never a peak). Writes at most k * h * w indices into out;
+ * returns how many. */
+int64_t litepose_local_maxima(const float *maps, int k, int h, int w, float threshold, int kernel, int64_t *out) {
+    int r = kernel / 2;
+    int64_t n = 0;
+    for (int j = 0; j < k; j++) {
+        const float *m = maps + (int64_t)j * h * w;
+        for (int y = 0; y < h; y++) {
+            const float *row = m + (int64_t)y * w;
+            int ya = y - r > 0 ? y - r : 0, yb = y + r < h - 1 ? y + r : h - 1;
+            for (int x = 0; x < w; x++) {
+                float v = row[x];
+                if (!(v > threshold)) continue;
+                int xa = x - r > 0 ? x - r : 0, xb = x + r < w - 1 ? x + r : w - 1, ok = 1;
+                for (int yy = ya; yy <= yb && ok; yy++) {
+                    const float *nr = m + (int64_t)yy * w;
+                    for (int xx = xa; xx <= xb; xx++) {
+                        if (!(v >= nr[xx])) {
+                            ok = 0;
+                            break;
+                        }
+                    }
+                }
+                if (ok) out[n++] = (int64_t)j * h * w + (int64_t)y * w + x;
+            }
+        }
+    }
+    return n;
+}

@@ -1,0 +1,210 @@
+"""The decoder's speed-ups change no result: the compiled kernels (litepose.decode._native) give
+exactly what their Python versions give, and the numpy merge gives the bits of the plain formula."""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+import torch
+from conftest import shared
+
+from litepose.data.keypoints import keypoint_set_for
+from litepose.decode import _native, group
+from litepose.decode import assignment as A
+from litepose.decode import grouping as G
+from litepose.decode import testtime as tt
+from litepose.testing import synthetic_maps
+
+CASE_FILES = ["decode_cases.pt", "decode_cases_1.pt", "decode_cases_2.pt", "decode_cases_4.pt"]
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    """The kernel library; the tests comparing it with Python skip where it cannot be built."""
+    if _native._library() is None:
+        pytest.skip("the compiled kernels are unavailable here (no C compiler?); the Python versions run")
+    return _native._library()
+
+
+def _python_only(monkeypatch):
+    monkeypatch.setattr(_native, "enabled", False)
+
+
+def test_assignment_kernel_is_the_python_solver(compiled, monkeypatch):
+    """Tie-heavy matrices (rounded distances, equal scores, padding columns), up to 30 x 30."""
+    rng = np.random.default_rng(0)
+    for trial in range(1500):
+        n = int(rng.integers(1, 31))
+        m = int(rng.integers(n, 31))
+        cost = np.round(rng.uniform(0, 1.3 if trial % 2 else 4, (n, m))) * 100 - rng.uniform(0, 1, (n, 1))
+        if trial % 3 == 0:
+            cost = np.round(cost / 50) * 50  # whole rows of ties
+        if trial % 5 == 0 and m > n:
+            cost[:, n:] = 1e10
+        assert A.min_cost_assignment(cost) == A._min_cost_assignment_py(cost.tolist()), f"trial {trial}"
+
+
+def test_squared_tag_distance_kernel_rounds_as_numpy(compiled):
+    """Each product rounded before the sum (no fused multiply-add), as numpy's float32 operations."""
+    rng = np.random.default_rng(1)
+    for l_ in (1, 2, 3):
+        tags = rng.normal(0, 3, (20000, l_)).astype(np.float32)
+        mean = rng.normal(0, 3, l_).astype(np.float32)
+        want = (tags[:, 0] - mean[0]) * (tags[:, 0] - mean[0])
+        for c in range(1, l_):
+            want = want + (tags[:, c] - mean[c]) * (tags[:, c] - mean[c])
+        got = np.empty(len(tags), np.float32)
+        idx = np.arange(len(tags), dtype=np.int64)
+        compiled.litepose_tag_sq(
+            tags.ctypes.data, idx.ctypes.data, len(tags), l_, 1, l_, mean.ctypes.data, got.ctypes.data
+        )
+        np.testing.assert_array_equal(got, want)
+
+
+def _naive_search(dj, tj, means):
+    s = ((tj[None].astype(np.float32) - means[:, None, None, :]) ** 2).sum(-1, dtype=np.float32)
+    return (dj[None] - np.rint(np.sqrt(s))).reshape(len(means), -1).argmax(1)
+
+
+def test_refine_kernel_is_the_exact_search(compiled):
+    """Smooth and noisy tags, 1-3 channels, ties, far-away tags on the strongest pixels, sizes that are
+    not multiples of the blocks, planar-backed, channel-last and mirrored (negative stride) tags."""
+    rng = np.random.default_rng(2)
+    for trial in range(24):
+        h, w = [(64, 96), (128, 192), (37, 53), (5, 300), (256, 384), (1, 1)][trial % 6]
+        l_ = 1 + trial % 3
+        coarse = rng.normal(0, 1 + trial % 4, (h // 4 + 1, w // 4 + 1, l_)).astype(np.float32)
+        tj = np.repeat(np.repeat(coarse, 4, 0), 4, 1)[:h, :w].copy()
+        tj += rng.normal(0, 0.05 if trial % 2 else 1.0, tj.shape).astype(np.float32)
+        dj = rng.uniform(-1.2, 1.2 if trial % 2 else 0.4, (h, w)).astype(np.float32)
+        dj[rng.integers(h), rng.integers(w)] = dj.max()  # a tie
+        if trial % 4 == 2:
+            tj[dj > np.quantile(dj, 0.9)] += 10.0
+        if trial % 5 == 3:
+            dj = np.round(dj * 4) / 4  # plateaus: many ties
+        means = rng.normal(0, 2, (9, l_)).astype(np.float32)
+        want = _naive_search(dj, tj, means)
+        planar = np.moveaxis(np.ascontiguousarray(np.moveaxis(tj, 2, 0)), 0, 2)
+        mirrored = np.ascontiguousarray(tj[:, ::-1])[:, ::-1]
+        for t in (tj, planar, mirrored):
+            np.testing.assert_array_equal(G._search(dj, t, means), want, err_msg=f"trial {trial}")
+            np.testing.assert_array_equal(G._search_dense(dj, t, means), want, err_msg=f"trial {trial}")
+
+
+def test_refine_kernel_leaves_non_finite_maps_to_numpy(compiled, monkeypatch):
+    rng = np.random.default_rng(3)
+    dj = rng.uniform(0, 1, (40, 60)).astype(np.float32)
+    tj = rng.normal(0, 1, (40, 60, 2)).astype(np.float32)
+    means = rng.normal(0, 1, (4, 2)).astype(np.float32)
+    for bad in (np.nan, np.inf):
+        d, t = dj.copy(), tj.copy()
+        d[3, 4] = bad
+        t[5, 6, 1] = bad
+        for args in ((d, tj, means), (dj, t, means)):  # the numpy search's answer, or its error
+            try:
+                want = G._search_dense(*args)
+            except ValueError:
+                with pytest.raises(ValueError):
+                    G._search(*args)
+            else:
+                np.testing.assert_array_equal(G._search(*args), want)
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 5, 7])
+def test_peak_kernel_is_the_numpy_peak_search(compiled, monkeypatch, kernel):
+    """Sparse, dense and plateau maps, a NaN, sizes that are not multiples of 8: the same peaks."""
+    rng = np.random.default_rng(kernel)
+    maps = []
+    for trial in range(6):
+        k, h, w = 3, 37 + trial * 11, 53 + trial * 7
+        if trial < 2:
+            det = synthetic_maps(3, h, w, num_joints=k, noise=0.05, seed=trial).heatmaps
+        elif trial < 4:
+            det = rng.uniform(0, 1, (k, h, w)).astype(np.float32)
+        else:
+            det = np.round(rng.uniform(0, 0.3, (k, h, w)), 1).astype(np.float32)
+        det[0, 5, 7] = np.nan
+        maps.append(det)
+    got = [G.find_peaks(d, 0.1, 20, kernel) for d in maps]
+    _python_only(monkeypatch)
+    want = [G.find_peaks(d, 0.1, 20, kernel) for d in maps]
+    for g_, w_ in zip(got, want):
+        for a, b in zip(g_, w_):
+            np.testing.assert_array_equal(a, b)
+
+
+def _decode_all(inputs):
+    out = []
+    for det, tag in inputs:
+        for kw in ({}, {"legacy": True}, {"subpixel": "parabola", "detection_threshold": 0.05}):
+            out.append(group(det, tag, **kw))
+    return out
+
+
+def test_grouping_is_the_same_with_and_without_kernels(compiled, monkeypatch):
+    """The shared decoder cases and a crowd of 40 (wider than 30: SciPy's solver too): identical
+    people, bit for bit, whether the kernels run or the Python versions."""
+    inputs = []
+    for f in CASE_FILES:
+        inputs += [(c["det"], c["tag"]) for c in torch.load(shared(f"ref/{f}"), weights_only=True)["cases"]]
+    crowd = synthetic_maps(40, 192, 256, missing_per_person=3, tag_sep=0.6, seed=7)
+    inputs.append((crowd.heatmaps, crowd.tags))
+    got = _decode_all(inputs)
+    _python_only(monkeypatch)
+    want = _decode_all(inputs)
+    for (ka, sa), (kb, sb) in zip(got, want):
+        np.testing.assert_array_equal(ka, kb)
+        np.testing.assert_array_equal(sa, sb)
+
+
+# -- the numpy merge (ONNX Runtime / OpenVINO outputs): the bits of the plain formula ---------------
+
+
+def _plain_merge(outputs, k, size, flipped, flip_index):
+    """The original's merge written plainly (new arrays at every step), numpy arrays only."""
+    big = outputs[-1].shape[2:]
+    hm = 0
+    for i, o in enumerate(outputs):
+        o = o if i == len(outputs) - 1 else tt._up(o, big)
+        hm = hm + o[:, :k]
+    tags = [next(tt._up(o, big) for o in outputs if o.shape[1] > k)[:, k:]]
+    heatmaps = [hm / len(outputs)]
+    if flipped is not None:
+        back = [(o if i == len(flipped) - 1 else tt._up(o, big))[..., ::-1] for i, o in enumerate(flipped)]
+        hm_f = 0
+        for o in back:
+            hm_f = hm_f + o[:, :k][:, flip_index]
+        heatmaps.append(hm_f / len(back))
+        tags.append(next(o for o in back if o.shape[1] > k)[:, k:][:, flip_index])
+    return [tt._up(np.ascontiguousarray(m), size) for m in heatmaps], [
+        tt._up(np.ascontiguousarray(t), size) for t in tags
+    ]
+
+
+@pytest.mark.parametrize("size", [(64, 96), (128, 192), (100, 150)])
+def test_numpy_merge_gives_the_plain_formulas_bits(size):
+    """Two outputs (the network's), three (tags in the first), flip test or not, maps kept at the
+    1/2-resolution size (fast chain) or brought to another: the same float32 bits, and the tags
+    stacked without a copy."""
+    rng = np.random.default_rng(4)
+    fi = keypoint_set_for(17).flip_index
+    two = [rng.normal(0, 1, (2, 34, 32, 48)).astype(np.float32), rng.normal(0, 1, (2, 17, 64, 96)).astype(np.float32)]
+    three = [rng.normal(0, 1, (1, 34, 16, 24)).astype(np.float32), *[o[:1] for o in two]]
+    for outputs in (two, three):
+        for flipped in (None, [rng.normal(0, 1, o.shape).astype(np.float32) for o in outputs]):
+            hms, tags = tt.merge_outputs(outputs, 17, size, flipped, fi)
+            want_h, want_t = _plain_merge(outputs, 17, size, flipped, fi)
+            for a, b in zip(hms + tags, want_h + want_t):
+                np.testing.assert_array_equal(a, b)
+            hm, tag = tt.aggregate([(1.0, hms, tags)])
+            want = want_h[0] if flipped is None else (want_h[0] + want_h[1]) / 2.0
+            np.testing.assert_array_equal(hm, want)
+            np.testing.assert_array_equal(tag, np.stack(want_t, axis=-1))
+            assert np.shares_memory(tag, tags[0])
+
+
+def test_kernel_signatures_match_the_library(compiled):
+    for name in _native._SIGNATURES:
+        assert isinstance(_native.kernel(name), ctypes._CFuncPtr)
