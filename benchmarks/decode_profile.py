@@ -121,13 +121,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     ref = args.shared / "ref"
     image = read_image(ref / "images/img_480x640.png", frame="stored")
-    predictor = litepose.Predictor(ref / "model_XS_17.pth", device="cpu")
+    predictor = litepose.Predictor(ref / "model_XS_17.pth", backend="torch", device="cpu")
     ks = predictor.keypoints
     x, geometry = predictor.network_input(image)
     frames = {}
     for flip in (False, True):
         out, flipped = predictor.backend.run(x, flip)
-        to_np = lambda maps: None if maps is None else [m.detach().numpy().copy() for m in maps]  # noqa: E731
+        to_np = lambda maps: None if maps is None else [np.array(m) for m in maps]  # noqa: E731
         frames[flip] = {"out": to_np(out), "flipped": to_np(flipped), "geometry": geometry}
 
     from litepose.decode import grouping, testtime

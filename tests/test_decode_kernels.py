@@ -185,14 +185,15 @@ def _plain_merge(outputs, k, size, flipped, flip_index):
 
 @pytest.mark.parametrize("size", [(64, 96), (128, 192), (100, 150)])
 def test_numpy_merge_gives_the_plain_formulas_bits(size):
-    """Two outputs (the network's), three (tags in the first), flip test or not, maps kept at the
-    1/2-resolution size (fast chain) or brought to another: the same float32 bits, and the tags
-    stacked without a copy."""
+    """Two outputs (the network's), three (tags in the first), two of one size, flip test or not, maps
+    kept at the 1/2-resolution size (fast chain) or brought to another: the same float32 bits, and
+    the tags stacked without a copy."""
     rng = np.random.default_rng(4)
     fi = keypoint_set_for(17).flip_index
     two = [rng.normal(0, 1, (2, 34, 32, 48)).astype(np.float32), rng.normal(0, 1, (2, 17, 64, 96)).astype(np.float32)]
     three = [rng.normal(0, 1, (1, 34, 16, 24)).astype(np.float32), *[o[:1] for o in two]]
-    for outputs in (two, three):
+    same = [rng.normal(0, 1, (1, 34, 64, 96)).astype(np.float32), two[1][:1]]  # nothing to upsample
+    for outputs in (two, three, same):
         for flipped in (None, [rng.normal(0, 1, o.shape).astype(np.float32) for o in outputs]):
             hms, tags = tt.merge_outputs(outputs, 17, size, flipped, fi)
             want_h, want_t = _plain_merge(outputs, 17, size, flipped, fi)

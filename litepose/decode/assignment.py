@@ -41,14 +41,14 @@ def min_cost_assignment(cost: np.ndarray | list[list[float]]) -> list[int]:
     ties. Arithmetic is float64, in the order of the reference implementation. More than 30
     columns: SciPy's solver (optimal; ties may resolve differently).
     """
-    rows = cost.tolist() if isinstance(cost, np.ndarray) else cost
-    n = len(rows)
-    m = len(rows[0]) if n else (cost.shape[1] if isinstance(cost, np.ndarray) else 0)
+    array = isinstance(cost, np.ndarray)
+    n, m = cost.shape if array else (len(cost), len(cost[0]) if cost else 0)
     if n > m:
         raise ValueError(f"min_cost_assignment needs rows <= columns, got {n} x {m}")
     if n == 0:
         return []
-    first = [row.index(min(row)) for row in rows]
+    # each row's first cheapest column (np.argmin: the first of equal minima, as list.index(min))
+    first = cost.argmin(axis=1).tolist() if array else [row.index(min(row)) for row in cost]
     if len(set(first)) == n:  # every row's first cheapest column is its own: the warm start
         return first  # matches every row and nothing is left to augment
     if m > _EXACT_TIES_UP_TO:  # beyond the original's 30 people: any optimum, fast
@@ -59,11 +59,11 @@ def min_cost_assignment(cost: np.ndarray | list[list[float]]) -> list[int]:
         return col
     solve = kernel("litepose_min_cost_assignment")
     if solve is not None:
-        a = np.ascontiguousarray(cost if isinstance(cost, np.ndarray) else rows, np.float64)
+        a = np.ascontiguousarray(cost, np.float64)
         col = np.empty(n, np.intc)
         if solve(a.ctypes.data, n, m, col.ctypes.data) == 0:
             return col.tolist()
-    return _min_cost_assignment_py(rows)
+    return _min_cost_assignment_py(cost.tolist() if array else cost)
 
 
 def _min_cost_assignment_py(rows: list[list[float]]) -> list[int]:

@@ -233,43 +233,42 @@ def find_peaks(
 
 
 class _People:
-    """People found so far, in plain Python lists (cheaper than arrays at these sizes): the
-    candidate index of each of their joints (-1: none), the float32 running sum of their
-    joints' tags with its count, and the resulting mean tag (the original's ``np.mean`` of the
-    tag list: the same float32 operations, in the same order)."""
+    """People found so far: the candidate index of each of their joints (-1: none), the float32
+    running sum of their joints' tags with its count, and the resulting mean tag (the original's
+    ``np.mean`` of the tag list: the same float32 operations, in the same order). Arrays sized for
+    the most people there can be (one per candidate); the first ``n`` rows are used."""
 
-    __slots__ = ("k", "tags", "tags64", "member", "tsum", "count", "means")
+    __slots__ = ("n", "tags", "tags64", "tag_list", "member", "tsum", "count", "means")
 
     def __init__(self, num_joints: int, cand_tags: np.ndarray) -> None:
-        self.k = num_joints
-        self.tags: list[list[float]] = cand_tags.tolist()  # exact float32 values
+        self.n = 0
+        self.tags = cand_tags  # (candidates, L) float32
         self.tags64 = cand_tags.astype(np.float64)
-        self.member: list[list[int]] = []
-        self.tsum: list[list[np.float32]] = []
-        self.count: list[int] = []
-        self.means: list[list[float]] = []
+        self.tag_list: list[list[float]] = cand_tags.tolist()  # exact float32 values
+        self.member = np.full((len(cand_tags), num_joints), -1, np.int64)
+        self.tsum = np.zeros(cand_tags.shape, np.float32)
+        self.count = np.zeros(len(cand_tags), np.float32)  # (exact: small integers)
+        self.means = np.zeros(cand_tags.shape, np.float32)
 
-    def found(self, joint: int, c: int) -> None:
-        """A new person whose first joint is ``joint`` (candidate ``c``)."""
-        m = [-1] * self.k
-        m[joint] = c
-        t = self.tags[c]
-        self.member.append(m)
-        self.tsum.append([np.float32(v) for v in t])
-        self.count.append(1)
-        self.means.append(t)
+    def found(self, joint: int, cs: np.ndarray) -> None:
+        """New people, one per candidate of ``cs`` in that order, whose first joint is ``joint``."""
+        i = slice(self.n, self.n + len(cs))
+        self.member[i, joint] = cs
+        self.tsum[i] = self.means[i] = self.tags[cs]
+        self.count[i] = 1
+        self.n += len(cs)
 
-    def join(self, i: int, joint: int, c: int, restart: bool = False) -> None:
-        """Give joint ``joint`` (candidate ``c``) to person ``i``: append its tag to the
-        person's, or (the legacy merge) restart the person's tag list with it."""
-        self.member[i][joint] = c
-        t = self.tags[c]
+    def join(self, joint: int, cs: np.ndarray, ps: np.ndarray, restart: bool = False) -> None:
+        """Give joint ``joint`` of candidates ``cs`` to people ``ps`` (all different): add each
+        tag to the person's sum, or (the legacy merge) restart the person's sum with it."""
+        self.member[ps, joint] = cs
         if restart:
-            s, n = [np.float32(v) for v in t], 1
+            self.tsum[ps] = self.tags[cs]
+            self.count[ps] = 1
         else:
-            s, n = [a + b for a, b in zip(self.tsum[i], t)], self.count[i] + 1  # float32 sums
-        self.tsum[i], self.count[i] = s, n
-        self.means[i] = [float(v / n) for v in s]  # float32 division, as np.mean
+            self.tsum[ps] += self.tags[cs]  # float32 sums
+            self.count[ps] += 1
+        self.means[ps] = self.tsum[ps] / self.count[ps, None]  # float32 division, as np.mean
 
 
 _SMALL = 16  # candidates x people up to which the costs are computed in Python floats
@@ -292,10 +291,10 @@ def _match(
     """
     n = b - a
     if n * n_people <= _SMALL:
-        means = people.means[:n_people]
+        means = people.means[:n_people].tolist()
         dists, costs = [], []
         for c in range(a, b):
-            t, v = people.tags[c], vals[c]
+            t, v = people.tag_list[c], vals[c]
             drow = []
             for m in means:
                 sq = 0.0
@@ -314,13 +313,15 @@ def _match(
             costs = [row + pad for row in costs]
         cols = solver(costs)
     else:
-        diff = people.tags64[a:b, None, :] - np.array(people.means[:n_people])[None]
+        diff = people.tags64[a:b, None, :] - people.means[None, :n_people].astype(np.float64)
         dist = np.sqrt((diff * diff).sum(axis=2))
         cost = np.rint(dist) * 100.0 - np.array(vals[a:b])[:, None]
         if n > n_people:
             cost = np.concatenate([cost, np.full((n, n - n_people), 1e10)], axis=1)
-        cols = solver(cost)
-        dists = dist.tolist()
+        cols = np.asarray(solver(cost), np.int64)
+        rows = np.flatnonzero(cols < n_people)
+        rows = rows[dist[rows, cols[rows]] < tag_threshold]
+        return list(zip((rows + a).tolist(), cols[rows].tolist()))
     return [(a + r, i) for r, i in enumerate(cols) if i < n_people and dists[r][i] < tag_threshold]
 
 
@@ -365,40 +366,52 @@ def _group_people(
     found are candidates for matching (crowds fragment), and ties resolve as its solver did.
     """
     people = _People(k, tags)
-    solver = _reference_solver() if legacy else min_cost_assignment
-    keys: dict[float, int] = {}
-
-    def found_keyed(j: int, c: int) -> None:
-        key = people.tags[c][0]
-        i = keys.get(key)
-        if i is None:
-            keys[key] = len(people.member)
-            people.found(j, c)
-        else:  # the defect: overwrite that person's joint and restart its tag list
-            people.join(i, j, c, restart=True)
-
-    found = found_keyed if legacy else people.found
+    if legacy:
+        return _group_people_legacy(people, bounds, order, vals, tag_threshold, max_people)
     for j in order:
         a, b = bounds[j], bounds[j + 1]
         if a == b:
             continue
-        if not people.member:
-            for c in range(a, b):
-                found(j, c)
+        pairs = _match(people, a, b, vals, people.n, tag_threshold) if people.n else []  # in candidate order
+        if pairs:
+            cs, ps = np.array(pairs, np.int64).T
+            people.join(j, cs, ps)
+            if len(pairs) == b - a:  # all joined someone
+                continue
+        new = np.ones(b - a, bool)  # the candidates that found a new person
+        if pairs:
+            new[cs - a] = False
+        people.found(j, np.flatnonzero(new) + a)
+    return people
+
+
+def _group_people_legacy(
+    people: _People, bounds: list[int], order: tuple[int, ...], vals: list[float], tag_threshold: float, max_people: int
+) -> _People:
+    """:func:`_group_people` with the original's defects, one candidate at a time: people keyed by the
+    first tag value of their founding joint (a candidate whose key exists overwrites that person's joint
+    and restarts its tags), only the first ``max_people`` people matched."""
+    solver = _reference_solver()
+    keys: dict[float, int] = {}
+    for j in order:
+        a, b = bounds[j], bounds[j + 1]
+        if a == b:
             continue
-        n_people = min(len(people.member), max_people) if legacy else len(people.member)
-        pairs = _match(people, a, b, vals, n_people, tag_threshold, solver)  # in candidate order
-        if len(pairs) == b - a:  # all join someone
-            for c, i in pairs:
-                people.join(i, j, c)
-            continue
-        person = dict(pairs)
+        person = {}
+        if people.n:
+            person = dict(_match(people, a, b, vals, min(people.n, max_people), tag_threshold, solver))
         for c in range(a, b):
             i = person.get(c)
             if i is None:
-                found(j, c)
+                key = people.tag_list[c][0]
+                i = keys.get(key)
+                if i is None:
+                    keys[key] = people.n
+                    people.found(j, np.array([c]))
+                    continue
+                people.join(j, np.array([c]), np.array([i]), restart=True)  # the defect
             else:
-                people.join(i, j, c)
+                people.join(j, np.array([c]), np.array([i]))
     return people
 
 
@@ -679,10 +692,10 @@ def group(
     vals = val.astype(np.float64).tolist()
     people = _group_people(bounds, order, k_, cand_tags, vals, tag_threshold, legacy, max_people)
 
-    n = len(people.member)
+    n = people.n
     kpts = np.zeros((n, k_, 3), np.float32)
     if n:
-        member = np.array(people.member, np.int64)
+        member = people.member[:n]
         pp, kk = np.nonzero(member >= 0)
         c = member[pp, kk]
         yc, xc = y[c], x[c]

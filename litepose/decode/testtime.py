@@ -68,6 +68,24 @@ def _up(x: Maps, size: tuple[int, int]) -> Maps:
     return out
 
 
+def _resize_into(src: np.ndarray, channels: Sequence[int], dst: np.ndarray, mirror: bool) -> None:
+    """``dst[:, j]`` = :func:`_up` of ``src[:, channels[j]]`` to ``dst``'s size, mirrored left-right
+    when asked (resized first, as :func:`merge_outputs` does); plane by plane, through one small
+    buffer, so no full-size temporary."""
+    h, w = dst.shape[2:]
+    tmp = np.empty((h, w), np.float32) if mirror else None
+    for i in range(dst.shape[0]):
+        for j, c in enumerate(channels):
+            plane = np.ascontiguousarray(src[i, c])
+            out = tmp if mirror else dst[i, j]
+            if plane.shape == (h, w):
+                np.copyto(out, plane)
+            else:
+                cv2.resize(plane, (w, h), dst=out, interpolation=cv2.INTER_LINEAR)
+            if mirror:
+                np.copyto(dst[i, j], tmp[:, ::-1])
+
+
 def _flip(x: Maps) -> Maps:
     """Mirror (N, C, H, W) maps left-right."""
     if _is_tensor(x):
@@ -160,6 +178,12 @@ def _merge_arrays(
             raise ValueError("the network outputs carry no tag channels (expected 2K channels in one output)")
         for i, o in enumerate(outs):
             last = i == len(outs) - 1
+            if not last and i == 0:  # resized straight into place (flipped back and permuted)
+                joints = list(range(k)) if fi is None else fi
+                _resize_into(o, joints, hm, mirror=fi is not None)
+                if i == tag_src:
+                    _resize_into(o, [k + j for j in joints], tag, mirror=fi is not None)
+                continue
             if not last:  # upsampled to the last output's size (heatmaps, and tags when it has them)
                 o = _up(o[:, : 2 * k if i == tag_src else k], big)
             o = o[..., ::-1] if fi is not None else o  # flipped back, joints permuted below

@@ -326,6 +326,25 @@ int litepose_refine_search(const float *d, const float *tag, int64_t sy, int64_t
     return rc;
 }
 
+/* Whether any of 16 values is above t (vector compares where the compiler has them). */
+static inline int any_above(const float *v, float t) {
+#if defined(__GNUC__) || defined(__clang__)
+    typedef float f8 __attribute__((vector_size(32)));
+    typedef int i8 __attribute__((vector_size(32)));
+    f8 a, b, tt = {t, t, t, t, t, t, t, t};
+    memcpy(&a, v, 32);
+    memcpy(&b, v + 8, 32);
+    i8 m = (a > tt) | (b > tt);
+    int64_t q[4];
+    memcpy(q, &m, 32);
+    return (q[0] | q[1] | q[2] | q[3]) != 0;
+#else
+    int any = 0;
+    for (int i = 0; i < 16; i++) any |= v[i] > t;
+    return any;
+#endif
+}
+
 /* The peaks of find_peaks (litepose/decode/grouping.py) before its top-k: the flat indices, in
  * raster order, of the pixels of the (k, h, w) maps that are above `threshold` and at least every
  * pixel of their `kernel` x `kernel` window inside the map (the original's maxpool(x) == x), with the
@@ -340,8 +359,16 @@ int64_t litepose_local_maxima(const float *maps, int k, int h, int w, float thre
             const float *row = m + (int64_t)y * w;
             int ya = y - r > 0 ? y - r : 0, yb = y + r < h - 1 ? y + r : h - 1;
             for (int x = 0; x < w; x++) {
+                if ((x & 15) == 0 && x + 16 <= w && !any_above(row + x, threshold)) {
+                    x += 15;
+                    continue;
+                }
                 float v = row[x];
                 if (!(v > threshold)) continue;
+                /* the 4 nearest neighbours first (they reject most pixels), then the whole window */
+                if (r > 0 && ((x > 0 && !(v >= row[x - 1])) || (x + 1 < w && !(v >= row[x + 1])) ||
+                              (y > 0 && !(v >= row[x - w])) || (y + 1 < h && !(v >= row[x + w]))))
+                    continue;
                 int xa = x - r > 0 ? x - r : 0, xb = x + r < w - 1 ? x + r : w - 1, ok = 1;
                 for (int yy = ya; yy <= yb && ok; yy++) {
                     const float *nr = m + (int64_t)yy * w;
