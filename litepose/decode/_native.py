@@ -15,6 +15,7 @@ _P, _I, _I64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
 _SIGNATURES = {
     "litepose_min_cost_assignment": [_P, _I, _I, _P],
     "litepose_refine_search": [_P, _P, _I64, _I64, _I64, _I, _I, _I, _P, _I, _P],
+    "litepose_refine_search_joints": [_P, _P, _I64, _I64, _I64, _I64, _I, _I, _I, _P, _P, _I, _P],
     "litepose_tag_sq": [_P, _P, _I64, _I64, _I64, _I, _P, _P],
     "litepose_local_maxima": [_P, _I, _I, _I, ctypes.c_float, _I, _P],
 }

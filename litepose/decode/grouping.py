@@ -573,19 +573,27 @@ def _search_dense(dj: np.ndarray, tj: np.ndarray, means: np.ndarray) -> np.ndarr
     return out
 
 
-def _search(dj: np.ndarray, tj: np.ndarray, means: np.ndarray) -> np.ndarray:
-    """:func:`_search_dense`'s answer, from the compiled kernel when it is available (exact by
-    bounds on blocks of the map), else from :func:`_search_dense` itself."""
-    fn = kernel("litepose_refine_search")
-    if fn is None or any(s % 4 for s in tj.strides) or not dj.flags.c_contiguous:
-        return _search_dense(dj, tj, means)
-    h, w, l_ = tj.shape
-    m = np.ascontiguousarray(means, np.float32)
-    out = np.empty(len(m), np.int64)
-    sy, sx, sc = (s // 4 for s in tj.strides)
-    if fn(dj.ctypes.data, tj.ctypes.data, sy, sx, sc, h, w, l_, m.ctypes.data, len(m), out.ctypes.data) != 0:
-        return _search_dense(dj, tj, means)
-    return out
+def _search_all(det: np.ndarray, tags: np.ndarray, joint: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """:func:`_search_dense`'s answer for each mean tag ``means[i]`` on joint ``joint[i]`` (sorted):
+    from the compiled kernel when it is available (exact by bounds on blocks of the map, every
+    joint in one call), else from :func:`_search_dense`, joint by joint."""
+    fn = kernel("litepose_refine_search_joints")
+    _k, h, w, l_ = tags.shape
+    if fn is not None and not any(s % 4 for s in tags.strides) and det.flags.c_contiguous:
+        m = np.ascontiguousarray(means, np.float32)
+        j = np.ascontiguousarray(joint, np.int64)
+        out = np.empty(len(m), np.int64)
+        args = (*(s // 4 for s in tags.strides), h, w, l_, m.ctypes.data, j.ctypes.data, len(m), out.ctypes.data)
+        if fn(det.ctypes.data, tags.ctypes.data, *args) == 0:
+            return out
+    starts = _run_starts(joint).tolist() + [len(joint)]
+    found = []
+    for a, b in zip(starts[:-1], starts[1:]):
+        tj = tags[int(joint[a])]
+        if tj.strides[2] != tj.itemsize and tj.strides[1] != tj.itemsize:
+            tj = np.ascontiguousarray(tj)
+        found.append(_search_dense(det[int(joint[a])], tj, means[a:b]))
+    return np.concatenate(found)
 
 
 def _refine(det: np.ndarray, tags: np.ndarray, kpts: np.ndarray, subpixel: str = "quarter") -> None:
@@ -604,15 +612,7 @@ def _refine(det: np.ndarray, tags: np.ndarray, kpts: np.ndarray, subpixel: str =
     np.add.at(sums, pp, t)
     means = sums / present.sum(1).astype(np.float32)[:, None]
     mj, mp = np.nonzero(~present.T)  # missing (joint, person), by joint
-    starts = _run_starts(mj).tolist() + [len(mj)]
-    found = []
-    for a, b in zip(starts[:-1], starts[1:]):
-        j = int(mj[a])
-        tj = tags[j]
-        if tj.strides[2] != tj.itemsize and tj.strides[1] != tj.itemsize:
-            tj = np.ascontiguousarray(tj)
-        found.append(_search(det[j], tj, means[mp[a:b]]))
-    best = np.concatenate(found)
+    best = _search_all(det, tags, mj, means[mp])
     v = det.reshape(len(det), -1)[mj, best]
     good = v > 0
     mj, mp, best, v = mj[good], mp[good], best[good], v[good]

@@ -161,15 +161,23 @@ static inline float block_bound(const Blocks *B, int k, const float *m, int L) {
 /* Summaries of the SUB x SUB pixel blocks: per band of SUB rows, the column-wise extremes (long
  * loops over x), then per block the extremes of its columns. Returns 1 when a value is a NaN or
  * an infinity (the caller then falls back to numpy, whose NaN ordering this does not reproduce). */
-static inline uint32_t column_extremes(const float *row, int64_t step, int w, float *colmax, float *colmin) {
+/* Column-wise extremes of 4 rows (a band; a shorter band repeats its last row), with their
+ * exponent-all-ones flags or-ed (a NaN or an infinity). One pass, vectorised where step is 1. */
+static inline uint32_t band_extremes(const float *r0, const float *r1, const float *r2, const float *r3,
+                                     int64_t step, int w, float *colmax, float *colmin) {
     uint32_t odd = 0;
     for (int x = 0; x < w; x++) {
-        float v = row[x * step];
-        uint32_t bits;
-        memcpy(&bits, &v, 4);
-        odd |= (bits & 0x7f800000u) == 0x7f800000u;
-        colmax[x] = v > colmax[x] ? v : colmax[x];
-        colmin[x] = v < colmin[x] ? v : colmin[x];
+        float a = r0[x * step], b = r1[x * step], c = r2[x * step], e = r3[x * step];
+        uint32_t ba, bb, bc, be;
+        memcpy(&ba, &a, 4);
+        memcpy(&bb, &b, 4);
+        memcpy(&bc, &c, 4);
+        memcpy(&be, &e, 4);
+        odd |= ((ba & 0x7f800000u) == 0x7f800000u) | ((bb & 0x7f800000u) == 0x7f800000u) |
+               ((bc & 0x7f800000u) == 0x7f800000u) | ((be & 0x7f800000u) == 0x7f800000u);
+        float hi1 = a > b ? a : b, hi2 = c > e ? c : e, lo1 = a < b ? a : b, lo2 = c < e ? c : e;
+        colmax[x] = hi1 > hi2 ? hi1 : hi2;
+        colmin[x] = lo1 < lo2 ? lo1 : lo2;
     }
     return odd;
 }
@@ -182,18 +190,15 @@ static int summarise(Blocks *B, const float *d, const float *tag, int64_t sy, in
     for (int by = 0; by < B->ny; by++) {
         int y0 = by * SUB, y1 = y0 + SUB < h ? y0 + SUB : h;
         for (int plane = 0; plane <= L; plane++) { /* plane 0: the heatmap, then the tag channels */
-            for (int x = 0; x < w; x++) {
-                colmax[x] = -INFINITY;
-                colmin[x] = INFINITY;
+            const float *rows[SUB];
+            for (int i = 0; i < SUB; i++) {
+                int y = y0 + i < y1 ? y0 + i : y1 - 1;
+                rows[i] = plane == 0 ? d + (int64_t)y * w : tag + y * sy + (plane - 1) * sc;
             }
-            for (int y = y0; y < y1; y++) {
-                const float *row = plane == 0 ? d + (int64_t)y * w : tag + y * sy + (plane - 1) * sc;
-                int64_t step = plane == 0 ? 1 : sx;
-                if (step == 1) /* (the same loop, vectorised) */
-                    odd |= column_extremes(row, 1, w, colmax, colmin);
-                else
-                    odd |= column_extremes(row, step, w, colmax, colmin);
-            }
+            if (plane == 0 || sx == 1) /* (the same loop, vectorised) */
+                odd |= band_extremes(rows[0], rows[1], rows[2], rows[3], 1, w, colmax, colmin);
+            else
+                odd |= band_extremes(rows[0], rows[1], rows[2], rows[3], sx, w, colmax, colmin);
             for (int bx = 0; bx < B->nx; bx++) {
                 int x0 = bx * SUB, x1 = x0 + SUB < w ? x0 + SUB : w, k = by * B->nx + bx;
                 float mn = INFINITY, mx = -INFINITY;
@@ -384,4 +389,20 @@ int64_t litepose_local_maxima(const float *maps, int k, int h, int w, float thre
         }
     }
     return n;
+}
+
+/* litepose_refine_search for the missing joints of every person at once: entry i is mean tag
+ * means[i] searched on joint joint[i] of the (k, h, w) heatmaps d (contiguous) and the tags
+ * (element strides sk, sy, sx, sc); joint is sorted. Returns as litepose_refine_search. */
+int litepose_refine_search_joints(const float *d, const float *tag, int64_t sk, int64_t sy, int64_t sx, int64_t sc,
+                                  int h, int w, int L, const float *means, const int64_t *joint, int n,
+                                  int64_t *out) {
+    for (int a = 0, b; a < n; a = b) {
+        for (b = a + 1; b < n && joint[b] == joint[a]; b++) {
+        }
+        int rc = litepose_refine_search(d + joint[a] * (int64_t)h * w, tag + joint[a] * sk, sy, sx, sc, h, w, L,
+                                        means + (int64_t)a * L, b - a, out + a);
+        if (rc != 0) return rc;
+    }
+    return 0;
 }
