@@ -226,7 +226,21 @@ static int summarise(Blocks *B, const float *d, const float *tag, int64_t sy, in
                 odd |= band_extremes(rows[0], rows[1], rows[2], rows[3], 1, w, colmax, colmin);
             else
                 odd |= band_extremes(rows[0], rows[1], rows[2], rows[3], sx, w, colmax, colmin);
-            for (int bx = 0; bx < B->nx; bx++) {
+            int full = w / SUB; /* whole blocks: 4 columns each, vectorised */
+            float *bmax = plane == 0 ? B->dmax + by * B->nx : B->hi + (int64_t)(plane - 1) * B->nb + by * B->nx;
+            float *bmin = plane == 0 ? NULL : B->lo + (int64_t)(plane - 1) * B->nb + by * B->nx;
+            for (int bx = 0; bx < full; bx++) {
+                const float *a = colmax + bx * SUB;
+                float p = a[0] > a[1] ? a[0] : a[1], q = a[2] > a[3] ? a[2] : a[3];
+                bmax[bx] = p > q ? p : q;
+            }
+            if (bmin)
+                for (int bx = 0; bx < full; bx++) {
+                    const float *a = colmin + bx * SUB;
+                    float p = a[0] < a[1] ? a[0] : a[1], q = a[2] < a[3] ? a[2] : a[3];
+                    bmin[bx] = p < q ? p : q;
+                }
+            for (int bx = full; bx < B->nx; bx++) { /* the last, narrower block */
                 int x0 = bx * SUB, x1 = x0 + SUB < w ? x0 + SUB : w, k = by * B->nx + bx;
                 float mn = INFINITY, mx = -INFINITY;
                 for (int x = x0; x < x1; x++) {
