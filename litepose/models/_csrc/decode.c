@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__AVX__)
+#if defined(__AVX__) || defined(__SSE4_1__)
 #include <immintrin.h>
 #endif
 
@@ -312,13 +312,34 @@ static void visit(Best *r, const Blocks *U, const Blocks *B, int K, const float 
     float ub[SUPER * SUPER];
     int by0 = (K / U->nx) * SUPER, bx0 = (K % U->nx) * SUPER;
     for (int by = by0; by < by0 + SUPER && by < B->ny; by++) {
-        for (int bx = bx0; bx < bx0 + SUPER && bx < B->nx; bx++) {
+        int row = n;
+#if defined(__SSE4_1__) && SUPER == 4
+        if (bx0 + 4 <= B->nx) { /* the row's 4 sub-blocks at once: block_bound's IEEE operations */
+            int k = by * B->nx + bx0;
+            __m128 s = _mm_setzero_ps(), zero = _mm_setzero_ps();
+            for (int c = 0; c < L; c++) {
+                __m128 t0 = _mm_loadu_ps(B->lo + (int64_t)c * B->nb + k);
+                __m128 t1 = _mm_loadu_ps(B->hi + (int64_t)c * B->nb + k);
+                __m128 mc = _mm_set1_ps(m[c]);
+                __m128 e = _mm_blendv_ps(_mm_blendv_ps(zero, _mm_sub_ps(t1, mc), _mm_cmpgt_ps(mc, t1)),
+                                         _mm_sub_ps(t0, mc), _mm_cmplt_ps(mc, t0));
+                __m128 q = _mm_mul_ps(e, e);
+                s = c == 0 ? q : _mm_add_ps(s, q);
+            }
+            __m128 rr = _mm_round_ps(_mm_sqrt_ps(s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            _mm_storeu_ps(ub + n, _mm_sub_ps(_mm_loadu_ps(B->dmax + k), rr));
+            for (int i = 0; i < 4; i++) ks[n + i] = k + i;
+            n += 4;
+        }
+#endif
+        for (int bx = bx0 + (n - row); bx < bx0 + SUPER && bx < B->nx; bx++) {
             ks[n] = by * B->nx + bx;
             ub[n] = block_bound(B, ks[n], m, L);
-            if (ub[n] > ub[top]) top = n;
             n++;
         }
     }
+    for (int i = 1; i < n; i++)
+        if (ub[i] > ub[top]) top = i;
     if (ub[top] >= r->best) scan(r, B, ks[top], d, tag, sy, sx, sc, h, w, L, m);
     for (int i = 0; i < n; i++)
         if (i != top && ub[i] >= r->best) scan(r, B, ks[i], d, tag, sy, sx, sc, h, w, L, m);
