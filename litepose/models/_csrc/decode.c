@@ -25,6 +25,58 @@ int litepose_decode_abi_version(void) { return 1; }
 
 /* cost: (n, m) row-major float64, n <= m, finite. col: out, n ints. Returns 0, or -1 (no memory,
  * or a step found no column: not for finite costs), and then col is not to be used. */
+/* Insert row `row` along a shortest augmenting path (Dijkstra over reduced costs; column m is the
+ * virtual start column), first column on ties. Returns 0, or -1 when a step finds no column. */
+static int augment(const double *cost, int m, int row, double *u, double *v, double *minv, int *owner, int *way,
+                   char *used) {
+    owner[m] = row;
+    int j0 = m;
+    for (int j = 0; j <= m; j++) {
+        minv[j] = INFINITY;
+        used[j] = 0;
+    }
+    for (;;) {
+        used[j0] = 1;
+        int i0 = owner[j0];
+        double ui = u[i0];
+        const double *r = cost + (size_t)i0 * m;
+        for (int j = 0; j < m; j++) {
+            if (!used[j]) {
+                double cur = r[j] - ui - v[j];
+                if (cur < minv[j]) {
+                    minv[j] = cur;
+                    way[j] = j0;
+                }
+            }
+        }
+        double delta = INFINITY;
+        int j1 = -1;
+        for (int j = 0; j < m; j++) {
+            if (!used[j] && minv[j] < delta) {
+                delta = minv[j];
+                j1 = j;
+            }
+        }
+        if (j1 < 0) return -1;
+        for (int j = 0; j <= m; j++) {
+            if (used[j]) {
+                u[owner[j]] += delta;
+                v[j] -= delta;
+            } else if (minv[j] != INFINITY) {
+                minv[j] -= delta;
+            }
+        }
+        j0 = j1;
+        if (owner[j0] == -1) break;
+    }
+    while (j0 != m) { /* flip the augmenting path */
+        int j1 = way[j0];
+        owner[j0] = owner[j1];
+        j0 = j1;
+    }
+    return 0;
+}
+
 int litepose_min_cost_assignment(const double *cost, int n, int m, int *col) {
     double *u = calloc((size_t)n + 1, sizeof(double));
     double *v = calloc((size_t)m + 1, sizeof(double));
@@ -39,72 +91,22 @@ int litepose_min_cost_assignment(const double *cost, int n, int m, int *col) {
         goto done;
     }
     for (int j = 0; j <= m; j++) owner[j] = -1;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) { /* warm start */
         const double *row = cost + (size_t)i * m;
         double low = row[0];
         for (int j = 1; j < m; j++)
             if (row[j] < low) low = row[j];
         u[i] = low;
         int taken = 0;
-        for (int j = 0; j < m; j++) {
+        for (int j = 0; j < m && !taken; j++) {
             if (row[j] == low && owner[j] == -1) {
                 owner[j] = i;
                 taken = 1;
-                break;
             }
         }
         if (!taken) left[nleft++] = i;
     }
-    for (int l = 0; l < nleft; l++) {
-        owner[m] = left[l];
-        int j0 = m;
-        for (int j = 0; j <= m; j++) {
-            minv[j] = INFINITY;
-            used[j] = 0;
-        }
-        for (;;) {
-            used[j0] = 1;
-            int i0 = owner[j0];
-            double ui = u[i0];
-            const double *row = cost + (size_t)i0 * m;
-            for (int j = 0; j < m; j++) {
-                if (!used[j]) {
-                    double cur = row[j] - ui - v[j];
-                    if (cur < minv[j]) {
-                        minv[j] = cur;
-                        way[j] = j0;
-                    }
-                }
-            }
-            double delta = INFINITY;
-            int j1 = -1;
-            for (int j = 0; j < m; j++) {
-                if (!used[j] && minv[j] < delta) {
-                    delta = minv[j];
-                    j1 = j;
-                }
-            }
-            if (j1 < 0) {
-                rc = -1;
-                goto done;
-            }
-            for (int j = 0; j <= m; j++) {
-                if (used[j]) {
-                    u[owner[j]] += delta;
-                    v[j] -= delta;
-                } else if (minv[j] != INFINITY) {
-                    minv[j] -= delta;
-                }
-            }
-            j0 = j1;
-            if (owner[j0] == -1) break;
-        }
-        while (j0 != m) { /* flip the augmenting path */
-            int j1 = way[j0];
-            owner[j0] = owner[j1];
-            j0 = j1;
-        }
-    }
+    for (int l = 0; l < nleft && rc == 0; l++) rc = augment(cost, m, left[l], u, v, minv, owner, way, used);
     for (int i = 0; i < n; i++) col[i] = -1;
     for (int j = 0; j < m; j++)
         if (owner[j] >= 0) col[owner[j]] = j;
