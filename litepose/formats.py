@@ -51,28 +51,40 @@ class Format:
 _ONNX = Format("onnx", (".onnx",), "onnxruntime", "export_onnx", ("onnx",), "export", ("onnxruntime",))
 _IR = Format("openvino", (".xml",), "openvino", "export_openvino", ("openvino", "onnx"), "openvino,export", ("nncf",))
 _TS = Format("torchscript", (".torchscript",), "torchscript", "export_torchscript")
+# edge runtimes (docs/deploy.md): NCNN (pnnx converts the traced network; ``.ncnn.param`` text graph +
+# ``.ncnn.bin`` weights, the metadata in a sidecar ``.ncnn.param.json``; int8: litepose's own scales)
+# and ExecuTorch (a ``.pte`` program lowered to XNNPACK, the metadata inside as a constant method;
+# int8: PT2E quantisation).
+# ``.ncnn.param`` is what export writes; a file is known by its last suffix, ``.param``.
+_NCNN = Format("ncnn", (".ncnn.param", ".param"), "ncnn", "export_ncnn", ("pnnx",), "ncnn", ())
+_PTE = Format("executorch", (".pte",), "executorch", "export_executorch", ("executorch",), "executorch", ("torchao",))
 #: The formats of ``litepose export``, in the order the CLI lists them (``--format``).
-FORMATS: dict[str, Format] = {f.name: f for f in (_ONNX, _IR, _TS)}
+FORMATS: dict[str, Format] = {f.name: f for f in (_ONNX, _IR, _TS, _NCNN, _PTE)}
 
 #: Where a network runs (``--backend``): the torch ones take a checkpoint or a module, the others
 #: an exported file (:data:`RUNS`).
-BACKENDS = ("torch", "torch-eager", "torchscript", "onnxruntime", "openvino")
+BACKENDS = ("torch", "torch-eager", "torchscript", "onnxruntime", "openvino", "ncnn", "executorch")
 
 #: The suffixes each file-running backend runs (OpenVINO reads ONNX files too).
 RUNS: dict[str, tuple[str, ...]] = {
     "torchscript": (".torchscript",),
     "onnxruntime": (".onnx",),
     "openvino": (".xml", ".onnx"),
+    "ncnn": (".param",),
+    "executorch": (".pte",),
 }
 
 #: The Python modules a backend needs to run (beyond numpy; the torch backends: torch).
-RUNTIME_MODULES: dict[str, tuple[str, ...]] = {"onnxruntime": ("onnxruntime",), "openvino": ("openvino",)}
+RUNTIME_MODULES: dict[str, tuple[str, ...]] = {
+    "onnxruntime": ("onnxruntime",), "openvino": ("openvino",), "ncnn": ("ncnn",), "executorch": ("executorch",),
+}  # fmt: skip
 
 #: Exported-file suffix -> the backend that runs it by default.
 FILE_SUFFIXES: dict[str, str] = {s: f.backend for f in FORMATS.values() for s in f.suffixes}
 
 
 def _suffix(source: Any) -> str | None:
+    """The last suffix of a path, lower case (``a.ncnn.param`` -> ``.param``); None for a non-path."""
     return Path(source).suffix.lower() if isinstance(source, (str, Path)) else None
 
 
@@ -82,7 +94,8 @@ def is_exported(source: Any) -> bool:
 
 
 def default_backend(source: Any) -> str:
-    """The backend for a weights file by its suffix (``.onnx``, ``.xml``, ``.torchscript``), else ``torch``."""
+    """The backend for a weights file by its suffix (``.onnx``, ``.xml``, ``.torchscript``, ``.param``,
+    ``.pte``), else ``torch``."""
     return FILE_SUFFIXES.get(_suffix(source) or "", "torch")
 
 

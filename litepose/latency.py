@@ -39,6 +39,10 @@ VARIANTS = (
     ("onnxruntime", "int8"),
     ("openvino", "fp32"),
     ("openvino", "int8"),
+    ("ncnn", "fp32"),
+    ("ncnn", "int8"),
+    ("executorch", "fp32"),
+    ("executorch", "int8"),
 )
 _ON_REQUEST = {"torchscript"}
 _STAGES = ("preprocess", "network", "decode", "total")

@@ -450,11 +450,13 @@ def test_one_format_table_gives_the_cli_choices_the_suffixes_and_the_exporters(t
     from litepose.commands._options import SHARED, exported_weights
 
     assert SHARED["--backend"]["choices"] == formats.BACKENDS
-    assert ".onnx onnxruntime, .xml openvino, .torchscript torchscript, else torch" in SHARED["--backend"]["help"]
+    suffixes = ".onnx onnxruntime, .xml openvino, .torchscript torchscript, .ncnn.param ncnn, .pte executorch"
+    assert f"{suffixes}, else torch" in SHARED["--backend"]["help"]
     p = argparse.ArgumentParser()
     export_cmd.add_arguments(p)
     fmt_action = next(a for a in p._actions if "--format" in a.option_strings)
-    assert tuple(fmt_action.choices) == tuple(formats.FORMATS) == ("onnx", "openvino", "torchscript")
+    assert tuple(fmt_action.choices) == tuple(formats.FORMATS)
+    assert tuple(formats.FORMATS) == ("onnx", "openvino", "torchscript", "ncnn", "executorch")
     assert runtime.FILE_SUFFIXES is formats.FILE_SUFFIXES and runtime.default_backend is formats.default_backend
     for name, f in formats.FORMATS.items():
         assert callable(getattr(ex, f.exporter)) and f.backend in formats.BACKENDS
@@ -467,7 +469,7 @@ def test_one_format_table_gives_the_cli_choices_the_suffixes_and_the_exporters(t
     assert formats.runs_suffix("openvino", "a.onnx") and not formats.runs_suffix("onnxruntime", "a.xml")
     # what each latency variant needs comes from the same table
     assert formats.export_modules("openvino", "int8") == (("openvino", "onnx", "nncf"), "openvino,export")
-    with pytest.raises(ValueError, match="quantised export is for --format onnx or openvino, not torchscript"):
+    with pytest.raises(ValueError, match="export is for --format onnx, openvino, ncnn or executorch, not torchscript"):
         ex.export_model(torch.nn.Linear(1, 1), "torchscript", tmp_path / "x.torchscript", int8=True, input_size=64)
 
 

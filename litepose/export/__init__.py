@@ -10,8 +10,12 @@ Batch, height and width are dynamic (the aspect-keeping resize feeds e.g. 256x38
 - :func:`export_onnx`: one self-contained ``.onnx`` file (weights inside, no side ``.data``);
 - :func:`export_openvino`: OpenVINO IR ``.xml`` + ``.bin`` (fp32 weights, not fp16-compressed);
 - :func:`export_torchscript`: a traced ``.torchscript`` file;
+- :func:`export_ncnn` (:mod:`litepose.export.ncnn`): NCNN ``.ncnn.param`` + ``.ncnn.bin`` by pnnx,
+  metadata in a sidecar JSON;
+- :func:`export_executorch` (:mod:`litepose.export.executorch`): an ExecuTorch ``.pte`` lowered to
+  XNNPACK (batch 1);
 - int8 (:mod:`litepose.export.int8`): static quantisation on calibration images, ONNX Runtime
-  QDQ or OpenVINO NNCF.
+  QDQ, OpenVINO NNCF, ExecuTorch PT2E or litepose's own NCNN scales.
 """
 
 from __future__ import annotations
@@ -26,17 +30,19 @@ import torch
 from torch import nn
 
 from ..files import atomic_write
-from ..formats import FORMATS
+from ..formats import FORMATS, format_for_backend
 from ..models.fold import fold_batchnorm
 from ..models.litepose import LitePose
 from ..models.spec import check_input_size
 from ..runtime import Backend, check_threads, open_backend, torch_model
 from ..runtime.base import missing
 from ..runtime.metadata import TS_EXTRA, ModelInfo, model_info, to_strings
+from .executorch import export_executorch
+from .ncnn import export_ncnn
 
 __all__ = [
     "FORMATS", "export_model", "export_onnx", "export_openvino", "export_torchscript", "inference_copy",
-    "default_output", "open_exported", "openvino_model", "save_openvino",
+    "default_output", "open_exported", "openvino_model", "save_openvino", "export_ncnn", "export_executorch",
 ]  # fmt: skip
 
 INPUT_NAME = "input"
@@ -205,11 +211,13 @@ def export_model(
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     size = _size(model, input_size)
+    static = static or fmt == "executorch"  # ExecuTorch programs have one input size (export/executorch.py)
     if not int8:
         write = globals()[FORMATS[fmt].exporter]  # the registry names this module's writer
         return write(model, path, input_size=size, static=static)
     if not FORMATS[fmt].int8:
-        quantised = " or ".join(f.name for f in FORMATS.values() if f.int8)
+        *most, last = [f.name for f in FORMATS.values() if f.int8]
+        quantised = f"{', '.join(most)} or {last}"
         raise ValueError(f"--int8: quantised export is for --format {quantised}, not {fmt}")
     from . import int8 as q
 
@@ -221,6 +229,10 @@ def export_model(
         with tempfile.TemporaryDirectory(prefix="litepose-") as tmp:
             fp32 = export_onnx(model, Path(tmp) / "fp32.onnx", input_size=size, static=static)
             return q.quantize_onnx(fp32, path, inputs)
+    if fmt == "executorch":
+        return export_executorch(model, path, input_size=size, static=static, calibration=inputs)
+    if fmt == "ncnn":
+        return export_ncnn(model, path, input_size=size, static=static, calibration=inputs)
     return save_openvino(q.quantize_openvino(openvino_model(model, input_size=size, static=static), inputs), path)
 
 
@@ -234,12 +246,17 @@ def default_output(weights: str | Path, fmt: str, int8: bool = False) -> Path:
 
 def open_exported(source: Any, backend: str, *, threads: int | None = None, arch: str | None = None) -> Backend:
     """``source`` (a torch module, or a checkpoint path or weights name) run by ``backend``
-    (``onnxruntime`` / ``openvino``, :func:`litepose.runtime.needs_export`): exported to a temporary
-    ONNX file, then opened by :func:`litepose.runtime.open_backend` (the file is read into the
-    runtime's session, so it can go). ``arch`` overrides a checkpoint's architecture."""
+    (``onnxruntime`` / ``openvino`` / ``ncnn`` / ``executorch``, :func:`litepose.runtime.needs_export`):
+    exported to a temporary file (ONNX; NCNN and ExecuTorch their own), then opened by
+    :func:`litepose.runtime.open_backend` (the file is read into the runtime, so it can go).
+    ``arch`` overrides a checkpoint's architecture."""
     check_threads(threads)  # before the export: a bad count fails at once
     model = torch_model(source, arch)
     import tempfile
 
+    fmt = FORMATS["onnx"] if backend in ("onnxruntime", "openvino") else format_for_backend(backend)
+    if fmt is None:
+        raise ValueError(f"the {backend} backend runs no exported file")
     with tempfile.TemporaryDirectory(prefix="litepose-") as tmp:
-        return open_backend(export_onnx(model, Path(tmp) / "model.onnx"), backend, threads=threads)
+        path = export_model(model, fmt.name, Path(tmp) / f"model{fmt.suffix}")
+        return open_backend(path, backend, threads=threads)

@@ -9,6 +9,8 @@ backend         what runs                                                    nee
 ``torchscript`` a ``.torchscript`` file of ``litepose export``                torch
 ``onnxruntime`` an ``.onnx`` file (fp32 or int8)                              onnxruntime
 ``openvino``    an OpenVINO IR ``.xml`` (or an ``.onnx`` file), fp32 or int8  openvino
+``ncnn``        an NCNN ``.ncnn.param`` graph (+ ``.bin``, metadata sidecar)   ncnn
+``executorch``  an ExecuTorch ``.pte`` program (XNNPACK), fp32 or int8        executorch, torch
 =============== ============================================================ ================
 
 :func:`default_backend` picks it from the file suffix (the table: :mod:`litepose.formats`); the
@@ -45,8 +47,10 @@ def check_threads(threads: int | None) -> None:
 
 def needs_export(source: Any, backend: str | None) -> bool:
     """Whether ``source`` must be exported before ``backend`` can run it: a checkpoint (path or
-    weights name of a torch network) or a torch module, asked for on a backend of ONNX files."""
-    return ".onnx" in RUNS.get(backend or "", ()) and not is_exported(source) and named_export(source) is None
+    weights name of a torch network) or a torch module, asked for on a backend of exported files
+    (all but ``torchscript``, which takes only its own files)."""
+    runs_files = backend in RUNS and backend != "torchscript"
+    return runs_files and not is_exported(source) and named_export(source) is None
 
 
 def named_export(source: Any) -> Any:
@@ -85,7 +89,7 @@ def open_backend(
     exported = is_exported(source)
     if exported and not Path(source).is_file():
         raise FileNotFoundError(f"{source}: no such file")
-    if name in ("onnxruntime", "openvino"):
+    if name in RUNS and name != "torchscript":
         if not exported:
             what = source if isinstance(source, (str, Path)) else f"a {type(source).__name__}"
             raise ValueError(
@@ -98,6 +102,14 @@ def open_backend(
             from .ort_backend import OnnxRuntimeBackend
 
             return OnnxRuntimeBackend(source, threads)
+        if name == "ncnn":
+            from .ncnn_backend import NcnnBackend
+
+            return NcnnBackend(source, threads)
+        if name == "executorch":
+            from .et_backend import ExecuTorchBackend
+
+            return ExecuTorchBackend(source, threads)
         from .ov_backend import OpenVinoBackend
 
         return OpenVinoBackend(source, threads)
