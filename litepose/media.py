@@ -45,6 +45,11 @@ __all__ = [
     "check_images",
     "VideoReader",
     "VideoWriter",
+    "STREAM_SCHEMES",
+    "STREAM_TIMEOUT_S",
+    "STREAM_RETRIES",
+    "is_stream_url",
+    "shown_url",
 ]
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jp2"})
@@ -220,31 +225,118 @@ def _fd_path(fd: int) -> str | None:
     return p if sys.platform.startswith("linux") and os.path.exists(p) else None
 
 
+#: URL schemes :class:`VideoReader` opens as network streams (through OpenCV's FFmpeg backend).
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https")
+
+#: Seconds a network stream may take to open, and to deliver a frame, before it counts as lost.
+STREAM_TIMEOUT_S = 10.0
+#: How often a live stream that was lost is reopened, waiting 1, 2, 4 ... seconds before each try.
+STREAM_RETRIES = 3
+
+
+def is_stream_url(source: object) -> bool:
+    """Whether ``source`` names a network stream (``rtsp://``, ``http(s)://`` ...: :data:`STREAM_SCHEMES`)."""
+    if not isinstance(source, str) or "://" not in source:
+        return False
+    return source.split("://", 1)[0].lower() in STREAM_SCHEMES
+
+
+def shown_url(url: str) -> str:
+    """``url`` for messages, without a password it may carry (``rtsp://user:***@host/...``)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
+
+
 class VideoReader:
-    """Frames of a video file (or a webcam index) as RGB uint8; stops at the first frame that
-    does not decode, so a video with a broken tail yields every frame before it. ``decoded``
-    counts the frames yielded, ``frame_count`` is what the file says it holds (None if unknown):
-    fewer decoded than that means a truncated or corrupt file.
+    """Frames of a video file, a network stream (``rtsp://``, ``http(s)://``) or a camera (its
+    index) as RGB uint8; stops at the first frame that does not decode, so a video with a broken
+    tail yields every frame before it. ``decoded`` counts the frames yielded, ``frame_count`` is
+    what the file says it holds (None if unknown): fewer decoded than that means a truncated or
+    corrupt file.
 
-    ``latest=True`` (what ``litepose predict`` uses for a webcam): a background thread reads the
-    camera all the time and iteration yields the newest frame, so a consumer slower than the
-    camera drops frames (counted in ``dropped``) instead of falling ever further behind."""
+    ``latest=True`` (what ``litepose predict`` uses for a camera and a live stream): a background
+    thread reads the source all the time and iteration yields the newest frame, so a consumer
+    slower than the source drops frames (counted in ``dropped``) instead of falling ever further
+    behind.
 
-    def __init__(self, source: str | Path | int, *, latest: bool = False) -> None:
+    A network stream never hangs: opening it, and each frame, may take at most ``timeout_s``
+    seconds (FFmpeg's own time limits); one that cannot be opened is a :class:`MediaError`. A
+    ``live`` stream (one of no known length: a camera's ``rtsp://``, not an ``.mp4`` served over
+    http) that is lost is reopened up to ``retries`` times, waiting 1, 2, 4 ... seconds before each
+    try (``reconnects`` counts those that worked); after that it ends, and ``lost`` is True."""
+
+    def __init__(
+        self,
+        source: str | Path | int,
+        *,
+        latest: bool = False,
+        timeout_s: float = STREAM_TIMEOUT_S,
+        retries: int = STREAM_RETRIES,
+    ) -> None:
         self.source = source
         self.latest = latest
         self.dropped = 0
+        self.reconnects = 0
+        self.lost = False
+        self.url = source if is_stream_url(source) else None
+        self.timeout_s, self.retries = float(timeout_s), int(retries)
         self._fd: int | None = None
-        self._cap = cv2.VideoCapture(source if isinstance(source, int) else self._openable(Path(source)))
+        if self.url is not None:
+            self._cap = self._open_url()
+        else:
+            self._cap = cv2.VideoCapture(source if isinstance(source, int) else self._openable(Path(source)))
         if not self._cap.isOpened():
+            self._cap.release()
+            if self.url is not None:
+                raise MediaError(
+                    f"{shown_url(self.url)}: cannot open the stream (unreachable, refused, not found or not a "
+                    f"video; waited at most {self.timeout_s:g} s)"
+                )
             what = f"webcam {source}" if isinstance(source, int) else f"{source}"
             raise MediaError(f"{what}: cannot be opened as a video")
         fps = self._cap.get(cv2.CAP_PROP_FPS)
-        self.fps = float(fps) if fps and np.isfinite(fps) and fps > 0 else 25.0
+        self.fps = float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else 25.0
         n = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count = n if n > 0 else None
         self.size = (int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        #: a stream of no known length: read as it comes (newest frame), reopened when lost
+        self.live = self.url is not None and self.frame_count is None
         self.decoded = 0
+
+    def _open_url(self) -> cv2.VideoCapture:
+        """A capture of the stream through FFmpeg, with its time limits for opening and reading."""
+        ms = int(self.timeout_s * 1000)
+        _quiet_ffmpeg()
+        return cv2.VideoCapture(
+            self.url, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+        )
+
+    def _read(self) -> tuple[bool, np.ndarray | None]:
+        """The next frame; a live stream that fails is reopened (see the class docstring)."""
+        ok, frame = self._cap.read()
+        if ok or not self.live:
+            return ok, frame
+        import time
+
+        for attempt in range(self.retries):
+            time.sleep(min(2.0**attempt, 8.0))
+            self._cap.release()
+            self._cap = self._open_url()
+            if self._cap.isOpened():
+                ok, frame = self._cap.read()
+                if ok:
+                    self.reconnects += 1
+                    return ok, frame
+        self.lost = True
+        return False, None
 
     def _openable(self, path: Path) -> str:
         """The text OpenCV opens ``path`` by: the path itself, or for a name that is not valid
@@ -266,7 +358,7 @@ class VideoReader:
             return
         try:
             while True:
-                ok, frame = self._cap.read()
+                ok, frame = self._read()
                 if not ok or frame is None or frame.size == 0:
                     return
                 self.decoded += 1
@@ -284,7 +376,7 @@ class VideoReader:
 
         def grab() -> None:
             while True:
-                ok, frame = self._cap.read()
+                ok, frame = self._read()
                 with cond:
                     if not ok or frame is None or frame.size == 0 or state["done"]:
                         state["done"] = True
@@ -370,10 +462,15 @@ class VideoWriter:
             raise MediaError(f"{_shown(self.path)}: cannot open a video writer (mp4v)")
 
     def write(self, frame_rgb: np.ndarray) -> None:
+        """Append an RGB frame."""
+        self.write_bgr(cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))
+
+    def write_bgr(self, frame_bgr: np.ndarray) -> None:
+        """Append a frame in OpenCV's channel order (no conversion, no copy)."""
         if self._w is None:
-            h, w = frame_rgb.shape[:2]
+            h, w = frame_bgr.shape[:2]
             self._open(w, h)
-        self._w.write(cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))
+        self._w.write(frame_bgr)
         self.frames += 1
 
     def close(self) -> None:
@@ -411,6 +508,16 @@ class VideoWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _quiet_ffmpeg() -> None:
+    """Keep FFmpeg's and OpenCV's own log lines (a refused connection, a timeout) off stderr: the
+    :class:`MediaError` says what happened, in one line. Set before FFmpeg's first use; a user's
+    own ``OPENCV_FFMPEG_LOGLEVEL`` / ``OPENCV_LOG_LEVEL`` wins."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    with contextlib.suppress(Exception):
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def _shown(path: str | Path) -> str:

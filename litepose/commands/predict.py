@@ -43,7 +43,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from . import _options as o
 
     p.add_argument(
-        "source", metavar="SOURCE", help="image file, folder, glob ('imgs/*.jpg'), video file or webcam index"
+        "source",
+        metavar="SOURCE",
+        help="image file, folder, glob ('imgs/*.jpg'), video file, stream URL (rtsp://, http(s)://) or camera "
+        "(index, /dev/videoN)",
     )
     p.add_argument("--save-json", action="store_true", help="write OUT/results.json (COCO results format)")
     p.add_argument(
@@ -52,6 +55,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "keypoints in their (stored, not EXIF-turned) pixel frame",
     )  # fmt: skip
     p.add_argument("--show", action="store_true", help="also display results in a window")
+    p.add_argument(
+        "--no-video", action="store_true",
+        help="for videos, streams and webcams write no overlay OUT/<stem>.mp4 (the .jsonl still; images keep "
+        "their overlays): nothing is drawn or encoded",
+    )  # fmt: skip
     p.add_argument(
         "--kpt-threshold", metavar="S", type=float, default=0.1, help="joints drawn above this score, in [0, 1]"
     )
@@ -78,9 +86,11 @@ def run(args: argparse.Namespace) -> int:
     inputs = tuple(Path(f) for f in (args.weights,) if f)
     sources = resolve_source(args.source)
     plan_outputs(sources, out, track=args.track, inputs=(args.ann, *inputs))  # before the model loads
+    sources.open_streams()  # a stream that cannot be reached: one line and exit 2, before the model loads
     run = Stream(
         sources, build_predictor(args), output=out, track=args.track, tracker=tracker, smooth=smooth,
-        save_json=args.save_json, ann=args.ann, show=args.show, kpt_threshold=args.kpt_threshold,
+        save_json=args.save_json, ann=args.ann, save_video=not args.no_video, show=args.show,
+        kpt_threshold=args.kpt_threshold,
         min_score=args.min_score, inputs=inputs, show_label="--show",
         owner="litepose predict",
     )  # fmt: skip
@@ -106,11 +116,25 @@ def run(args: argparse.Namespace) -> int:
     t = summary["ms_per_image"]
     what = ", ".join(s for s in (f"{run.images} image(s)" if run.images else "",
                                  f"{run.frames} video frame(s)" if run.frames else "") if s)  # fmt: skip
+    speed = (
+        f"{t['total']:.1f} ms per image (preprocess {t['preprocess']:.1f}, network {t['network']:.1f}, decode "
+        f"{t['decode']:.1f})"
+    )
+    if "video" in summary:
+        speed = video_speed(summary["video"]) + (f"; images: {speed}" if run.images else "")
     emit(
         args,
         summary,
-        f"{what}, {run.people} people; {t['total']:.1f} ms per image (preprocess {t['preprocess']:.1f}, network "
-        f"{t['network']:.1f}, decode {t['decode']:.1f}); results in {summary['output']}"
+        f"{what}, {run.people} people; {speed}; results in {summary['output']}"
         + (f"; {len(run.skipped)} skipped" if run.skipped else ""),
     )
     return 0
+
+
+def video_speed(video: dict) -> str:
+    """The summary line's video part: frames per second end to end, what inference alone allows,
+    and the median milliseconds of each stage (the summary's ``video``)."""
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in video["median_ms"].items())
+    fps = f"{video['fps']:.1f}" if video["fps"] else "?"
+    alone = f"{video['inference_fps']:.1f}" if video["inference_fps"] else "?"
+    return f"{fps} frames/s end to end, inference alone allows {alone} (median ms per frame: {stages})"

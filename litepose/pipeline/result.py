@@ -8,7 +8,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FrameResult", "person_json"]
+__all__ = ["FrameResult", "StageTimes", "VIDEO_STAGES", "person_json"]
+
+#: The stages of a video frame :class:`StageTimes` times, in order: reading (decoding the file),
+#: the predictor's three, drawing the overlay and writing (encoding) it.
+VIDEO_STAGES = ("read", "preprocess", "network", "decode", "draw", "write")
+#: The predictor's stages: what "inference alone" costs.
+INFERENCE_STAGES = ("preprocess", "network", "decode")
 
 
 def person_json(p: dict[str, Any]) -> dict[str, Any]:
@@ -34,7 +40,8 @@ class FrameResult:
     ``people`` is what :class:`litepose.Predictor` returns (after the tracker, with ``track_id``);
     the properties give the same as arrays: ``keypoints`` (N, K, 3) in image pixels (x, y, score),
     ``boxes`` (N, 4), ``scores`` (N,), ``track_ids`` (N,) (-1: no id yet, or no tracking).
-    ``timings``: this image's milliseconds per stage (preprocess, network, decode).
+    ``timings``: this image's milliseconds per stage (preprocess, network, decode; and for a video
+    frame ``read``, the time its decoding took).
     """
 
     source: str
@@ -71,6 +78,16 @@ class FrameResult:
 
         return draw_people(self.image, self.people, self.keypoint_set, kpt_threshold, min_score=min_score)
 
+    def draw_bgr(self, kpt_threshold: float = 0.1, min_score: float = 0.0) -> np.ndarray:
+        """:meth:`draw` in OpenCV's channel order (what a video encoder or window takes): the one
+        copy of the frame that the conversion makes is drawn on."""
+        import cv2
+
+        from ..viz import draw_people_into
+
+        bgr = cv2.cvtColor(self.image, cv2.COLOR_RGB2BGR)
+        return draw_people_into(bgr, self.people, self.keypoint_set, kpt_threshold, min_score=min_score, bgr=True)
+
     def json_line(self) -> dict[str, Any]:
         """This frame as one JSON line of ``litepose predict``: ``frame`` (the index), ``file_name``
         for an image, and ``people``."""
@@ -94,3 +111,42 @@ class FrameResult:
                 r["frame"] = "upright"
             out.append(r)
         return out
+
+
+class StageTimes:
+    """Milliseconds per video frame for each of :data:`VIDEO_STAGES`, and the frames and seconds of
+    the video loops, for the figures ``litepose predict`` prints: frames per second end to end, the
+    median of each stage, and the frame rate inference alone allows (1000 / the median of
+    preprocess + network + decode), to compare the two. Stages run in separate threads (reading
+    ahead, drawing and writing behind), so the stages' sum is more than a frame's share of the time.
+    """
+
+    def __init__(self) -> None:
+        self.ms: dict[str, list[float]] = {s: [] for s in VIDEO_STAGES}
+        self.inference: list[float] = []
+        self.frames = 0
+        self.seconds = 0.0
+
+    def add(self, stage: str, ms: float) -> None:
+        self.ms[stage].append(float(ms))  # list.append: safe from the writer's thread
+
+    def frame(self, timings: dict[str, float]) -> None:
+        """One predicted frame's :attr:`FrameResult.timings`."""
+        for s in ("read", *INFERENCE_STAGES):
+            if s in timings:
+                self.add(s, timings[s])
+        self.inference.append(sum(float(timings.get(s, 0.0)) for s in INFERENCE_STAGES))
+        self.frames += 1
+
+    def summary(self) -> dict[str, Any]:
+        """``frames``, ``seconds``, ``fps`` (end to end), ``inference_fps`` (what inference alone
+        allows) and ``median_ms`` per stage (stages not run, e.g. draw and write without an overlay
+        video, are left out)."""
+        inference = float(np.median(self.inference)) if self.inference else 0.0
+        return {
+            "frames": self.frames,
+            "seconds": round(self.seconds, 3),
+            "fps": round(self.frames / self.seconds, 2) if self.seconds > 0 else None,
+            "inference_fps": round(1000.0 / inference, 2) if inference > 0 else None,
+            "median_ms": {s: round(float(np.median(v)), 2) for s, v in self.ms.items() if v},
+        }

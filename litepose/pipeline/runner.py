@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .result import FrameResult
+from .result import FrameResult, StageTimes
 from .sinks import CocoResults, Display, ImageIds, OutputPlan
 from .sources import resolve_source
 
@@ -72,6 +72,7 @@ class Stream:
         save_json: bool = False,
         ann: str | Path | None = None,
         overlays: bool = True,
+        save_video: bool = True,
         show: bool = False,
         kpt_threshold: float = 0.1,
         min_score: float = 0.2,
@@ -87,15 +88,18 @@ class Stream:
         self.out = Path(output) if output is not None else None
         self.track = bool(track or tracker is not None or smooth)
         self.plan = plan_outputs(self.sources, self.out, track=self.track, inputs=(ann, *inputs))
+        self.sources.open_streams()  # a stream that cannot be reached: an error now, before any work
         self.predictor = predictor if isinstance(predictor, Predictor) else Predictor(predictor)
         self.keypoint_set = self.predictor.keypoints
         self.frame = "stored" if ann else "upright"  # the annotations' frame when scoring against them
         self.ids = ImageIds(ann, self.sources.images, self.predictor.num_joints) if (ann or save_json) else None
         self.tracker_config, self.smoothing = tracker, smooth
-        self.settings = {"overlays": overlays, "kpt_threshold": kpt_threshold, "min_score": min_score,
-                         "progress": progress}  # fmt: skip
+        self.settings = {"overlays": overlays, "save_video": save_video, "kpt_threshold": kpt_threshold,
+                         "min_score": min_score, "progress": progress}  # fmt: skip
         self.skipped: list[tuple[str, str]] = list(self.sources.skipped)
         self.images = self.frames = self.people = self.tracks = 0
+        #: per-stage milliseconds of video frames, frames per second (:meth:`summary`'s ``video``)
+        self.video_times = StageTimes()
         self.stopped: str | None = None
         self.coco: CocoResults | None = None
         self._lock = None
@@ -213,77 +217,117 @@ class Stream:
             self.coco.add(result.coco(image_id, self.ids.category, upright=turned))
         return self.display.show(overlay) if overlay is not None else True
 
-    def _video(self, video: Path | int) -> Iterator[FrameResult]:
-        """Every frame of a video (or a webcam until stopped): OUT/<name>.mp4 and .jsonl. Returns
-        False when the user or a signal asked to stop. A frame that fails is recorded and skipped;
-        a file with fewer frames than it says it holds gets a warning."""
+    def _video(self, video: Path | int | str) -> Iterator[FrameResult]:
+        """Every frame of a video (or of a camera or live stream until stopped): OUT/<name>.mp4 and
+        .jsonl. Returns False when the user or a signal asked to stop. A frame that fails is
+        recorded and skipped; a file with fewer frames than it says it holds gets a warning.
+
+        A file's frames are decoded ahead by a thread (:class:`~.workers.Ahead`) and its overlays
+        drawn and encoded behind by another (:class:`~.sinks.OverlayVideo`), so that this thread
+        only predicts; their milliseconds go to :attr:`video_times`."""
         from tqdm import tqdm
 
         from ..files import shown
         from ..interrupt import stop_requested
-        from ..media import MediaError, VideoReader, VideoWriter
+        from ..media import MediaError, VideoReader, shown_url
+        from .sinks import OverlayVideo
+        from .sources import stream_name
+        from .workers import Ahead
 
-        webcam = isinstance(video, int)
-        name = f"webcam{video}" if webcam else shown(video.stem)
-        label = f"webcam {video}" if webcam else shown(video)
+        if isinstance(video, str):
+            name, label = stream_name(video), shown(shown_url(video))
+        elif isinstance(video, int):
+            name, label = f"webcam{video}", f"webcam {video}"
+        else:
+            name, label = shown(video.stem), shown(video)
         try:
-            reader = VideoReader(video, latest=webcam)
+            reader = self.sources.opened.pop(video) if video in self.sources.opened else VideoReader(video)
         except MediaError as e:
             self._skip(label, e)
             return True
+        # a camera or a live stream: the newest frame, its clock real time; a file: every frame
+        webcam = isinstance(video, int) or reader.live
+        reader.latest = webcam
         tracker = self._new_tracker(reader.fps)
+        times = self.video_times
         start = time.monotonic()
         mp4, jsonl = self.plan.video[video] if self.plan is not None else (None, None)
-        frames, go_on, complete = 0, True, False
-        bar = tqdm(reader, desc=name, unit="frame", total=reader.frame_count, file=sys.stderr,
+        frames, go_on, complete, aborted = 0, True, False, False
+        # a webcam's reader keeps only its newest frame itself: reading further ahead would add delay
+        source: Any = reader if webcam else Ahead(reader, depth=4, name="litepose-read")
+        bar = tqdm(source, desc=name, unit="frame", total=reader.frame_count, file=sys.stderr,
                    disable=not self.settings["progress"])  # fmt: skip
-        writer = VideoWriter(mp4, reader.fps) if mp4 is not None and self.settings["overlays"] else None
+        overlays = None
         lines = None
+        wall = time.perf_counter()
+        waited = wall
         try:
             lines = open(jsonl, "w", buffering=1) if jsonl is not None else None  # inside: the bar closes on error
-            for n, rgb in enumerate(bar):
+            if mp4 is not None and self.settings["overlays"] and self.settings["save_video"]:
+                overlays = OverlayVideo(mp4, reader.fps, times, kpt_threshold=self.settings["kpt_threshold"],
+                                        min_score=self.settings["min_score"])  # fmt: skip
+            for n, item in enumerate(bar):
+                rgb, read_ms = item if not webcam else (item, (time.perf_counter() - waited) * 1000.0)
                 try:
                     people = self.predictor(rgb)
                     if tracker is not None:  # a webcam's clock is real time (frames may be dropped)
                         people = tracker.update(people, time.monotonic() - start if webcam else n / reader.fps)
                     result = FrameResult(label, n, rgb, people, self.keypoint_set, None,
-                                         dict(self.predictor.timings.last))  # fmt: skip
-                    overlay = self._overlay(result) if (writer is not None or self.display.on) else None
+                                         {"read": read_ms, **self.predictor.timings.last})  # fmt: skip
+                    shown_bgr = None
+                    if self.display.on:  # drawn here: the window is this thread's
+                        drawn = time.perf_counter()
+                        shown_bgr = result.draw_bgr(self.settings["kpt_threshold"], self.settings["min_score"])
+                        times.add("draw", (time.perf_counter() - drawn) * 1000.0)
                 except Exception as e:
                     if not _item_error(e):
                         raise
                     self._skip(f"{label} frame {n}", e)
+                    waited = time.perf_counter()
                     continue
                 if lines is not None:
                     lines.write(json.dumps({"frame": n, "people": result.json_line()["people"]}) + "\n")
-                if writer is not None:
-                    writer.write(overlay)
+                if overlays is not None:
+                    overlays.put(result, shown_bgr)
                 frames += 1
                 self.frames += 1
                 self.people += len(people)
+                times.frame(result.timings)
                 yield result
-                if (overlay is not None and not self.display.show(overlay)) or stop_requested():
+                if (shown_bgr is not None and not self.display.show(shown_bgr, bgr=True)) or stop_requested():
                     go_on = False
                     break
+                waited = time.perf_counter()
             else:
                 complete = True
         except KeyboardInterrupt:  # a webcam runs until interrupted; a file's frames so far are kept
+            aborted = not webcam  # a second signal: the overlay writer stops after its current frame
             if not webcam:
                 raise
         finally:
             bar.close()
-            if lines is not None:
-                lines.close()
-            if writer is not None:
-                writer.close() if frames else writer.discard()
-            self.tracks += tracker.born if tracker is not None else 0
-            if webcam and reader.dropped:
-                print(f"{label}: {reader.dropped} frame(s) dropped to keep up with the camera", file=sys.stderr)
-            if frames == 0:
-                self.skipped.append((label, "no frame could be decoded"))
-                for f in (mp4, jsonl):
-                    if f is not None:
-                        f.unlink(missing_ok=True)
+            if isinstance(source, Ahead):
+                source.close()
+            try:
+                if overlays is not None:
+                    overlays.close(abort=aborted or frames == 0)
+            finally:
+                times.seconds += time.perf_counter() - wall
+                if lines is not None:
+                    lines.close()
+                self.tracks += tracker.born if tracker is not None else 0
+                if webcam and reader.dropped:
+                    print(f"{label}: {reader.dropped} frame(s) dropped to keep up with the source", file=sys.stderr)
+                if reader.reconnects:
+                    print(f"{label}: the stream was lost and reopened {reader.reconnects} time(s)", file=sys.stderr)
+                if reader.lost:
+                    print(f"warning: {label}: the stream was lost and could not be reopened ({reader.retries} "
+                          f"tries); the output has the {frames} frame(s) before", file=sys.stderr)  # fmt: skip
+                if frames == 0:
+                    self.skipped.append((label, "no frame could be decoded"))
+                    for f in (mp4, jsonl):
+                        if f is not None:
+                            f.unlink(missing_ok=True)
         if complete and reader.frame_count and reader.decoded < reader.frame_count:
             print(
                 f"warning: {label}: {reader.decoded} of the {reader.frame_count} frames it holds could be decoded "
@@ -308,6 +352,7 @@ class Stream:
             if self.coco is not None and self.images:
                 self.coco.save(final=True)
         finally:
+            self.sources.close_streams()
             if self._lock is not None:
                 self._lock.release()
 
@@ -329,6 +374,8 @@ class Stream:
             "skipped": [{"source": shown(n), "reason": shown(r)} for n, r in self.skipped],
             "ms_per_image": {k: round(v, 2) for k, v in t.items()},
         }
+        if self.video_times.frames:
+            out["video"] = self.video_times.summary()
         if self.track:
             out["tracks"] = self.tracks
             out["frames_jsonl"] = shown(self.sequence_jsonl) if self.sequence_jsonl else None
@@ -366,6 +413,8 @@ def stream(source: str | Path | int, predictor: Any, **options: Any) -> Stream:
     ``<stem>.jsonl``; none: nothing is written), ``track`` (stable ``track_id``s; ``tracker``: a
     :class:`litepose.TrackerConfig`, ``smooth``: True or a :class:`litepose.OneEuroConfig`),
     ``save_json`` (``results.json`` in COCO results format), ``ann`` (COCO annotations whose image
-    ids results.json uses, read in their stored pixel frame), ``overlays`` (default True),
+    ids results.json uses, read in their stored pixel frame), ``overlays`` (default True; False:
+    none at all), ``save_video`` (default True; False: no overlay ``.mp4`` for videos, images keep
+    theirs),
     ``show`` (a window), ``kpt_threshold`` and ``min_score`` (what is drawn), ``progress``."""
     return Stream(source, predictor, **options)

@@ -2,7 +2,8 @@
 
 :class:`OutputPlan` names every file a run will write before any inference, so that a name that
 would replace an input is refused up front; :class:`ImageIds` gives COCO image ids;
-:class:`CocoResults` keeps results.json current; :class:`Display` shows frames.
+:class:`CocoResults` keeps results.json current; :class:`Display` shows frames;
+:class:`OverlayVideo` draws and encodes a video's overlays in a thread of its own.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CocoResults", "Display", "ImageIds", "OutputPlan"]
+__all__ = ["CocoResults", "Display", "ImageIds", "OutputPlan", "OverlayVideo"]
 
 
 def _unique(out: Path, stem: str, suffix: str, used: set[str], *also: str) -> Path:
@@ -29,18 +30,22 @@ def _unique(out: Path, stem: str, suffix: str, used: set[str], *also: str) -> Pa
 
 class OutputPlan:
     """Every file a run may write in ``out``: an overlay ``<stem>.jpg`` per image, ``<stem>.mp4``
-    and ``<stem>.jsonl`` per video, ``<sequence>.jsonl`` for tracked images, results.json and
-    image_ids.json; names made unique within the run (``<stem>_2.jpg``)."""
+    and ``<stem>.jsonl`` per video (a stream's name: :func:`~.sources.stream_name`),
+    ``<sequence>.jsonl`` for tracked images, results.json and image_ids.json; names made unique
+    within the run (``<stem>_2.jpg``)."""
 
-    def __init__(self, out: Path, images: list[Path], videos: list[Path | int], sequence: str, *, track: bool):
+    def __init__(self, out: Path, images: list[Path], videos: list[Any], sequence: str, *, track: bool):
         from ..files import LOCK_NAME
 
         self.out = out
         used: set[str] = {"results.json", "image_ids.json", LOCK_NAME}
         self.overlay = {p: _unique(out, p.stem, ".jpg", used) for p in images}
-        self.video: dict[Path | int, tuple[Path, Path]] = {}
+        from .sources import stream_name
+
+        self.video: dict[Path | int | str, tuple[Path, Path]] = {}
         for v in videos:
-            mp4 = _unique(out, f"webcam{v}" if isinstance(v, int) else v.stem, ".mp4", used, ".jsonl")
+            stem = f"webcam{v}" if isinstance(v, int) else stream_name(v) if isinstance(v, str) else v.stem
+            mp4 = _unique(out, stem, ".mp4", used, ".jsonl")
             self.video[v] = (mp4, mp4.with_suffix(".jsonl"))
         self.sequence = _unique(out, sequence, ".jsonl", used) if track and images else None
         self.results = out / "results.json"
@@ -161,15 +166,16 @@ class Display:
                 reason = "this OpenCV build has no GUI support (opencv-python-headless)"
         print(f"{label}: {reason}; results are only written to the output folder", file=sys.stderr)
 
-    def show(self, rgb: Any) -> bool:
-        """Show a frame, with the frame rate over the last second; False when the user pressed q / Esc."""
+    def show(self, image: Any, *, bgr: bool = False) -> bool:
+        """Show a frame (RGB, or ``bgr``: OpenCV's order, shown as is) with the frame rate over the
+        last second; False when the user pressed q / Esc."""
         if not self.on:
             return True
         import cv2
 
         now = time.monotonic()
         self._times = [t for t in self._times if now - t < 1.0] + [now]
-        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        bgr = image.copy() if bgr else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)  # the rate is drawn on a copy
         if len(self._times) > 1:
             fps = (len(self._times) - 1) / max(self._times[-1] - self._times[0], 1e-6)
             scale = max(0.5, bgr.shape[0] / 720)
@@ -183,3 +189,49 @@ class Display:
             import cv2
 
             cv2.destroyAllWindows()
+
+
+class OverlayVideo:
+    """A video's overlays (``OUT/<stem>.mp4``), drawn and encoded in a thread behind the frame
+    loop (:class:`~litepose.pipeline.workers.Behind`), in order; the milliseconds of each go to
+    ``times`` (a :class:`~litepose.pipeline.result.StageTimes`) as ``draw`` and ``write``.
+
+    :meth:`put` takes a frame's result (drawn in the thread) or its overlay already drawn (BGR, for
+    a frame also shown in a window). :meth:`close` finishes the queued frames and gives the file
+    its name (a playable video of every frame put), or with ``abort`` (a second signal) stops after
+    the current frame and keeps what was written; a video of no frame is not kept."""
+
+    def __init__(self, path: Path, fps: float, times: Any, *, kpt_threshold: float, min_score: float,
+                 depth: int = 4) -> None:  # fmt: skip
+        from ..media import VideoWriter
+        from .workers import Behind
+
+        self.writer = VideoWriter(path, fps)
+        self.times = times
+        self.settings = (kpt_threshold, min_score)
+        self._behind = Behind(self._write, depth=depth, name="litepose-overlay")
+
+    def _write(self, item: Any) -> None:
+        result, bgr = item
+        if bgr is None:
+            start = time.perf_counter()
+            bgr = result.draw_bgr(*self.settings)
+            self.times.add("draw", (time.perf_counter() - start) * 1000.0)
+        start = time.perf_counter()
+        self.writer.write_bgr(bgr)
+        self.times.add("write", (time.perf_counter() - start) * 1000.0)
+
+    def put(self, result: Any, bgr: Any = None) -> None:
+        """Queue a frame; raises an error of the writing thread (a full disk, an encoder that failed)."""
+        self._behind.put((result, bgr))
+
+    def close(self, *, abort: bool = False) -> None:
+        """Finish (or with ``abort``, stop after the current frame), then name the file, or remove
+        it when it holds no frame."""
+        try:
+            if abort:
+                self._behind.abort()
+            else:
+                self._behind.finish()
+        finally:
+            self.writer.close() if self.writer.frames else self.writer.discard()
