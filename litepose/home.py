@@ -1,6 +1,6 @@
 """Where litepose keeps files between runs: ``$LITEPOSE_HOME``, default ``~/.cache/litepose``.
 
-Compiled kernels (:mod:`litepose.models.native`) live under ``kernels/`` (a private folder, mode
+Compiled kernels (:mod:`litepose.native`) live under ``kernels/`` (a private folder, mode
 0700), downloaded weights (:mod:`litepose.models.weights`) under ``weights/``.
 """
 

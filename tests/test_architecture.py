@@ -18,8 +18,8 @@ LAYERS: dict[str, int] = {
     # 0: leaves: no litepose import (or only the version)
     "__version__": 0, "errors": 0, "interrupt": 0, "home": 0, "device": 0, "normalization": 0, "formats": 0,
     "dist": 0,
-    # 1-2: writing and reading files
-    "files": 1,
+    # 1-2: writing and reading files; the compiled kernels (built into litepose's home folder)
+    "files": 1, "native": 1,
     "media": 2,
     # 3: datasets, keypoint sets, JSON; an image as the network takes it (below the decoder's back-projection)
     "data": 3, "preprocess": 3,

@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from litepose import native
 from litepose.engine.cputune import cpu_training_settings
-from litepose.models import create_model, fastbn, native
+from litepose.models import create_model, fastbn
 from litepose.models.fastbn import FusedSequential
 
 pytestmark = pytest.mark.skipif(native._compiler() is None, reason="no C compiler: the fast kernels are not built")

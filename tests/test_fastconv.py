@@ -9,7 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from litepose.models import create_model, fastconv, native
+from litepose import native
+from litepose.engine.cputune import kernel_status
+from litepose.models import create_model, fastconv
 from litepose.models.fastconv import DepthwiseConv2d, depthwise_conv2d, depthwise_input_grad, depthwise_weight_grad
 
 
@@ -263,7 +265,7 @@ def test_failed_compile_warns_once_and_falls_back(monkeypatch, tmp_path):
         warnings.simplefilter("error")
         assert not _fast(depthwise_conv2d(x, w))  # no second warning
     assert not list(tmp_path.rglob("*.so"))  # no half-written library left behind
-    assert native.status("cpu").startswith("fast kernels: off (the kernels did not compile or load (")
+    assert kernel_status("cpu").startswith("fast kernels: off (the kernels did not compile or load (")
 
 
 def test_no_compiler_is_silent(monkeypatch):
@@ -405,15 +407,15 @@ def test_kernel_cache_other_users_could_change_is_not_used(fresh_native, monkeyp
 
 
 def test_status_line_says_whether_the_fast_kernels_are_on(fresh_native, monkeypatch):
-    assert native.status("cpu") == "fast kernels: on (compiled depthwise conv, BatchNorm)"
-    assert native.status("cpu", supernet=True).startswith("fast kernels: on (compiled depthwise conv; BatchNorm")
-    assert native.status("cuda") == "fast kernels: off (training on cuda; they are CPU kernels)"
+    assert kernel_status("cpu") == "fast kernels: on (compiled depthwise conv, BatchNorm)"
+    assert kernel_status("cpu", supernet=True).startswith("fast kernels: on (compiled depthwise conv; BatchNorm")
+    assert kernel_status("cuda") == "fast kernels: off (training on cuda; they are CPU kernels)"
     monkeypatch.setenv("LITEPOSE_FAST_BN", "0")
-    assert native.status("cpu") == "fast kernels: on (compiled depthwise conv; BatchNorm off: LITEPOSE_FAST_BN=0)"
+    assert kernel_status("cpu") == "fast kernels: on (compiled depthwise conv; BatchNorm off: LITEPOSE_FAST_BN=0)"
     monkeypatch.setenv("LITEPOSE_FAST_CONV", "0")
-    assert native.status("cpu") == "fast kernels: off (LITEPOSE_FAST_CONV=0 and LITEPOSE_FAST_BN=0)"
+    assert kernel_status("cpu") == "fast kernels: off (LITEPOSE_FAST_CONV=0 and LITEPOSE_FAST_BN=0)"
     monkeypatch.delenv("LITEPOSE_FAST_CONV")
     monkeypatch.delenv("LITEPOSE_FAST_BN")
     monkeypatch.setattr(native, "_lib", None)
     monkeypatch.setattr(native, "_compiler", lambda: None)
-    assert native.status("cpu") == "fast kernels: off (no C compiler (cc, gcc or clang) on PATH)"
+    assert kernel_status("cpu") == "fast kernels: off (no C compiler (cc, gcc or clang) on PATH)"

@@ -1,5 +1,5 @@
-"""The decoder's compiled kernels (``litepose/models/_csrc/decode.c``, built into the library of
-:mod:`litepose.models.native`): the assignment solver and refine's search, each computing exactly
+"""The decoder's compiled kernels (``litepose/native/_csrc/decode.c``, built into the library of
+:mod:`litepose.native`): the assignment solver and refine's search, each computing exactly
 what its Python version computes. None when that library cannot be built here (no C compiler):
 the decoder then runs its Python versions, silently; a failed build warns once (``native.load``)."""
 
@@ -27,7 +27,7 @@ enabled = True
 
 @functools.lru_cache(maxsize=1)
 def _library() -> Any:
-    from ..models import native
+    from .. import native
 
     lib = native.load()
     if lib is None or getattr(lib, "litepose_decode_abi_version", lambda: None)() != _ABI:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import torch
 
-__all__ = ["cpu_training_settings", "keep_freed_memory"]
+__all__ = ["cpu_training_settings", "keep_freed_memory", "kernel_status"]
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _tuned = False
@@ -60,3 +60,27 @@ def cpu_training_settings(enabled: bool = True) -> Iterator[None]:
     finally:
         if flushed:
             torch.set_flush_denormal(False)
+
+
+def kernel_status(device: str = "cpu", supernet: bool = False) -> str:
+    """One line for a training log: whether the fast CPU kernels are on for a run on ``device``
+    (a device type: cpu, cuda, ...), and why not when they are off. Compiles them if needed."""
+    from .. import native
+    from ..models.fastbn import ENV_ENABLE as BN_ENV
+    from ..models.fastbn import fast_bn_enabled
+    from ..models.fastconv import ENV_ENABLE as CONV_ENV
+    from ..models.fastconv import fast_conv_enabled
+
+    if device != "cpu":
+        return f"fast kernels: off (training on {device}; they are CPU kernels)"
+    conv, bn = fast_conv_enabled(), fast_bn_enabled() and not supernet
+    if not (conv or bn):
+        why = f"{CONV_ENV}=0" + (" (the supernet's BatchNorm is aten)" if supernet else f" and {BN_ENV}=0")
+        return f"fast kernels: off ({why})"
+    if native.load() is None:
+        return f"fast kernels: off ({native.unavailable_reason() or 'unavailable'})"
+    on = [name for name, used in (("compiled depthwise conv", conv), ("BatchNorm", bn)) if used]
+    off = [] if conv else [f"depthwise conv off: {CONV_ENV}=0"]
+    if not bn:
+        off.append("BatchNorm is aten for the supernet" if supernet else f"BatchNorm off: {BN_ENV}=0")
+    return f"fast kernels: on ({', '.join(on)}{''.join('; ' + o for o in off)})"

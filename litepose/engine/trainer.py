@@ -45,7 +45,7 @@ from .build import load_backbone
 from .checkpoint import restore_rng_state
 from .checkpointing import RunCheckpoints
 from .config import TrainConfig
-from .cputune import cpu_training_settings
+from .cputune import cpu_training_settings, kernel_status
 from .runlog import RunLog, own_folder
 from .schedule import fit_horizon
 from .step import TrainStep, epoch_metrics
@@ -201,9 +201,8 @@ class Trainer:
             f"({self.dataset.num_joints} joints), input {self.input_size}, {self.dist.world_size} process(es)"
             f"{group} on {self.device}, epochs {start_epoch}->{self.cfg.train.epochs}"
         )
-        from ..models import native
 
-        self.log(native.status(self.device.type, supernet=self.is_super))
+        self.log(kernel_status(self.device.type, supernet=self.is_super))
 
     def _start_epoch(self, loader: Any, epoch: int) -> dict[str, Any] | None:
         """Seed the epoch (or restore the generators of a run stopped in it) and set the loader's

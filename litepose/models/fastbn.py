@@ -4,7 +4,7 @@ In LitePose training on CPU, aten's training-mode BatchNorm in channels_last (it
 all) and the separate ReLU6 passes after it took about a third of a step: each moves the same
 activation tensor through memory again. Here BatchNorm followed by nothing, ReLU or ReLU6 runs
 in two passes forward and two backward, with a small C kernel
-(``_csrc/batchnorm.c``, in the library that :mod:`.native` compiles on first use), keeping only
+(``_csrc/batchnorm.c``, in the library that :mod:`litepose.native` compiles on first use), keeping only
 the input for backward (the activation's mask is recomputed from it).
 
 :class:`FusedSequential` is an ``nn.Sequential`` (same children, names and state_dict) whose
@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from . import native
+from .. import native
 from .fastconv import _autocast_on, _compiling
 
 __all__ = ["FusedSequential", "fast_bn_enabled", "ACTIVATIONS"]

@@ -5,7 +5,7 @@ times slower than its forward pass or input gradient, and LitePose (one 7x7 dept
 block) spends most of a training step there. This module keeps aten for the forward pass and
 computes the weight gradient (and the stride-1 7x7 input gradient, where it measured faster than
 aten; other input gradients stay aten) with a small C kernel (``_csrc/depthwise.c``, part of the
-library that :mod:`.native` compiles on first use). It uses ``torch.get_num_threads()`` threads.
+library that :mod:`litepose.native` compiles on first use). It uses ``torch.get_num_threads()`` threads.
 
 The fast path (results equal to aten's within float32 rounding) is taken for training-mode
 depthwise convs (groups == channels, square kernel 3/5/7, stride 1 or 2, padding k // 2,
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from . import native
+from .. import native
 
 __all__ = [
     "DepthwiseConv2d",

@@ -1,13 +1,17 @@
-"""litepose's compiled CPU training kernels: the C sources in ``_csrc/``, built into one library.
+"""litepose's compiled CPU kernels (training's depthwise convolution and BatchNorm, the decoder's
+peak search, assignment and refinement): the C sources in ``_csrc/``, built into one library.
 
 The library is compiled on first use with the system C compiler (``-O3 -march=native -fopenmp``)
 into ``kernels/`` of litepose's home folder (``$LITEPOSE_HOME``, default ``~/.cache/litepose``),
 under a name keyed by the sources, compiler, flags and CPU, written atomically and reused by later
 processes; it is loaded with ctypes. A folder or library that another user could change is never
 loaded from (a warning, then a per-user temporary folder); a home folder that cannot be written
-falls back to that temporary folder silently. Its users (:mod:`.fastconv`, :mod:`.fastbn`) fall
-back to aten when the library is unavailable: silently without a C compiler, after one warning
-when compilation fails. :func:`status` says which it is, for the training log.
+falls back to that temporary folder silently. Its users (:mod:`litepose.models.fastconv`,
+:mod:`litepose.models.fastbn`, :mod:`litepose.decode`) fall back to their aten / numpy versions when
+the library is unavailable: silently without a C compiler, after one warning when compilation
+fails; :func:`unavailable_reason` says why, for the training log
+(:func:`litepose.engine.cputune.kernel_status`). A package of its own, below the networks and the
+decoder that use it.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path
 
 from ..home import ENV_HOME, home_dir
 
-__all__ = ["SOURCES", "available", "load", "status"]
+__all__ = ["SOURCES", "available", "load", "unavailable_reason"]
 
 ENV_CACHE = ENV_HOME  # the library lives in litepose's home folder
 SOURCES = tuple(sorted(Path(__file__).with_name("_csrc").glob("*.c")))
@@ -232,27 +236,9 @@ def load() -> ctypes.CDLL | None:
     return _lib
 
 
-def status(device: str = "cpu", supernet: bool = False) -> str:
-    """One line for a training log: whether the fast CPU kernels are on for a run on ``device``
-    (a device type: cpu, cuda, ...), and why not when they are off. Compiles them if needed."""
-    from .fastbn import ENV_ENABLE as BN_ENV
-    from .fastbn import fast_bn_enabled
-    from .fastconv import ENV_ENABLE as CONV_ENV
-    from .fastconv import fast_conv_enabled
-
-    if device != "cpu":
-        return f"fast kernels: off (training on {device}; they are CPU kernels)"
-    conv, bn = fast_conv_enabled(), fast_bn_enabled() and not supernet
-    if not (conv or bn):
-        why = f"{CONV_ENV}=0" + (" (the supernet's BatchNorm is aten)" if supernet else f" and {BN_ENV}=0")
-        return f"fast kernels: off ({why})"
-    if load() is None:
-        return f"fast kernels: off ({_reason or 'unavailable'})"
-    on = [name for name, used in (("compiled depthwise conv", conv), ("BatchNorm", bn)) if used]
-    off = [] if conv else [f"depthwise conv off: {CONV_ENV}=0"]
-    if not bn:
-        off.append("BatchNorm is aten for the supernet" if supernet else f"BatchNorm off: {BN_ENV}=0")
-    return f"fast kernels: on ({', '.join(on)}{''.join('; ' + o for o in off)})"
+def unavailable_reason() -> str | None:
+    """Why the library is unavailable (after :func:`load` returned None), else None."""
+    return _reason
 
 
 def available() -> bool:
