@@ -15,7 +15,7 @@ from typing import Any
 
 __all__ = [
     "Format", "FORMATS", "BACKENDS", "FILE_SUFFIXES", "RUNTIME_MODULES", "is_exported", "default_backend",
-    "format_for_backend", "runs_suffix", "export_modules",
+    "format_for_backend", "runs_suffix", "export_modules", "AUTO_BACKEND", "PRECISIONS",
 ]  # fmt: skip
 
 
@@ -117,3 +117,9 @@ def export_modules(backend: str, precision: str = "fp32") -> tuple[tuple[str, ..
         return (), ""
     mods = (*RUNTIME_MODULES.get(backend, ()), *fmt.modules, *((fmt.int8_modules or ()) if precision == "int8" else ()))
     return tuple(dict.fromkeys(mods)), fmt.extra
+
+#: ``backend="auto"`` (the default of Predictor and the CLI): :mod:`litepose.runtime.auto` chooses.
+AUTO_BACKEND = "auto"
+#: What a network can compute in (``precision=``, ``--precision``): bf16 is a runtime setting of an
+#: fp32 file (OpenVINO), int8 a quantised file.
+PRECISIONS = ("fp32", "bf16", "int8")

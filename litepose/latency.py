@@ -140,11 +140,13 @@ def benchmark(
     threads: int | None = None,
     input_size: int | None = None,
     int8_images: int = 16,
+    precision: str | None = None,
     **predictor_kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Benchmark rows (the ``--json`` shape, docs/cli.md) for ``source``: a torch model (every
     variant of :func:`available_variants`, exported on the fly) or an exported file (its own
-    backend only). ``image``: RGB uint8, default a generated 640x480 SynthPose image."""
+    backend only). ``image``: RGB uint8, default a generated 640x480 SynthPose image. ``precision``:
+    only the variants of that precision (bf16: OpenVINO's fp32 file computed in bf16), else all."""
     from .runtime import named_export
 
     if runs < 1 or warmup < 0:
@@ -168,6 +170,11 @@ def benchmark(
 
             source, _ = load_checkpoint(source)
         variants, missing = plan_variants(backends)
+        if precision is not None:  # one precision asked for: bf16 is OpenVINO's fp32 file computed in bf16
+            file_precision = "fp32" if precision == "bf16" else precision
+            variants = [v for v in variants if v[1] == file_precision and (precision != "bf16" or v[0] == "openvino")]
+            missing = [r for r in missing if r["precision"] == file_precision]
+            predictor_kwargs["precision"] = precision
         if backends and not any(b in backends for b, _ in variants):
             raise ValueError(
                 "cannot benchmark here: " + "; ".join(f"{r['backend']} {r['precision']}: {r['error']}" for r in missing)
@@ -183,6 +190,8 @@ def benchmark(
                 if backend == "torch-eager":  # the baseline: its failure is the options' (or a bug), not a runtime's
                     raise
                 rows.append(_failed(backend, precision, _cause(e)))
+        if not exported and not backends and precision in (None, "fp32"):
+            rows += _auto_rows(source, Path(tmp), image, runs, warmup, threads, input_size, flips, predictor_kwargs)
     asked = set(backends) if backends else {b for b, _ in variants}
     if not any("error" not in r and r["backend"] in asked for r in rows):
         failures = [f"{r['backend']} {r['precision']}".strip() + f": {r['error']}" for r in rows if "error" in r]
@@ -191,16 +200,36 @@ def benchmark(
     return sorted(rows, key=lambda r: order.get((r["backend"], r["precision"]), len(order))) if not exported else rows
 
 
+def _auto_rows(
+    model: Any, tmp: Path, image: np.ndarray, runs: int, warmup: int, threads: int | None, input_size: int | None,
+    flips: Sequence[bool], predictor_kwargs: dict[str, Any],
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The rows of ``backend="auto"`` for a checkpoint (:func:`litepose.runtime.auto.for_checkpoint`):
+    the backend it chooses here, measured on its own (``backend`` "auto", ``runs_on`` the choice)."""
+    from .runtime.auto import for_checkpoint
+
+    try:
+        choice = for_checkpoint("fp32", predictor_kwargs.get("device", "auto"))
+        net = _open(model, choice.backend, "fp32", tmp, input_size, 0)
+        rows = [_measure(net, choice.backend, flip, image, runs, warmup, threads, input_size, predictor_kwargs,
+                         label="auto") for flip in flips]  # fmt: skip
+    except Exception as e:
+        return [_failed("auto", "fp32", _cause(e))]
+    return rows
+
+
 def _measure(net: Any, backend: str, flip: bool, image: np.ndarray, runs: int, warmup: int, threads: int | None,
-             input_size: int | None, predictor_kwargs: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
-    """One measured row: ``net`` run by a Predictor on ``backend`` with or without flip test."""
+             input_size: int | None, predictor_kwargs: dict[str, Any], label: str = "") -> dict[str, Any]:  # fmt: skip
+    """One measured row: ``net`` run by a Predictor on ``backend`` with or without flip test;
+    ``label``: the row's backend name instead (``auto``, with ``runs_on`` the backend)."""
     from .predictor import Predictor
 
     p = Predictor(net, backend=backend, threads=threads, input_size=input_size, flip_test=flip, **predictor_kwargs)
     times = _time(p, image, runs, warmup)
     _xs, _g, base = p._preprocess([image])
     row = {
-        "backend": p.backend.name,
+        "backend": label or p.backend.name,
+        **({"runs_on": p.backend.name} if label else {}),
         "precision": p.backend.precision,
         "model": p.backend.info.arch,
         "input": [base.size[1], base.size[0]],
@@ -215,10 +244,12 @@ def _measure(net: Any, backend: str, flip: bool, image: np.ndarray, runs: int, w
 
 def _line(row: dict[str, Any]) -> str:
     if "error" in row:
-        return f"{row['backend']:<12} {row['precision']:<5} not measured: {row['error']}"
+        return f"{row['backend']:<16} {row['precision']:<5} not measured: {row['error']}"
+    if "runs_on" in row:
+        row = {**row, "backend": f"auto:{row['runs_on']}"}
     m = {s: row[f"{s}_ms"]["median"] for s in _STAGES}
     return (
-        f"{row['backend']:<12} {row['precision']:<5} {row['model']:<12} {row['input'][0]:>4}x{row['input'][1]:<4} "
+        f"{row['backend']:<16} {row['precision']:<5} {row['model']:<12} {row['input'][0]:>4}x{row['input'][1]:<4} "
         f"{'flip' if row['flip'] else 'no flip':<8}{m['preprocess']:>8.1f}{m['network']:>9.1f}{m['decode']:>8.1f}"
         f"{m['total']:>8.1f} {row['total_ms']['min']:>7.1f}-{row['total_ms']['max']:<7.1f}{row['fps']:>7.1f}"
     )
@@ -227,7 +258,7 @@ def _line(row: dict[str, Any]) -> str:
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The terminal table: one row per backend, precision and flip setting (medians, ms)."""
     head = (
-        f"{'backend':<12} {'prec':<5} {'model':<12} {'input':<9} {'flip':<8}{'prep':>8}{'network':>9}{'decode':>8}"
+        f"{'backend':<16} {'prec':<5} {'model':<12} {'input':<9} {'flip':<8}{'prep':>8}{'network':>9}{'decode':>8}"
         f"{'total':>8} {'min-max':<15}{'fps':>7}"
     )
     chain = next((r["chain"] for r in rows if "chain" in r), "original")

@@ -38,6 +38,8 @@ from .models.spec import check_input_size
 from .normalization import Normalization
 from .preprocess import MAX_INPUT_PIXELS, ResizeGeometry, resize_geometry, resize_image, square_geometry
 from .runtime import needs_export, open_backend
+from .runtime.auto import AUTO as AUTO_BACKEND
+from .runtime.auto import check_precision, choose_backend
 
 __all__ = ["Predictor", "Timings", "people_boxes", "CHAINS"]
 
@@ -83,15 +85,37 @@ def people_boxes(keypoints: np.ndarray) -> np.ndarray:
     return np.stack([np.nanmin(x, 1), np.nanmin(y, 1), np.nanmax(x, 1), np.nanmax(y, 1)], axis=1).astype(np.float32)
 
 
-def _open_backend(source: Any, backend: str | None, device: Any, threads: int | None) -> Any:
-    """The runtime backend for ``source``; a checkpoint or module asked for on ONNX Runtime /
-    OpenVINO is exported to a temporary ONNX file first (:func:`litepose.export.open_exported`,
-    torch and the ``export`` extra), which the runtime, below the export, does not do itself."""
-    if needs_export(source, backend):
-        from .export import open_exported
+def _open_backend(
+    source: Any, backend: str | None, device: Any, threads: int | None, precision: str | None, legacy: bool
+) -> tuple[Any, str]:
+    """The runtime backend for ``source`` and, with ``auto``, why it was chosen
+    (:mod:`litepose.runtime.auto`). A checkpoint asked for on a backend of exported files is
+    exported once into the export cache (:mod:`litepose.export.cache`), a torch module to a
+    temporary file (:func:`litepose.export.open_exported`): the runtime, below the export, does
+    neither itself."""
+    reason = ""
+    if backend in (None, AUTO_BACKEND):
+        choice = choose_backend(source, precision or "fp32", device, legacy=legacy)
+        backend, reason = choice.backend, choice.reason
+    if precision is not None:
+        check_precision(precision)
+    if not needs_export(source, backend):
+        return open_backend(source, backend, device=device, threads=threads, precision=precision), reason
+    if isinstance(source, (str, Path)):
+        import sys
 
-        return open_exported(source, backend, threads=threads)
-    return open_backend(source, backend, device=device, threads=threads)
+        from .export.cache import cached_export
+        from .models.weights import resolve_checkpoint
+
+        path = cached_export(
+            resolve_checkpoint(source), backend, precision=precision or "fp32", log=lambda s: print(s, file=sys.stderr)
+        )
+        return open_backend(path, backend, threads=threads, precision=precision), reason
+    from .export import open_exported
+
+    if precision not in (None, "fp32"):
+        raise ValueError(f"precision {precision}: export the model first (litepose.export.export_model)")
+    return open_exported(source, backend, threads=threads), reason
 
 
 def _resolve_keypoints(keypoints: KeypointSet | str | Path | dict | None, own: KeypointSet, k: int) -> KeypointSet:
@@ -166,9 +190,14 @@ class Predictor:
         device: torch device for the network; ``"auto"`` (default, :func:`litepose.device.pick_device`):
             CUDA when available, else CPU. A model already there is used as it is (and set to
             eval mode); one elsewhere is copied there, so the caller's model never moves.
-        backend: where the network runs (:mod:`litepose.runtime`): ``torch`` (BatchNorm folded,
-            channels-last), ``torch-eager``, ``torchscript``, ``onnxruntime``, ``openvino``;
-            default: by the file's suffix (``.onnx``: ONNX Runtime, ``.xml``: OpenVINO), else ``torch``.
+        backend: where the network runs (:mod:`litepose.runtime`): ``auto`` (the default,
+            :mod:`litepose.runtime.auto`: an exported file on its own runtime; a checkpoint on the
+            CPU on the fastest runtime installed here, exported once into a cache; a module, or
+            CUDA: folded torch), ``torch`` (BatchNorm folded, channels-last), ``torch-eager``,
+            ``torchscript``, ``onnxruntime``, ``openvino``, ``ncnn``, ``executorch``.
+        precision: ``fp32``, ``bf16`` (OpenVINO on a CPU with AVX512-BF16 / AMX) or ``int8`` (a
+            checkpoint is quantised on generated calibration images once, then cached); default:
+            an exported file's own, else fp32. :attr:`runtime` says what runs.
         threads: the backend's CPU threads (torch: the process's); default: the runtime's own.
         chain: post-processing (:data:`CHAINS`): ``"fast"`` (grouping at the network's
             1/2-resolution output, parabola sub-pixel offsets: the same AP on SynthPose, several
@@ -192,14 +221,17 @@ class Predictor:
         legacy: bool = False,
         keypoints: KeypointSet | str | Path | dict | None = None,
         device: Any = AUTO,
-        backend: str | None = None,
+        backend: str = AUTO_BACKEND,
         threads: int | None = None,
         chain: str | None = None,
+        precision: str | None = None,
     ) -> None:
         chain = chain or ("original" if legacy else "fast")
         if chain not in CHAINS:
             raise ValueError(f"chain must be one of {', '.join(CHAINS)}, got {chain!r}")
-        self.backend = _open_backend(model_or_checkpoint, backend, device, threads)
+        self.backend, why = _open_backend(model_or_checkpoint, backend, device, threads, precision, legacy)
+        #: one line: which runtime runs the network, in which precision, and why (``backend="auto"``)
+        self.runtime = self.backend.describe() + (f" (auto: {why})" if why else "")
         self.model = self.backend.model  # the torch module (torch backends), else None
         self.device = getattr(self.backend, "device", None)
         info = self.backend.info

@@ -279,7 +279,7 @@ def test_predictor_keeps_the_callers_model_and_honours_the_checkpoints_normaliza
     path = litepose.save_checkpoint(model, tmp_path / "plain.pth")
     loaded, info = litepose.load_checkpoint(path)
     assert info["normalization"] == plain.to_dict() and loaded.normalization == plain
-    predictor = litepose.Predictor(path, device="cpu", input_size=64)
+    predictor = litepose.Predictor(path, device="cpu", input_size=64, backend="torch")
     img = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     x, _ = predictor.network_input(img)
     torch.testing.assert_close(x[0], torch.from_numpy(img).permute(2, 0, 1).float() / 255)

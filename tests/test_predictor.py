@@ -20,7 +20,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def predictor() -> litepose.Predictor:
-    return litepose.Predictor(str(shared("ref/model_XS_17.pth")), detection_threshold=1.0, chain="original")
+    return litepose.Predictor(
+        str(shared("ref/model_XS_17.pth")), detection_threshold=1.0, chain="original", backend="torch"
+    )
 
 
 @pytest.fixture(scope="module")

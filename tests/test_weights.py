@@ -325,6 +325,7 @@ def test_predict_downloads_verifies_caches_and_runs_then_reuses(tmp_path, monkey
     assert server.requests == [fixture.name]
 
     monkeypatch.setenv(ENV_URL, server.url + "/gone")
+    capsys.readouterr()
     code = main(["predict", image, "--weights", "litepose-s-coco", "--output", str(tmp_path / "c")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err

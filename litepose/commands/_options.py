@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..device import AUTO
-from ..formats import BACKENDS, FORMATS, is_exported
+from ..formats import AUTO_BACKEND, BACKENDS, FORMATS, PRECISIONS, is_exported
 
 __all__ = [
     "GROUPS",
@@ -122,7 +122,11 @@ SHARED: dict[str, dict[str, Any]] = {
         "help": "test scales, comma-separated; several need 1 among them (default 1)",
         "predictor": "scales",
     },
-    "--no-flip": {"action": "store_true", "help": "no flip test (about 2x faster network)", "predictor": "flip_test"},
+    "--no-flip": {
+        "action": "store_true",
+        "help": "no flip test (about 2x faster network; predict's default for videos, streams and webcams)",
+        "predictor": "flip_test",
+    },
     "--legacy": {
         "action": "store_true",
         "help": "decode as the original did, defects included, on the original chain (to reproduce published "
@@ -143,12 +147,21 @@ SHARED: dict[str, dict[str, Any]] = {
     },
     "--backend": {
         "metavar": "B",
-        "choices": BACKENDS,
-        "help": "where the network runs: torch (BatchNorm folded, channels-last), torch-eager (unfolded), "
-        "torchscript, onnxruntime, openvino (default: by the --weights suffix: "
+        "choices": (AUTO_BACKEND, *BACKENDS),
+        "default": AUTO_BACKEND,
+        "help": "where the network runs: auto (an exported file on its own runtime: "
         + ", ".join(f"{f.suffix} {f.backend}" for f in FORMATS.values())
-        + ", else torch)",
+        + "; a checkpoint on the CPU on the fastest runtime installed for --precision, exported once into "
+        "$LITEPOSE_HOME/exports; on CUDA torch), " + ", ".join(BACKENDS),
         "predictor": "backend",
+    },
+    "--precision": {
+        "metavar": "P",
+        "choices": PRECISIONS,
+        "help": "what the network computes in: fp32, bf16 (OpenVINO, on a CPU with AVX512-BF16 or AMX) or int8 "
+        "(a checkpoint is quantised once on generated images and cached) (default: an exported file's own, "
+        "else fp32)",
+        "predictor": "precision",
     },
     "--chain": {
         "metavar": "C",
@@ -335,7 +348,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 def add_inference_options(p: argparse.ArgumentParser) -> None:
     """The Predictor's settings (:class:`litepose.Predictor`, with the same defaults), and
     ``--backend`` (a verb that runs networks but decodes nothing, ``search``, takes it alone)."""
-    _add(p, "inference", *GROUPS["inference"], "--backend")
+    _add(p, "inference", *GROUPS["inference"], "--backend", "--precision")
 
 
 def add_device_options(p: argparse.ArgumentParser) -> None:
@@ -463,10 +476,10 @@ def build_predictor(args: argparse.Namespace) -> Any:
     from ..predictor import Predictor
 
     settings = library_settings(args, "predictor")
-    if exported_weights(args):
-        if args.model:
-            raise ValueError(f"--model: {args.weights} is an exported network, its architecture is fixed")
-        return Predictor(args.weights, **settings)
+    if exported_weights(args) and args.model:
+        raise ValueError(f"--model: {args.weights} is an exported network, its architecture is fixed")
+    if args.weights and not args.model:  # a file or name: --backend auto can export and cache it
+        return _said(Predictor(args.weights, **settings))
     from ..models import create_model, load_checkpoint
 
     if args.weights:
@@ -485,4 +498,10 @@ def build_predictor(args: argparse.Namespace) -> Any:
         )
     else:
         raise ValueError("give --weights W (a checkpoint) or --model NAME (random weights, for trying the pipeline)")
-    return Predictor(model, **settings)
+    return _said(Predictor(model, **settings))
+
+
+def _said(predictor: Any) -> Any:
+    """``predictor``, after one line on stderr saying which runtime runs it (and why, with auto)."""
+    print(f"runtime: {predictor.runtime}", file=sys.stderr)
+    return predictor

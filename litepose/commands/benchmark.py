@@ -49,9 +49,9 @@ def run(args: argparse.Namespace) -> int:
         "device": args.device,
     }  # fmt: skip
     rows = benchmark(
-        source, backends=[args.backend] if args.backend else None, image=image,
+        source, backends=[args.backend] if args.backend not in (None, "auto") else None, image=image,
         flips=(False,) if args.no_flip else (True, False), runs=args.runs, warmup=args.warmup,
-        threads=args.threads, input_size=args.input_size, int8_images=args.int8_images, **kw,
+        threads=args.threads, input_size=args.input_size, int8_images=args.int8_images, precision=args.precision, **kw,
     )  # fmt: skip
     emit(args, {"rows": rows}, format_table(rows))
     return 0

@@ -25,9 +25,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="fix the input to N x N (N = --input-size); default: dynamic batch, height and width",
     )  # fmt: skip
     p.add_argument(
-        "--int8", action="store_true",
-        help="static int8 quantisation (onnx: ONNX Runtime QDQ; openvino: NNCF, the 'openvino' extra)",
+        "--precision", choices=("fp32", "int8"), default="fp32",
+        help="fp32, or int8: static quantisation on calibration images (onnx: ONNX Runtime QDQ; openvino: NNCF, "
+        "the 'openvino' extra; ncnn, executorch: their own). bf16 is no file: run an fp32 file with "
+        "--precision bf16 (default fp32)",
     )  # fmt: skip
+    p.add_argument("--int8", action="store_true", help="the same as --precision int8")
     p.add_argument(
         "--calib", metavar="DIR", default=None,
         help="--int8 calibration images, a folder (default: generated SynthPose images)",
@@ -53,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.weights:
         raise ValueError("give --weights W: the checkpoint to export")
+    args.int8 = args.int8 or args.precision == "int8"
     if args.eval and not args.int8:
         raise ValueError("--eval compares fp32 with int8: give --int8 too")
     if args.int8_images < 1:

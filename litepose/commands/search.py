@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
     budget = parse_budget(args.budget, args.cost)
     if args.resume not in ("auto", "no"):
         raise ValueError(f"--resume {args.resume!r}: a search resumes from its --output folder: 'auto' or 'no'")
-    args.backend = check_backend(args.backend or "torch")
+    # auto: torch, the one backend with per-layer latency tables so far
+    args.backend = check_backend("torch" if args.backend in (None, "auto") else args.backend)
     out = output_folder(args.output)
     with FolderLock(out, "litepose search"):
         sup, info = load_checkpoint(args.supernet)

@@ -71,12 +71,28 @@ def open_backend(
     device: Any = "auto",
     threads: int | None = None,
     arch: str | None = None,
+    precision: str | None = None,
 ) -> Backend:
     """A :class:`Backend` for ``source``: a torch module, a checkpoint path or weights name, or an
     exported file (``.onnx``, ``.xml``, ``.torchscript``). ``backend``: one of :data:`BACKENDS`
     (default: :func:`default_backend`). ``threads``: the runtime's CPU threads (torch: the
     process's, ``torch.set_num_threads``). ``device``: torch backends only; ``arch`` overrides a
-    checkpoint's architecture."""
+    checkpoint's architecture. ``precision``: what the caller asks the network to compute in
+    (:data:`~litepose.runtime.auto.PRECISIONS`): None takes the file's (a checkpoint: fp32); an
+    exported file's must be it, except bf16, which OpenVINO computes an fp32 file in."""
+    backend_ = _open(source, backend, device=device, threads=threads, arch=arch, bf16=precision == "bf16")
+    if precision is not None and precision != backend_.info.precision and not (
+        precision == "bf16" and backend_.name == "openvino"
+    ):
+        what = source if isinstance(source, (str, Path)) else "the model"
+        how = "bf16 runs on OpenVINO only" if precision == "bf16" else f"it computes in {backend_.info.precision}"
+        raise ValueError(f"{what}: precision {precision} asked for on {backend_.name}, but {how}")
+    return backend_
+
+
+def _open(
+    source: Any, backend: str | None, *, device: Any, threads: int | None, arch: str | None, bf16: bool
+) -> Backend:
     entry = named_export(source)
     if entry is not None:  # a weights name of an exported network: its verified file, by its backend
         from ..models.weights import download_weights
@@ -112,7 +128,7 @@ def open_backend(
             return ExecuTorchBackend(source, threads)
         from .ov_backend import OpenVinoBackend
 
-        return OpenVinoBackend(source, threads)
+        return OpenVinoBackend(source, threads, bf16=bf16)
     # torch backends
     from ..device import pick_device
 
