@@ -240,3 +240,23 @@ def test_ncnn_without_its_sidecar_or_weights_is_a_clear_error(exported, tmp_path
     param.with_suffix(".bin").write_bytes(exported["ncnn"].with_suffix(".bin").read_bytes())
     with pytest.raises(ValueError, match=r"copy.ncnn.param.json is missing"):
         open_backend(param)
+
+
+def test_the_predictor_exports_a_module_to_ncnn_on_the_fly() -> None:
+    """``Predictor(module, backend="ncnn")`` exports to a temporary NCNN graph (as ONNX Runtime's
+    predictor does to ONNX); the runtime itself refuses a module."""
+    from litepose.runtime import needs_export
+
+    spec = litepose.ArchSpec.uniform(64, 8, (8, 8, 8, 8), (8, 8, 8), blocks=(1, 1, 1, 1), kernel=3)
+    model = litepose.create_model(spec).eval()
+    assert needs_export(model, "ncnn") and needs_export("model.pth", "executorch")
+    assert not needs_export("model.pte", "executorch") and not needs_export(model, "torchscript")
+    with pytest.raises(ValueError, match="the ncnn backend runs an exported file: export it first"):
+        open_backend(model, "ncnn")
+    p = litepose.Predictor(model, backend="ncnn", input_size=64, flip_test=False)
+    ref = litepose.Predictor(model, backend="torch-eager", device="cpu", input_size=64, flip_test=False)
+    x = np.random.default_rng(0).integers(0, 255, (1, 64, 96, 3), np.uint8)
+    ours, _ = p.backend.run(p.backend.inputs(x), flip=False)
+    theirs, _ = ref.backend.run(ref.backend.inputs(x), flip=False)
+    assert p.backend.name == "ncnn" and ours[0].shape == (1, 34, 16, 24)
+    np.testing.assert_allclose(ours[0], theirs[0].numpy(), atol=1e-4)
