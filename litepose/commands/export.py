@@ -24,13 +24,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--static", action="store_true",
         help="fix the input to N x N (N = --input-size); default: dynamic batch, height and width",
     )  # fmt: skip
+    o.add_option(p, "--precision")  # int8: static quantisation on calibration images; bf16 is no file
     p.add_argument(
-        "--precision", choices=("fp32", "int8"), default="fp32",
-        help="fp32, or int8: static quantisation on calibration images (onnx: ONNX Runtime QDQ; openvino: NNCF, "
-        "the 'openvino' extra; ncnn, executorch: their own). bf16 is no file: run an fp32 file with "
-        "--precision bf16 (default fp32)",
+        "--int8", action="store_true",
+        help="the same as --precision int8: static quantisation on calibration images (onnx: ONNX Runtime QDQ; "
+        "openvino: NNCF, the 'openvino' extra; ncnn, executorch: their own)",
     )  # fmt: skip
-    p.add_argument("--int8", action="store_true", help="the same as --precision int8")
     p.add_argument(
         "--calib", metavar="DIR", default=None,
         help="--int8 calibration images, a folder (default: generated SynthPose images)",
@@ -56,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.weights:
         raise ValueError("give --weights W: the checkpoint to export")
+    if args.precision == "bf16":
+        raise ValueError("--precision bf16 is no file format: export fp32, then run it with --precision bf16")
     args.int8 = args.int8 or args.precision == "int8"
     if args.eval and not args.int8:
         raise ValueError("--eval compares fp32 with int8: give --int8 too")
