@@ -449,7 +449,7 @@ def test_one_format_table_gives_the_cli_choices_the_suffixes_and_the_exporters(t
     from litepose.commands import export as export_cmd
     from litepose.commands._options import SHARED, exported_weights
 
-    assert SHARED["--backend"]["choices"] == formats.BACKENDS
+    assert SHARED["--backend"]["choices"] == (formats.AUTO_BACKEND, *formats.BACKENDS)
     suffixes = ".onnx onnxruntime, .xml openvino, .torchscript torchscript, .ncnn.param ncnn, .pte executorch"
     assert f"{suffixes}, else torch" in SHARED["--backend"]["help"]
     p = argparse.ArgumentParser()
