@@ -451,7 +451,7 @@ def test_one_format_table_gives_the_cli_choices_the_suffixes_and_the_exporters(t
 
     assert SHARED["--backend"]["choices"] == (formats.AUTO_BACKEND, *formats.BACKENDS)
     suffixes = ".onnx onnxruntime, .xml openvino, .torchscript torchscript, .ncnn.param ncnn, .pte executorch"
-    assert f"{suffixes}, else torch" in SHARED["--backend"]["help"]
+    assert f"an exported file on its own runtime: {suffixes};" in SHARED["--backend"]["help"]
     p = argparse.ArgumentParser()
     export_cmd.add_arguments(p)
     fmt_action = next(a for a in p._actions if "--format" in a.option_strings)
