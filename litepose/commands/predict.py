@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from ..files import shown
     from ..interrupt import exit_code
     from ..pipeline import Stream, plan_outputs, resolve_source
+    from ..pipeline.result import speed_line
     from ._options import build_predictor, check_fraction, emit, output_folder, tracker_settings
 
     check_fraction("--kpt-threshold", args.kpt_threshold)
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         f"{t['decode']:.1f})"
     )
     if "video" in summary:
-        speed = video_speed(summary["video"]) + (f"; images: {speed}" if run.images else "")
+        speed = speed_line(summary["video"]) + (f"; images: {speed}" if run.images else "")
     flip = "flip test on" if not args.no_flip else "flip test off"
     if args.no_flip and video_only and not args.flip:
         flip += " (video default; --flip turns it on)"
@@ -143,11 +144,3 @@ def run(args: argparse.Namespace) -> int:
     )
     return 0
 
-
-def video_speed(video: dict) -> str:
-    """The summary line's video part: frames per second end to end, what inference alone allows,
-    and the median milliseconds of each stage (the summary's ``video``)."""
-    stages = ", ".join(f"{k} {v:.1f}" for k, v in video["median_ms"].items())
-    fps = f"{video['fps']:.1f}" if video["fps"] else "?"
-    alone = f"{video['inference_fps']:.1f}" if video["inference_fps"] else "?"
-    return f"{fps} frames/s end to end, inference alone allows {alone} (median ms per frame: {stages})"

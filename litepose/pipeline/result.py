@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FrameResult", "StageTimes", "VIDEO_STAGES", "person_json"]
+__all__ = ["FrameResult", "StageTimes", "VIDEO_STAGES", "person_json", "speed_line"]
 
 #: The stages of a video frame :class:`StageTimes` times, in order: reading (decoding the file),
 #: the predictor's three, drawing the overlay and writing (encoding) it.
@@ -150,3 +150,12 @@ class StageTimes:
             "inference_fps": round(1000.0 / inference, 2) if inference > 0 else None,
             "median_ms": {s: round(float(np.median(v)), 2) for s, v in self.ms.items() if v},
         }
+
+
+def speed_line(video: dict) -> str:
+    """A video summary (:meth:`StageTimes.summary`, ``Stream.summary()["video"]``) in words: frames
+    per second end to end, what inference alone allows, and the median milliseconds of each stage."""
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in video["median_ms"].items())
+    fps = f"{video['fps']:.1f}" if video["fps"] else "?"
+    alone = f"{video['inference_fps']:.1f}" if video["inference_fps"] else "?"
+    return f"{fps} frames/s end to end, inference alone allows {alone} (median ms per frame: {stages})"

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -218,123 +217,14 @@ class Stream:
         return self.display.show(overlay) if overlay is not None else True
 
     def _video(self, video: Path | int | str) -> Iterator[FrameResult]:
-        """Every frame of a video (or of a camera or live stream until stopped): OUT/<name>.mp4 and
-        .jsonl. Returns False when the user or a signal asked to stop. A frame that fails is
-        recorded and skipped; a file with fewer frames than it says it holds gets a warning.
+        """Every frame of a video (or of a camera or live stream until stopped), with OUT/<name>.mp4
+        and .jsonl (:class:`~.video.VideoPass`). Returns False when the user or a signal asked to stop."""
+        from .video import VideoPass
 
-        A file's frames are decoded ahead by a thread (:class:`~.workers.Ahead`) and its overlays
-        drawn and encoded behind by another (:class:`~.sinks.OverlayVideo`), so that this thread
-        only predicts; their milliseconds go to :attr:`video_times`."""
-        from tqdm import tqdm
-
-        from ..files import shown
-        from ..interrupt import stop_requested
-        from ..media import MediaError, VideoReader, shown_url
-        from .sinks import OverlayVideo
-        from .sources import stream_name
-        from .workers import Ahead
-
-        if isinstance(video, str):
-            name, label = stream_name(video), shown(shown_url(video))
-        elif isinstance(video, int):
-            name, label = f"webcam{video}", f"webcam {video}"
-        else:
-            name, label = shown(video.stem), shown(video)
-        try:
-            reader = self.sources.opened.pop(video) if video in self.sources.opened else VideoReader(video)
-        except MediaError as e:
-            self._skip(label, e)
+        one = VideoPass.open(self, video)
+        if one is None:
             return True
-        # a camera or a live stream: the newest frame, its clock real time; a file: every frame
-        webcam = isinstance(video, int) or reader.live
-        reader.latest = webcam
-        tracker = self._new_tracker(reader.fps)
-        times = self.video_times
-        start = time.monotonic()
-        mp4, jsonl = self.plan.video[video] if self.plan is not None else (None, None)
-        frames, go_on, complete, aborted = 0, True, False, False
-        # a webcam's reader keeps only its newest frame itself: reading further ahead would add delay
-        source: Any = reader if webcam else Ahead(reader, depth=4, name="litepose-read")
-        bar = tqdm(source, desc=name, unit="frame", total=reader.frame_count, file=sys.stderr,
-                   disable=not self.settings["progress"])  # fmt: skip
-        overlays = None
-        lines = None
-        wall = time.perf_counter()
-        waited = wall
-        try:
-            lines = open(jsonl, "w", buffering=1) if jsonl is not None else None  # inside: the bar closes on error
-            if mp4 is not None and self.settings["overlays"] and self.settings["save_video"]:
-                overlays = OverlayVideo(mp4, reader.fps, times, kpt_threshold=self.settings["kpt_threshold"],
-                                        min_score=self.settings["min_score"])  # fmt: skip
-            for n, item in enumerate(bar):
-                rgb, read_ms = item if not webcam else (item, (time.perf_counter() - waited) * 1000.0)
-                try:
-                    people = self.predictor(rgb)
-                    if tracker is not None:  # a webcam's clock is real time (frames may be dropped)
-                        people = tracker.update(people, time.monotonic() - start if webcam else n / reader.fps)
-                    result = FrameResult(label, n, rgb, people, self.keypoint_set, None,
-                                         {"read": read_ms, **self.predictor.timings.last})  # fmt: skip
-                    shown_bgr = None
-                    if self.display.on:  # drawn here: the window is this thread's
-                        drawn = time.perf_counter()
-                        shown_bgr = result.draw_bgr(self.settings["kpt_threshold"], self.settings["min_score"])
-                        times.add("draw", (time.perf_counter() - drawn) * 1000.0)
-                except Exception as e:
-                    if not _item_error(e):
-                        raise
-                    self._skip(f"{label} frame {n}", e)
-                    waited = time.perf_counter()
-                    continue
-                if lines is not None:
-                    lines.write(json.dumps({"frame": n, "people": result.json_line()["people"]}) + "\n")
-                if overlays is not None:
-                    overlays.put(result, shown_bgr)
-                frames += 1
-                self.frames += 1
-                self.people += len(people)
-                times.frame(result.timings)
-                yield result
-                if (shown_bgr is not None and not self.display.show(shown_bgr, bgr=True)) or stop_requested():
-                    go_on = False
-                    break
-                waited = time.perf_counter()
-            else:
-                complete = True
-        except KeyboardInterrupt:  # a webcam runs until interrupted; a file's frames so far are kept
-            aborted = not webcam  # a second signal: the overlay writer stops after its current frame
-            if not webcam:
-                raise
-        finally:
-            bar.close()
-            if isinstance(source, Ahead):
-                source.close()
-            try:
-                if overlays is not None:
-                    overlays.close(abort=aborted or frames == 0)
-            finally:
-                times.seconds += time.perf_counter() - wall
-                if lines is not None:
-                    lines.close()
-                self.tracks += tracker.born if tracker is not None else 0
-                if webcam and reader.dropped:
-                    print(f"{label}: {reader.dropped} frame(s) dropped to keep up with the source", file=sys.stderr)
-                if reader.reconnects:
-                    print(f"{label}: the stream was lost and reopened {reader.reconnects} time(s)", file=sys.stderr)
-                if reader.lost:
-                    print(f"warning: {label}: the stream was lost and could not be reopened ({reader.retries} "
-                          f"tries); the output has the {frames} frame(s) before", file=sys.stderr)  # fmt: skip
-                if frames == 0:
-                    self.skipped.append((label, "no frame could be decoded"))
-                    for f in (mp4, jsonl):
-                        if f is not None:
-                            f.unlink(missing_ok=True)
-        if complete and reader.frame_count and reader.decoded < reader.frame_count:
-            print(
-                f"warning: {label}: {reader.decoded} of the {reader.frame_count} frames it holds could be decoded "
-                "(a truncated or corrupt file); the output has those frames",
-                file=sys.stderr,
-            )
-        return go_on
+        return (yield from one)
 
     # -- the end -----------------------------------------------------------------------------------------
 
