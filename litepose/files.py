@@ -22,8 +22,8 @@ from pathlib import Path
 from .errors import one_line
 
 __all__ = [
-    "FolderBusy", "FolderLock", "atomic_write", "clashes", "refuse_clashes", "remove_stale_temps", "shown",
-    "temp_pattern",
+    "FolderBusy", "FolderLock", "atomic_write", "clashes", "refuse_clashes", "remove_stale_temps", "sha256",
+    "shown", "temp_pattern",
 ]
 
 
@@ -64,6 +64,17 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def sha256(path: str | Path) -> str:
+    """The hex sha256 of the file ``path``, read in blocks (downloads verified, exports keyed)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _temp_name(name: str) -> str:

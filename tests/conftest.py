@@ -7,6 +7,7 @@ a missing file fails the test instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -111,3 +112,16 @@ def fail_torch_save(monkeypatch, error: BaseException) -> None:
         raise error
 
     monkeypatch.setattr(torch, "save", save)
+
+
+@contextlib.contextmanager
+def signal_policy():
+    """The command line's stop policy (litepose.interrupt), and none of its state left behind."""
+    from litepose import interrupt
+
+    restore = interrupt.handle_signals()
+    try:
+        yield
+    finally:
+        restore()
+        interrupt.handle_signals()()  # clears the stop request for the tests that follow

@@ -189,7 +189,8 @@ def test_export_takes_the_same_precision_option(tiny_ckpt, tmp_path, capsys) -> 
     assert main([*args, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["precision"] == "int8"
     assert Predictor(out).backend.precision == "int8"
-    assert main(["export", "--weights", str(tiny_ckpt), "--precision", "bf16", "--output", str(tmp_path / "b.onnx")]) == 2
+    bf16 = ["export", "--weights", str(tiny_ckpt), "--precision", "bf16", "--output", str(tmp_path / "b.onnx")]
+    assert main(bf16) == 2
     assert "bf16 is no file format" in capsys.readouterr().err
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import shared
+from conftest import shared, signal_policy
 
 import litepose
 from litepose.media import VideoReader
@@ -124,19 +124,6 @@ def test_video_summary_gives_frames_per_second_and_stage_medians_and_no_video_sk
     assert not (out2 / "clip.mp4").exists() and len((out2 / "clip.jsonl").read_text().splitlines()) == 6
 
 
-@contextlib.contextmanager
-def _signal_policy():
-    """The command line's stop policy, and none of its state left behind."""
-    from litepose import interrupt
-
-    restore = interrupt.handle_signals()
-    try:
-        yield
-    finally:
-        restore()
-        interrupt.handle_signals()()  # clears the stop request for the tests that follow
-
-
 class _StopAt:
     """A predictor that asks to stop (as SIGTERM does) ``times`` times while predicting frame ``n``."""
 
@@ -170,7 +157,7 @@ def test_a_stop_keeps_a_playable_video_of_the_frames_finished(tmp_path, times) -
     stream = litepose.stream(clip, inner, output=out)
     stream.predictor = _StopAt(inner, 4, times)
     seen = []
-    with _signal_policy():
+    with signal_policy():
         if times == 1:
             seen = [r.index for r in stream]
         else:

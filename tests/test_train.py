@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import TINY_STEPS, fail_torch_save, shared
+from conftest import TINY_STEPS, fail_torch_save, shared, signal_policy
 
 from litepose import interrupt
 from litepose.engine.config import TrainConfig
@@ -77,7 +77,7 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path) -> None:
     assert info["source"] == "litepose" and info["input_size"] == 64
     # Stopped by SIGTERM in the middle of epoch 2 (after its first step): last.pth holds that point,
     # and the resumed run, which skips the batch already trained on, ends with the same weights.
-    with _signal_policy(), _sigterm_after_steps(3):
+    with signal_policy(), _sigterm_after_steps(3):
         with pytest.raises(interrupt.Stopped) as stopped:
             Trainer(TrainConfig.load(cfg_path), tmp_path / "c", resume=None).fit()
     assert stopped.value.signum == signal.SIGTERM
@@ -120,17 +120,6 @@ def test_sigterm_stops_training_cleanly(tmp_path) -> None:
     state = torch.load(out / "last.pth", weights_only=True)
     assert state["epoch"] == summary["epochs"] >= 1 and state["step"] == summary["steps"]
     assert not (out / ".litepose.lock").exists()
-
-
-@contextlib.contextmanager
-def _signal_policy():
-    """The command line's signal policy (litepose.interrupt), and none of its state left behind."""
-    restore = interrupt.handle_signals()
-    try:
-        yield
-    finally:
-        restore()
-        interrupt.handle_signals()()  # clears the stop request for the tests that follow
 
 
 @contextlib.contextmanager
@@ -483,7 +472,7 @@ def _ddp_agreement_worker(rank: int, world: int, folder: str, port: int) -> None
     cfg = TrainConfig.from_dict(json.loads(Path(folder, "cfg.json").read_text()))
     out: dict = {}
     # 1. SIGTERM reaches rank 0 only, after its first step: every rank stops at the same step
-    with _signal_policy(), _sigterm_after_steps(1) if rank == 0 else contextlib.nullcontext():
+    with signal_policy(), _sigterm_after_steps(1) if rank == 0 else contextlib.nullcontext():
         try:
             Trainer(cfg, Path(folder, "stop"), resume=None).fit()
         except interrupt.Stopped as e:

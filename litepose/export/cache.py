@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..files import sha256
 from ..formats import RUNTIME_MODULES, format_for_backend
 from ..home import home_dir
 
@@ -36,14 +37,6 @@ _ENTRY = "entry.json"
 def cache_dir() -> Path:
     """Where exported checkpoints are kept: ``exports/`` in litepose's home folder."""
     return home_dir() / "exports"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _version(module: str) -> str:
@@ -67,7 +60,7 @@ def cache_key(
 
     fmt = _format(backend)
     return {
-        "checkpoint_sha256": _sha256(checkpoint),
+        "checkpoint_sha256": sha256(checkpoint),
         "arch": arch,
         "format": fmt.name,
         "precision": precision,

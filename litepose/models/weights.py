@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..files import sha256
 from ..home import home_dir
 from .errors import WeightsError
 
@@ -305,19 +306,11 @@ def resolve_checkpoint(ref: str | Path) -> Path:
     raise FileNotFoundError(f"checkpoint {ref} does not exist, and it is not a weights name ({_names()})")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _file_state(path: Path, sha: str) -> tuple[str, str | None]:
     """``("absent" | "verified" | "mismatch", its sha256 or None)`` of one cached file."""
     if not path.is_file():
         return "absent", None
-    digest = _sha256(path)
+    digest = sha256(path)
     return ("verified" if digest.startswith(sha) else "mismatch"), digest
 
 
