@@ -394,7 +394,7 @@ def test_benchmark_runtime_failure_is_a_row_and_the_others_are_measured(tiny_mod
     ]  # fmt: skip
     assert "RuntimeError" in rows[-1]["error"] and "injected" in rows[-1]["error"]
     table = format_table(rows)
-    assert "onnxruntime  int8  not measured: RuntimeError: [ONNXRuntimeError]" in table
+    assert "onnxruntime      int8  not measured: RuntimeError: [ONNXRuntimeError]" in table
 
 
 def test_benchmark_cli_runtime_failure_is_one_line_exit_2(tiny_model, monkeypatch, tmp_path, capsys) -> None:
