@@ -179,7 +179,7 @@ def test_one_run_per_output_folder(tmp_path, monkeypatch) -> None:
         held.append(True)
         raise ValueError("stopped here")
 
-    monkeypatch.setattr(Trainer, "_build", build)
+    monkeypatch.setattr(Trainer, "build", build)
     with pytest.raises(ValueError, match="stopped here"):
         Trainer(cfg, out, resume=None).fit()
     assert held and not (out / ".litepose.lock").exists()
@@ -267,19 +267,19 @@ def test_nonfinite_loss_stops_the_run_or_is_skipped_under_amp(tmp_path, monkeypa
 
     t.stepper.loss = nan_loss
     with pytest.raises(FloatingPointError, match=r"the loss is not finite at step 7 \(nan\): the run diverged"):
-        t._step(batch, 7)
+        t.stepper(batch, 7)
     t.stepper.scaler = torch.amp.GradScaler("cpu")  # what AMP on CUDA uses, here on the CPU
     monkeypatch.setattr(step_module, "MAX_NONFINITE_STEPS", 2)
     before = {k: p.detach().clone() for k, p in t.model.named_parameters()}
-    assert t._step(batch, 0) is None  # skipped: no update, the scale lowered
+    assert t.stepper(batch, 0) is None  # skipped: no update, the scale lowered
     assert all(torch.equal(before[k], p) for k, p in t.model.named_parameters())
     assert t.stepper.scaler.get_scale() < 65536.0
     t.stepper.loss = finite_loss
-    assert t._step(batch, 1)["loss"] > 0  # a finite step in between: the count starts again
+    assert t.stepper(batch, 1)["loss"] > 0  # a finite step in between: the count starts again
     t.stepper.loss = nan_loss
-    assert t._step(batch, 2) is None
+    assert t.stepper(batch, 2) is None
     with pytest.raises(FloatingPointError, match="not finite at 2 steps in a row"):
-        t._step(batch, 3)
+        t.stepper(batch, 3)
 
 
 def test_ddp_two_processes_equal_one_process_same_global_batch(tmp_path) -> None:
