@@ -96,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         return _finish(as_json, stdout, None, _bug(args.verb, f"{type(e).__name__}: {_message(e)}"), 1)
     finally:
         if entry:  # the process ends next: later signals change nothing (the exit code stands)
-            for s in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(s, signal.SIG_IGN)
+            interrupt.closing()
         else:
             restore_signals()
     summary = getattr(args, "_summary", None)

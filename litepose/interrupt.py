@@ -41,6 +41,8 @@ class _State:
     installed = False
     depth = 0  # nesting of graceful() regions
     requested: int | None = None  # the signal that asked to stop
+    raised = False  # Stopped was raised: the run is unwinding through its cleanups
+    closing = False  # the process is ending: its exit code stands
 
 
 _state = _State()
@@ -51,7 +53,17 @@ def _name(signum: int) -> str:
 
 
 def _handler(signum: int, frame: Any) -> None:
+    if _state.raised or _state.closing:  # already stopping at once, or ending: cleanups are not cut short
+        return
     request_stop(signum)
+
+
+def closing() -> None:
+    """The process ends next: later SIGINT / SIGTERM are ignored, so its exit code stands."""
+    _state.closing = True
+    if threading.current_thread() is threading.main_thread():
+        for s in SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
 
 
 def request_stop(signum: int = signal.SIGTERM) -> None:
@@ -67,6 +79,7 @@ def request_stop(signum: int = signal.SIGTERM) -> None:
         )
         return
     _state.requested = _state.requested or signum
+    _state.raised = True
     raise Stopped(signum)
 
 
@@ -79,6 +92,7 @@ def handle_signals() -> Callable[[], None]:
     for s in SIGNALS:
         signal.signal(s, _handler)
     _state.installed, _state.requested, _state.depth = True, None, 0
+    _state.raised = _state.closing = False
 
     def restore() -> None:
         for s, h in previous.items():
