@@ -181,15 +181,15 @@ def benchmark(
             )
         rows += [_failed(r["backend"], r["precision"], r["error"]) for r in missing]
     with tempfile.TemporaryDirectory(prefix="litepose-bench-") as tmp:
-        for backend, precision in variants:
+        for backend, prec in variants:
             try:
-                net = source if exported else _open(source, backend, precision, Path(tmp), input_size, int8_images)
+                net = source if exported else _open(source, backend, prec, Path(tmp), input_size, int8_images)
                 rows += [_measure(net, backend, flip, image, runs, warmup, threads, input_size, predictor_kwargs)
                          for flip in flips]  # fmt: skip
             except Exception as e:
                 if backend == "torch-eager":  # the baseline: its failure is the options' (or a bug), not a runtime's
                     raise
-                rows.append(_failed(backend, precision, _cause(e)))
+                rows.append(_failed(backend, prec, _cause(e)))
         if not exported and not backends and precision in (None, "fp32"):
             rows += _auto_rows(source, Path(tmp), image, runs, warmup, threads, input_size, flips, predictor_kwargs)
     asked = set(backends) if backends else {b for b, _ in variants}

@@ -199,9 +199,12 @@ def test_benchmark_has_an_auto_row_and_filters_by_precision(tiny_ckpt, monkeypat
     from litepose import latency
 
     monkeypatch.setattr(auto, "_installed", lambda backend, precision: backend == "onnxruntime")
-    monkeypatch.setattr(latency, "plan_variants", lambda backends=None: ([("torch-eager", "fp32")], []))
+    variants = [("torch-eager", "fp32"), ("torchscript", "int8")]  # the last one fails: a row, then auto's
+    monkeypatch.setattr(latency, "plan_variants", lambda backends=None: (variants, []))
     rows = latency.benchmark(str(tiny_ckpt), runs=1, warmup=0, flips=(False,), device="cpu")
-    assert [(r["backend"], r.get("runs_on")) for r in rows] == [("torch-eager", None), ("auto", "onnxruntime")]
+    assert [(r["backend"], r.get("runs_on")) for r in rows] == [
+        ("torch-eager", None), ("torchscript", None), ("auto", "onnxruntime")
+    ] and "error" in rows[1]
     assert "auto:onnxruntime" in latency.format_table(rows)
     with pytest.raises(ValueError, match="nothing measured"):  # no int8 variant here, and auto is fp32
         latency.benchmark(str(tiny_ckpt), runs=1, warmup=0, flips=(False,), device="cpu", precision="int8")
