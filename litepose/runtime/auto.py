@@ -10,10 +10,12 @@
   installed here together with what its export needs; it is exported once into the export cache
   (:mod:`litepose.export.cache`) and loaded from there afterwards.
 
-:data:`CPU_ORDER` is what was measured on a 2-core AVX-512 VM with ``litepose benchmark`` (XS and
-S, 256x384, no flip; docs/deploy.md gives the figures): ONNX Runtime ran fp32 fastest, then
-OpenVINO, then torch; OpenVINO ran int8 faster than ONNX Runtime (whose int8 was slower than its
-own fp32 for S); bf16 runs on OpenVINO only, on a CPU with AVX512-BF16 or AMX.
+:data:`CPU_ORDER` is what ``litepose benchmark`` measured on a 2-core AVX-512 VM (the reference
+frame, 2 threads; docs/deploy.md gives the figures): in fp32 OpenVINO and ONNX Runtime tie on XS
+(38.7 / 38.2 ms whole frame without flip) and OpenVINO is 1.2x faster on S (102.7 / 129.5 ms) and
+M, folded torch is last; OpenVINO ran int8 faster than ONNX Runtime (whose int8 was slower than its
+own fp32 for S); bf16 runs on OpenVINO only, on a CPU with AVX512-BF16 or AMX. NCNN and ExecuTorch
+were slower than both on this x86 CPU and are never chosen here.
 
 Torch-free: choosing for an exported file imports no torch.
 """
@@ -33,7 +35,7 @@ __all__ = [
 ]  # fmt: skip
 #: Per precision, the CPU runtimes for a checkpoint, fastest first (measured: module docstring).
 CPU_ORDER: dict[str, tuple[str, ...]] = {
-    "fp32": ("onnxruntime", "openvino", "torch"),
+    "fp32": ("openvino", "onnxruntime", "torch"),
     "int8": ("openvino", "onnxruntime"),
     "bf16": ("openvino",),
 }
