@@ -93,12 +93,12 @@ def _open_backend(
     exported once into the export cache (:mod:`litepose.export.cache`), a torch module to a
     temporary file (:func:`litepose.export.open_exported`): the runtime, below the export, does
     neither itself."""
+    if precision is not None:
+        check_precision(precision)
     reason = ""
     if backend in (None, AUTO_BACKEND):
         choice = choose_backend(source, precision or "fp32", device, legacy=legacy)
         backend, reason = choice.backend, choice.reason
-    if precision is not None:
-        check_precision(precision)
     if not needs_export(source, backend):
         return open_backend(source, backend, device=device, threads=threads, precision=precision), reason
     if isinstance(source, (str, Path)):
