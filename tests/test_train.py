@@ -321,6 +321,29 @@ def test_supernet_trains_each_sampled_subnet(tmp_path) -> None:
     assert info["arch"] == "super"
 
 
+def test_supernet_inplace_distillation(tmp_path) -> None:
+    """With ``supernet.inplace_distill`` the smaller subnets of a sandwich step also learn the largest
+    subnet's heatmaps: the step logs the term and the weights differ from the same run without it."""
+    runs = {}
+    for factor in (0.0, 1.0):
+        (tmp_path / str(factor)).mkdir()
+        cfg_path = _cfg(
+            tmp_path / str(factor),
+            model={"arch": "litepose-super", "input_size": None},
+            supernet={"sizes": [64], "sandwich": True, "inplace_distill": factor},
+            train={"epochs": 1, "batch_size": 2, "max_steps_per_epoch": 1},
+        )
+        trainer = Trainer(TrainConfig.load(cfg_path), tmp_path / f"s{factor}", resume=None)
+        trainer.build()
+        stats = trainer.stepper(next(iter(trainer.loader())), 0)
+        assert ("inplace_distill" in stats) == (factor > 0)
+        runs[factor] = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+    assert runs[1.0]["final_raw.1.conv.3.weight"].ne(runs[0.0]["final_raw.1.conv.3.weight"]).any()
+    bad = _cfg(tmp_path, model={"arch": "litepose-super", "input_size": None}, supernet={"inplace_distill": 1.0})
+    with pytest.raises(ValueError, match="supernet.inplace_distill"):
+        TrainConfig.load(bad)
+
+
 def test_fixed_subnet_of_supernet(tmp_path) -> None:
     cfg_path = _cfg(
         tmp_path,

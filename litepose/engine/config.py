@@ -155,6 +155,9 @@ class SupernetCfg:
     sizes: list[int] = field(default_factory=lambda: [256, 320, 384, 448, 512])
     kernels: list[int] = field(default_factory=lambda: [7])
     sandwich: bool = False  # largest + smallest + random subnets each step (gradients accumulated)
+    # > 0 (with sandwich): the smaller subnets also learn the largest's heatmaps of the same step
+    # (detached), weighted by this factor: in-place distillation, as BigNAS / OFA train a supernet
+    inplace_distill: float = 0.0
     arch: str | None = None  # train one fixed subnet of the supernet
 
 
@@ -272,6 +275,9 @@ class TrainConfig:
             ("data.sigma", d.sigma, positive(d.sigma), "a positive number (the width of the target Gaussians)"),
             ("data.max_people", d.max_people, d.max_people >= 1, "at least 1"),
             ("val.every", v.every, v.every >= 0, "0 (no periodic validation) or more epochs"),
+            ("supernet.inplace_distill", self.supernet.inplace_distill, self.supernet.inplace_distill == 0
+             or (positive(self.supernet.inplace_distill) and self.supernet.sandwich),
+             "0, or a positive factor with supernet.sandwich=true (the largest subnet is the teacher)"),
             ("val.max_images", v.max_images, v.max_images is None or v.max_images >= 1,
              "at least 1 (or null: every val image)"),
             ("val.detection_threshold", v.detection_threshold,

@@ -90,7 +90,8 @@ class TrainStep:
         archs = self.subnets(step)
         stats: dict[str, float] = {}
         nonfinite = False
-        for arch in archs:
+        inplace = self.cfg.supernet.inplace_distill if self.is_super and len(archs) > 1 else 0.0
+        for i, arch in enumerate(archs):
             with torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext():
                 outputs = self.model(images) if arch is None else self.model(images, arch)
                 res = self.loss(outputs, heatmaps, masks, joints)
@@ -102,6 +103,15 @@ class TrainStep:
                     )
                     total = total + self.cfg.loss.distill_factor * dl
                     stats["distill"] = stats.get("distill", 0.0) + float(dl.detach())
+                if inplace and i == 0:  # the largest subnet (sandwich order) teaches the others
+                    t_heat_inplace = [o[:, :k].detach().float() for o in outputs]
+                elif inplace:
+                    il = sum(
+                        heatmap_distillation_loss(o[:, :k].float(), t, m).mean()
+                        for o, t, m in zip(outputs, t_heat_inplace, masks)
+                    )
+                    total = total + inplace * il
+                    stats["inplace_distill"] = stats.get("inplace_distill", 0.0) + float(il.detach())
             if not self._finite_everywhere(total, step):  # raises, except under AMP
                 nonfinite = True
             if self.scaler is not None:
