@@ -1,124 +1,228 @@
-"""How well the search's accuracy predictor ranks architectures: Kendall tau between the predicted AP
-(the supernet as the candidate, BatchNorm recalibrated, AP on a validation subset: what
-``litepose search`` ranks by) and the AP after a short fine-tune of each candidate.
+"""Does the search's accuracy predictor rank architectures? Kendall tau and Spearman rho between the
+AP it predicts (the supernet run as the candidate, BatchNorm recalibrated, AP on a validation
+subset: what ``litepose search`` ranks by) and the AP of each candidate after the same fine-tune.
 
-Draws ``--n`` random architectures of the search space within ``--budget`` (seeded), predicts
-their AP with the search's predictor and settings, then for each: ``transfer`` (BatchNorm
-recalibrated) -> fine-tune for ``--minutes`` with the SynthPose recipe (configs/synthpose_xs.yaml,
-``--pretrained`` the transferred subnet with its head, as docs/search.md's chain) -> AP on ``--val-data``
-(``--final-val-images`` of it). Writes rank.json in --output and prints tau and its p-value.
+The architectures (``--n``, seeded) are spread over the supernet's space: each input size the
+search takes (multiples of 64) gets architectures at every width level, each layer's multiplier
+drawn from its level's neighbourhood, so small, middle and large networks are all there (not only
+presets). ``--arch`` (repeatable: a preset name or an architecture JSON) adds fixed ones: the
+searched network and the presets of docs/search.md's comparison.
+
+Each architecture: predicted AP -> ``transfer`` (BatchNorm recalibrated) -> ``litepose train``
+with the SynthPose recipe (configs/synthpose_xs.yaml, ``--pretrained`` the transferred subnet with
+its head) for ``--steps`` optimisation steps (equal steps: the architecture, not its speed, makes
+the difference) or ``--minutes`` (equal time) -> AP on the first ``--final-val-images`` of
+``--val-data``. Every result is cached in OUTPUT/rank.json as it lands; run the same command again
+to resume (a fine-tune cut short resumes from its last checkpoint). The end prints the table,
+Kendall tau and Spearman rho with p-values over all architectures and within each input size, and
+the predictor's error, and writes them to rank.json.
 
 Usage: python benchmarks/search_rank.py --supernet runs/super/last.pth --data TRAIN --val-data VAL \
-           [--budget 0.9GMACs] [--n 6] [--minutes 3] [--output runs/search_rank]
+           [--n 15] [--steps 300 | --minutes 10] [--arch litepose-xs ...] [--output runs/search_rank]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def subset_annotations(val: Path, n: int) -> Path:
-    """A COCO JSON of the first ``n`` images of the SynthPose folder ``val``, written beside its images."""
-    if n <= 0:
-        return val / "annotations.json"
-    path = val / f"annotations_first{n}.json"
-    if not path.exists():
-        data = json.loads((val / "annotations.json").read_text())
-        keep = {im["id"] for im in data["images"][:n]}
-        data["images"] = [im for im in data["images"] if im["id"] in keep]
-        data["annotations"] = [a for a in data["annotations"] if a["image_id"] in keep]
-        path.write_text(json.dumps(data))
-    return path
+def spread_archs(space: Any, n: int, seed: int) -> list[Any]:
+    """``n`` distinct architectures over ``space``: input sizes and width levels in turn, each layer's
+    width multiplier drawn from its level and (with 4 or more multipliers) the levels beside it, so
+    the draws run from the smallest networks to the largest (seeded)."""
+    rng = random.Random(seed)
+    widths = sorted(space.widths)
+    cells = [(size, level) for level in range(len(widths)) for size in sorted(space.sizes)]
+    specs: list[Any] = []
+    tries = 0
+    while len(specs) < n:
+        size, level = cells[len(specs) % len(cells)] if tries < 50 * n else rng.choice(cells)
+        radius = 1 if len(widths) >= 4 else 0  # with 2-3 multipliers, a level is one multiplier
+        near = tuple(widths[max(0, level - radius) : level + radius + 1])
+        spec = space.replace(sizes=(size,), widths=near).sample(rng)
+        tries += 1
+        if spec not in specs:
+            specs.append(spec)
+    return specs
 
 
-def main() -> None:
+def _fine_tune(spec: Any, sub: Path, run: Path, args: argparse.Namespace) -> tuple[float, int]:
+    """Fine-tune the transferred ``sub`` with the SynthPose recipe; its final AP and its steps."""
+    arch_path = run.parent / f"{run.name}.arch.json"
+    arch_path.write_text(json.dumps(spec.to_json()))
+    if args.minutes:
+        length = [f"train.time_limit_min={args.minutes}", "train.epochs=1000", "train.max_steps_per_epoch=20"]
+    else:
+        per_epoch = min(args.steps, 50)
+        if args.steps % per_epoch:
+            raise SystemExit(f"--steps {args.steps}: use a multiple of 50 (or fewer than 50)")
+        length = ["train.time_limit_min=null", f"train.epochs={args.steps // per_epoch}",
+                  f"train.max_steps_per_epoch={per_epoch}"]  # fmt: skip
+    cmd = [sys.executable, "-m", "litepose", "train", "--config", str(ROOT / "configs" / "synthpose_xs.yaml"),
+           "--output", str(run), "--pretrained", str(sub), "model.pretrained_head=true", f"model.arch={arch_path}",
+           "model.input_size=null", f"data.train={args.data}", f"data.val={args.val_data}", "data.synthpose=null",
+           f"val.max_images={args.final_val_images}", "val.every=0", f"train.batch_size={args.batch_size}",
+           f"train.seed={args.seed}", *length]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    proc = subprocess.run([*cmd, "--threads", str(args.threads)], env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)  # fmt: skip
+    if proc.returncode != 0:
+        raise SystemExit(f"fine-tune of {run.name} failed:\n{proc.stderr[-2000:]}")
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    aps = [r["ap"] for r in rows if "ap" in r]
+    if not aps:
+        raise SystemExit(f"{run}: the fine-tune recorded no AP")
+    return float(aps[-1]), int(max(r.get("step", 0) for r in rows))
+
+
+def correlations(pred: list[float], real: list[float]) -> dict[str, float | int]:
+    """Kendall tau and Spearman rho of two lists, with their p-values (NaN below 3 items)."""
+    from scipy.stats import kendalltau, spearmanr
+
+    if len(pred) < 3 or len(set(pred)) < 2 or len(set(real)) < 2:  # undefined: too few, or constant
+        nan = float("nan")
+        return {"n": len(pred), "kendall_tau": nan, "kendall_p": nan, "spearman_rho": nan, "spearman_p": nan}
+    tau, tp = kendalltau(pred, real)
+    rho, rp = spearmanr(pred, real)
+    return {"n": len(pred), "kendall_tau": float(tau), "kendall_p": float(tp),
+            "spearman_rho": float(rho), "spearman_p": float(rp)}  # fmt: skip
+
+
+def report(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ranking figures of ``rows``: overall, within each input size, and the predictor's error."""
+    import numpy as np
+
+    pred = [r["predicted_ap"] for r in rows]
+    real = [r["finetuned_ap"] for r in rows]
+    out: dict[str, Any] = {"all": correlations(pred, real), "by_size": {}}
+    for size in sorted({r["input_size"] for r in rows}):
+        some = [r for r in rows if r["input_size"] == size]
+        out["by_size"][str(size)] = correlations([r["predicted_ap"] for r in some], [r["finetuned_ap"] for r in some])
+    p, y = np.array(pred), np.array(real)
+    out["mean_abs_error"] = float(np.abs(p - y).mean()) if rows else float("nan")
+    if len(rows) >= 3:  # the error left once the predictor's scale is fitted (leave-one-out linear fit)
+        errs = []
+        for i in range(len(rows)):
+            keep = np.arange(len(rows)) != i
+            if np.ptp(p[keep]) == 0:  # constant predictions: no line to fit
+                errs.append(float("nan"))
+                continue
+            a, b = np.polyfit(p[keep], y[keep], 1)
+            errs.append(abs(a * p[i] + b - y[i]))
+        out["loo_linear_abs_error"] = float(np.mean(errs))
+    return out
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    head = f"{'architecture':<44} {'GMACs':>6} {'ms':>7} {'predicted':>9} {'fine-tuned':>10}"
+    lines = [head]
+    for r in sorted(rows, key=lambda r: -r["predicted_ap"]):
+        ms = f"{r['latency_ms']:.1f}" if r.get("latency_ms") else "-"
+        lines.append(f"{r['key']:<44} {r['gmacs']:>6.3f} {ms:>7} {r['predicted_ap']:>9.4f} {r['finetuned_ap']:>10.4f}")
+    return "\n".join(lines)
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--supernet", required=True)
     ap.add_argument("--data", required=True, help="training images (SynthPose folder or COCO JSON)")
-    ap.add_argument("--val-data", required=True, help="SynthPose val folder")
-    ap.add_argument("--budget", default="0.9GMACs")
-    ap.add_argument("--n", type=int, default=6)
-    ap.add_argument("--minutes", type=float, default=3.0, help="fine-tune minutes per candidate")
-    ap.add_argument("--calib-images", type=int, default=32, help="as litepose search's default")
-    ap.add_argument("--val-images", type=int, default=40, help="as litepose search's default")
+    ap.add_argument("--val-data", required=True, help="validation set (SynthPose folder or COCO JSON)")
+    ap.add_argument("--n", type=int, default=15, help="architectures spread over the space (0: only --arch)")
+    ap.add_argument("--arch", action="append", default=[], help="also this architecture (preset or JSON)")
+    ap.add_argument("--steps", type=int, default=300, help="fine-tune steps per architecture")
+    ap.add_argument("--minutes", type=float, default=None, help="fine-tune minutes instead of steps")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--calib-images", type=int, default=32, help="predictor: as litepose search's default")
+    ap.add_argument("--val-images", type=int, default=40, help="predictor: as litepose search's default")
     ap.add_argument("--final-val-images", type=int, default=200, help="val images scored after fine-tuning")
+    ap.add_argument("--latency-threads", type=int, default=2, help="threads of the measured latency (0: skip)")
+    ap.add_argument("--threads", type=int, default=2, help="threads of prediction and fine-tuning")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--output", default="runs/search_rank")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     import torch
-    from scipy.stats import kendalltau
 
+    from litepose.engine.config import SupernetCfg, TrainConfig
     from litepose.engine.transfer import transfer
     from litepose.models import load_checkpoint
     from litepose.models.space import SearchSpace
-    from litepose.search.cost import cost_of, parse_budget
+    from litepose.models.spec import resolve_spec
+    from litepose.search.cost import cost_of, network_latency
     from litepose.search.evolution import AccuracyPredictor, arch_key
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    budget = parse_budget(args.budget)
     sup, _ = load_checkpoint(args.supernet)
     cfg = Path(args.supernet).parent / "config.yaml"
-    from litepose.engine.config import SupernetCfg, TrainConfig
-
     section = TrainConfig.load(str(cfg)).supernet if cfg.is_file() else SupernetCfg()
     space = SearchSpace.from_config(section, sup.max_spec)
     space = space.replace(sizes=tuple(s for s in space.sizes if s % 64 == 0))
-    rng = random.Random(args.seed)
-    specs = []
-    while len(specs) < args.n:
-        s = space.sample(rng)
-        if budget.allows(cost_of(s, budget.cost, sup.num_joints)) and s not in specs:
-            specs.append(s)
-    predictor = AccuracyPredictor(sup, args.data, args.val_data, calib_images=args.calib_images,
-                                  val_images=args.val_images)  # fmt: skip
-    val_json = subset_annotations(Path(args.val_data), args.final_val_images)
+    specs = spread_archs(space, args.n, args.seed) + [resolve_spec(a)[1] for a in args.arch]
+    protocol = {"steps": None if args.minutes else args.steps, "minutes": args.minutes, "batch_size": args.batch_size,
+                "calib_images": args.calib_images, "val_images": args.val_images,
+                "final_val_images": args.final_val_images, "supernet": str(Path(args.supernet).resolve()),
+                "seed": args.seed}  # fmt: skip
     state_path = out / "rank.json"
-    rows = json.loads(state_path.read_text())["rows"] if state_path.is_file() else []
-    done = {r["key"] for r in rows}
-    for spec in specs:
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {"protocol": protocol, "rows": []}
+    if state["protocol"] != protocol:
+        raise SystemExit(f"{state_path} was written with {state['protocol']}: another --output, or delete it")
+    rows = {r["key"]: r for r in state["rows"]}
+    predictor = None
+    for i, spec in enumerate(specs, 1):
         key = arch_key(spec)
-        if key in done:
+        if key in rows:
             continue
+        print(f"[{i}/{len(specs)}] {key}", flush=True)
+        if predictor is None:
+            predictor = AccuracyPredictor(sup, args.data, args.val_data, calib_images=args.calib_images,
+                                          val_images=args.val_images)  # fmt: skip
         t0 = time.time()
         pred_ap = predictor(spec)
         t_pred = time.time() - t0
-        arch_path = out / f"{key}.json"
-        arch_path.write_text(json.dumps(spec.to_json()))
         sub = out / f"{key}.pth"
-        transfer(sup, spec, sub, data=args.data, num_images=256, device="cpu")
-        run = out / f"ft-{key}"
-        cmd = [sys.executable, "-m", "litepose", "train", "--config", str(ROOT / "configs" / "synthpose_xs.yaml"),
-               "--output", str(run), "--pretrained", str(sub), "model.pretrained_head=true", f"model.arch={arch_path}",
-               "model.input_size=null",
-               f"data.train={args.data}", f"data.val={val_json}", "data.synthpose=null",
-               f"train.time_limit_min={args.minutes}", "train.max_steps_per_epoch=20", "val.every=0"]  # fmt: skip
-        import subprocess
-
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-        ft_ap = max(m.get("ap", -1.0) for m in metrics)
-        rows.append({"key": key, "input_size": spec.input_size, "cost": cost_of(spec, budget.cost, sup.num_joints),
-                     "predicted_ap": pred_ap, "finetuned_ap": ft_ap, "predict_seconds": t_pred,
-                     "arch": spec.to_json()})  # fmt: skip
-        print(f"{key}: predicted {pred_ap:.4f}, fine-tuned {ft_ap:.4f} ({t_pred:.0f} s to predict)", flush=True)
-        state_path.write_text(json.dumps({"rows": rows}, indent=1))
-    tau, p = kendalltau([r["predicted_ap"] for r in rows], [r["finetuned_ap"] for r in rows])
-    summary = {"rows": rows, "kendall_tau": float(tau), "p_value": float(p), "minutes": args.minutes,
-               "budget": args.budget, "calib_images": args.calib_images, "val_images": args.val_images,
-               "final_val_images": args.final_val_images}  # fmt: skip
-    state_path.write_text(json.dumps(summary, indent=1))
-    print(f"Kendall tau {tau:.3f} (p = {p:.3f}) over {len(rows)} architectures")
+        if not sub.is_file():
+            transfer(sup, spec, sub, data=args.data, num_images=256, device="cpu")
+        t0 = time.time()
+        ft_ap, steps = _fine_tune(spec, sub, out / f"ft-{key}", args)
+        row = {"key": key, "input_size": spec.input_size, "gmacs": cost_of(spec, "macs", sup.num_joints) / 1e9,
+               "predicted_ap": pred_ap, "finetuned_ap": ft_ap, "steps": steps, "predict_seconds": t_pred,
+               "finetune_minutes": (time.time() - t0) / 60, "arch": spec.to_json(),
+               "fixed": i > args.n}  # fmt: skip
+        if args.latency_threads:
+            row["latency_ms"] = network_latency(spec, sup.num_joints, "torch", args.latency_threads, supernet=sup)
+        rows[key] = row
+        print(f"  predicted {pred_ap:.4f}, fine-tuned {ft_ap:.4f} after {steps} steps", flush=True)
+        _write(state_path, {"protocol": protocol, "rows": list(rows.values())})
+    done = [rows[arch_key(s)] for s in specs]
+    figures = report([r for r in done if not r["fixed"]] or done)
+    _write(state_path, {"protocol": protocol, "rows": list(rows.values()), "report": figures})
+    print(_table(done))
+    a = figures["all"]
+    print(f"Kendall tau {a['kendall_tau']:.3f} (p {a['kendall_p']:.3g}), Spearman rho {a['spearman_rho']:.3f} "
+          f"(p {a['spearman_p']:.3g}) over {a['n']} architectures; "
+          f"predictor error {figures['mean_abs_error']:.4f} AP")  # fmt: skip
+    for size, c in figures["by_size"].items():
+        print(f"  input {size}: tau {c['kendall_tau']:.3f} (p {c['kendall_p']:.3g}) over {c['n']}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

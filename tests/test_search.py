@@ -310,3 +310,52 @@ def test_search_cli_latency_budget_with_a_given_table(tiny, tmp_path, capsys) ->
     assert "latency_ms" in (out / "candidates.csv").read_text().splitlines()[0]
     assert main([*args[:-1], "--backend", "onnxruntime"]) == 2  # a clear error until that backend lands
     assert "not available for latency yet" in capsys.readouterr().err
+
+
+def _search_rank():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "search_rank.py"
+    spec = importlib.util.spec_from_file_location("search_rank", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_search_rank_spreads_the_space_and_reports_rank_correlations() -> None:
+    rank = _search_rank()
+    specs = rank.spread_archs(SPACE, 6, seed=0)
+    assert len(set(specs)) == 6 and {s.input_size for s in specs} == {32, 48, 64}
+    # two multipliers: the first three are the smallest networks at each size, the last three the largest
+    assert all(s.stem_channels == 8 and s.deconv == (8, 8, 8) for s in specs[:3])
+    assert all(s.stem_channels == 16 and s.deconv == (16, 16, 16) for s in specs[3:])
+    pairs = [(0.1, 0.2), (0.2, 0.3), (0.3, 0.5), (0.4, 0.4), (0.5, 0.6)]
+    f = rank.report([{"input_size": 32 + 16 * (i % 2), "predicted_ap": p, "finetuned_ap": y}
+                     for i, (p, y) in enumerate(pairs)])  # fmt: skip
+    assert f["all"]["n"] == 5 and f["all"]["kendall_tau"] == pytest.approx(0.8)
+    assert f["all"]["spearman_rho"] == pytest.approx(0.9) and 0 < f["all"]["kendall_p"] < 0.1
+    assert set(f["by_size"]) == {"32", "48"} and f["by_size"]["32"]["n"] == 3
+    assert f["mean_abs_error"] == pytest.approx(0.1, abs=1e-9)
+
+
+def test_search_rank_end_to_end_resumes_from_its_cache(tiny, tmp_path, capsys) -> None:
+    root, ckpt = tiny
+    rank = _search_rank()
+    args = ["--supernet", str(ckpt), "--data", str(root / "synth"), "--val-data", str(root / "synth"), "--n", "2",
+            "--steps", "2", "--batch-size", "2", "--calib-images", "2", "--val-images", "2",
+            "--final-val-images", "2", "--latency-threads", "0", "--threads", "1",
+            "--output", str(tmp_path / "r")]  # fmt: skip
+    assert rank.main(args) == 0
+    state = json.loads((tmp_path / "r/rank.json").read_text())
+    assert len(state["rows"]) == 2 and all(r["steps"] == 2 for r in state["rows"])
+    assert {r["input_size"] for r in state["rows"]} == {64, 128}  # the space's sizes that inference runs
+    assert state["report"]["all"]["n"] == 2 and "kendall_tau" in state["report"]["all"]
+    # a second run finds every architecture in the cache: nothing is fine-tuned again
+    for metrics in tmp_path.glob("r/ft-*/metrics.jsonl"):
+        metrics.unlink()
+    assert rank.main(args) == 0
+    assert "Kendall tau" in capsys.readouterr().out and not list(tmp_path.glob("r/ft-*/metrics.jsonl"))
+    # another protocol in the same folder is refused
+    with pytest.raises(SystemExit, match="another --output"):
+        rank.main([*args, "--steps", "4"])
