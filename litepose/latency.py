@@ -3,7 +3,8 @@
 
 One image goes through :class:`~litepose.Predictor` again and again, for each backend (eager
 unfolded torch first, what the original runs; then folded channels-last torch, ONNX Runtime fp32
-and int8, OpenVINO fp32 and int8 where installed), with and without flip test. Each row gives
+and int8, OpenVINO fp32, bf16 (on a CPU with AVX512-BF16 or AMX) and int8, NCNN and ExecuTorch
+where installed), with and without flip test. Each row gives
 per-stage milliseconds (preprocess, network, decode = merge + grouping + back-projection, and
 their total) as median / min / max over the runs, and the frames per second of the median.
 
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .formats import BACKENDS, default_backend, export_modules, format_for_backend, is_exported
+from .runtime.auto import cpu_has_bf16
 
 __all__ = ["VARIANTS", "available_variants", "plan_variants", "benchmark", "format_table"]
 
@@ -38,6 +40,7 @@ VARIANTS = (
     ("onnxruntime", "fp32"),
     ("onnxruntime", "int8"),
     ("openvino", "fp32"),
+    ("openvino", "bf16"),
     ("openvino", "int8"),
     ("ncnn", "fp32"),
     ("ncnn", "int8"),
@@ -71,6 +74,8 @@ def plan_variants(backends: Sequence[str] | None = None) -> tuple[list[tuple[str
         if absent:
             why = f"not installed here: {', '.join(absent)} (pip install 'litepose[{extra}]')"
             missing.append({"backend": b, "precision": prec, "error": why})
+        elif prec == "bf16" and not cpu_has_bf16():
+            missing.append({"backend": b, "precision": prec, "error": "this CPU has neither AVX512-BF16 nor AMX"})
         else:
             runnable.append((b, prec))
     return runnable, missing
@@ -78,7 +83,8 @@ def plan_variants(backends: Sequence[str] | None = None) -> tuple[list[tuple[str
 
 def available_variants(backends: Sequence[str] | None = None) -> list[tuple[str, str]]:
     """The rows :func:`benchmark` can make here: every variant whose runtime is installed (int8 on
-    OpenVINO also needs nncf), restricted to ``backends`` (eager torch always comes first)."""
+    OpenVINO also needs nncf, bf16 a CPU that computes it), restricted to ``backends`` (eager torch
+    always comes first)."""
     return plan_variants(backends)[0]
 
 
@@ -100,18 +106,22 @@ def _time(predictor: Any, image: np.ndarray, runs: int, warmup: int) -> dict[str
 
 
 def _open(model: Any, backend: str, precision: str, tmp: Path, input_size: int | None, int8_images: int) -> Any:
-    """What a Predictor takes for one variant: the torch model, or a file exported into ``tmp``."""
+    """What a Predictor takes for one variant: the torch model, or a file exported into ``tmp`` (bf16:
+    the fp32 file, which OpenVINO computes in bf16; exported once for both rows)."""
     if backend in ("torch", "torch-eager"):
         return model
     from .export import export_model
 
     fmt = format_for_backend(backend)
     assert fmt is not None, backend  # every backend but the torch ones runs a format's files
-    print(f"exporting {fmt.name} {precision}", file=sys.stderr)
+    file_precision = "fp32" if precision == "bf16" else precision
+    path = tmp / f"{fmt.name}-{file_precision}{fmt.suffix}"
+    if path.exists():
+        return path
+    print(f"exporting {fmt.name} {file_precision}", file=sys.stderr)
     return export_model(
-        model, fmt.name, tmp / f"{fmt.name}-{precision}{fmt.suffix}", input_size=input_size,
-        int8=precision == "int8", int8_images=int8_images,
-    )  # fmt: skip
+        model, fmt.name, path, input_size=input_size, int8=file_precision == "int8", int8_images=int8_images
+    )
 
 
 def _cause(e: BaseException) -> str:
@@ -170,11 +180,9 @@ def benchmark(
 
             source, _ = load_checkpoint(source)
         variants, missing = plan_variants(backends)
-        if precision is not None:  # one precision asked for: bf16 is OpenVINO's fp32 file computed in bf16
-            file_precision = "fp32" if precision == "bf16" else precision
-            variants = [v for v in variants if v[1] == file_precision and (precision != "bf16" or v[0] == "openvino")]
-            missing = [r for r in missing if r["precision"] == file_precision]
-            predictor_kwargs["precision"] = precision
+        if precision is not None:  # one precision asked for (bf16: OpenVINO's fp32 file computed in bf16)
+            variants = [v for v in variants if v[1] == precision]
+            missing = [r for r in missing if r["precision"] == precision]
         if backends and not any(b in backends for b, _ in variants):
             raise ValueError(
                 "cannot benchmark here: " + "; ".join(f"{r['backend']} {r['precision']}: {r['error']}" for r in missing)
@@ -184,7 +192,8 @@ def benchmark(
         for backend, prec in variants:
             try:
                 net = source if exported else _open(source, backend, prec, Path(tmp), input_size, int8_images)
-                rows += [_measure(net, backend, flip, image, runs, warmup, threads, input_size, predictor_kwargs)
+                kw = {**predictor_kwargs, "precision": "bf16"} if prec == "bf16" else predictor_kwargs
+                rows += [_measure(net, backend, flip, image, runs, warmup, threads, input_size, kw)
                          for flip in flips]  # fmt: skip
             except Exception as e:
                 if backend == "torch-eager":  # the baseline: its failure is the options' (or a bug), not a runtime's

@@ -210,6 +210,22 @@ def test_benchmark_has_an_auto_row_and_filters_by_precision(tiny_ckpt, monkeypat
         latency.benchmark(str(tiny_ckpt), runs=1, warmup=0, flips=(False,), device="cpu", precision="int8")
 
 
+def test_benchmark_plans_a_bf16_row_only_where_the_cpu_computes_bf16(tiny_ckpt, monkeypatch) -> None:
+    pytest.importorskip("openvino")
+    from litepose import latency
+
+    monkeypatch.setattr(latency, "cpu_has_bf16", lambda: False)
+    runnable, missing = latency.plan_variants(["openvino"])
+    assert ("openvino", "bf16") not in runnable
+    assert {"backend": "openvino", "precision": "bf16", "error": "this CPU has neither AVX512-BF16 nor AMX"} in missing
+    monkeypatch.setattr(latency, "cpu_has_bf16", lambda: True)
+    assert ("openvino", "bf16") in latency.plan_variants(["openvino"])[0]
+    if auto.cpu_has_bf16():  # measured for real: OpenVINO's fp32 file computed in bf16
+        rows = latency.benchmark(str(tiny_ckpt), backends=["openvino"], runs=1, warmup=0, flips=(False,),
+                                 device="cpu", precision="bf16")  # fmt: skip
+        assert [(r["backend"], r["precision"]) for r in rows] == [("openvino", "bf16")]
+
+
 def test_video_runs_without_flip_test_by_default_and_images_with_it(tmp_path, capsys) -> None:
     import cv2
 
