@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -167,25 +168,103 @@ def test_grouping_is_the_same_with_and_without_kernels(compiled, monkeypatch):
 # -- the numpy merge (ONNX Runtime / OpenVINO outputs): the bits of the plain formula ---------------
 
 
+def _cv2_up(x, size):
+    """(N, C, h, w) -> (N, C, H, W) by cv2.resize plane by plane (what the kernels must equal)."""
+    if tuple(x.shape[2:]) == tuple(size):
+        return x
+    return np.stack([np.stack([cv2.resize(p, size[::-1], interpolation=cv2.INTER_LINEAR) for p in im]) for im in x])
+
+
 def _plain_merge(outputs, k, size, flipped, flip_index):
-    """The original's merge written plainly (new arrays at every step), numpy arrays only."""
+    """The original's merge written plainly (new arrays at every step), numpy arrays and cv2 only."""
     big = outputs[-1].shape[2:]
     hm = 0
     for i, o in enumerate(outputs):
-        o = o if i == len(outputs) - 1 else tt._up(o, big)
+        o = o if i == len(outputs) - 1 else _cv2_up(o, big)
         hm = hm + o[:, :k]
-    tags = [next(tt._up(o, big) for o in outputs if o.shape[1] > k)[:, k:]]
+    tags = [next(_cv2_up(o, big) for o in outputs if o.shape[1] > k)[:, k:]]
     heatmaps = [hm / len(outputs)]
     if flipped is not None:
-        back = [(o if i == len(flipped) - 1 else tt._up(o, big))[..., ::-1] for i, o in enumerate(flipped)]
+        back = [(o if i == len(flipped) - 1 else _cv2_up(o, big))[..., ::-1] for i, o in enumerate(flipped)]
         hm_f = 0
         for o in back:
             hm_f = hm_f + o[:, :k][:, flip_index]
         heatmaps.append(hm_f / len(back))
         tags.append(next(o for o in back if o.shape[1] > k)[:, k:][:, flip_index])
-    return [tt._up(np.ascontiguousarray(m), size) for m in heatmaps], [
-        tt._up(np.ascontiguousarray(t), size) for t in tags
+    return [_cv2_up(np.ascontiguousarray(m), size) for m in heatmaps], [
+        _cv2_up(np.ascontiguousarray(t), size) for t in tags
     ]
+
+
+def _bits(a):
+    """The float32 bits (so that -0.0 differs from +0.0 and NaNs compare)."""
+    return np.ascontiguousarray(a, np.float32).view(np.uint32)
+
+
+def _awkward(rng, shape, trial):
+    """Random float32 maps with what rounding can trip on: huge and subnormal scales, quarter steps
+    (exact ties), signed zeros."""
+    scale = [1.0, 1e30, 1e-30, 1e-44, 1e-39, 3.0][trial % 6]
+    x = (rng.normal(0, 1, shape) * scale).astype(np.float32)
+    if trial % 4 == 1:
+        x = np.round(x * 4) / 4
+    if trial % 3 == 2:
+        x[rng.random(shape) < 0.3] = -0.0
+    if trial % 5 == 3:
+        x[rng.random(shape) < 0.3] = 0.0
+    return x
+
+
+def test_upsampling_kernel_is_cv2_resize(compiled, monkeypatch):
+    """litepose_up2 (``_up`` by 2x) gives cv2.resize's INTER_LINEAR bits, the signs of zeros, subnormal
+    and huge values included, on sizes that are not multiples of the vector width; a map with a NaN
+    or of one row or column goes to cv2 (the same answer, NaN for NaN)."""
+    rng = np.random.default_rng(5)
+    for trial in range(400):
+        h, w = (64, 96) if trial % 10 == 0 else (int(rng.integers(2, 40)), int(rng.integers(2, 40)))
+        x = _awkward(rng, (1, 2, h, w), trial)
+        want = _cv2_up(x, (2 * h, 2 * w))
+        with monkeypatch.context() as m:  # the kernel must answer: cv2 is not there
+            m.setattr(tt.cv2, "resize", None)
+            got = tt._up(x, (2 * h, 2 * w))
+        np.testing.assert_array_equal(_bits(got), _bits(want), err_msg=f"trial {trial}")
+    for x in (rng.normal(0, 1, (1, 1, 1, 7)), rng.normal(0, 1, (1, 1, 6, 1)), rng.normal(0, 1, (1, 2, 5, 6))):
+        x = x.astype(np.float32)
+        x.reshape(-1)[3] = np.nan
+        size = (2 * x.shape[2], 2 * x.shape[3])
+        np.testing.assert_array_equal(_bits(tt._up(x, size)), _bits(_cv2_up(x, size)))
+
+
+def _merge_inputs(rng, trial, n, k, h, w):
+    return [_awkward(rng, (n, 2 * k, h, w), trial), _awkward(rng, (n, k, 2 * h, 2 * w), trial + 1)]
+
+
+def test_merge_kernel_is_the_numpy_merge(compiled, monkeypatch):
+    """litepose_merge_up2 (the usual pair of outputs, flip test or not, one or two images, 17 or 14
+    joints, kept at the 1/2-resolution size or brought to the input size): the numpy + cv2 merge's
+    bits; with a NaN, that merge runs (the same answer)."""
+    rng = np.random.default_rng(6)
+    cases = []
+    for trial in range(24):
+        k = 17 if trial % 2 else 14
+        n, h, w = 1 + trial % 2, int(rng.integers(2, 30)), int(rng.integers(2, 30))
+        if trial % 8 == 0:
+            h, w = 64, 96
+        outputs = _merge_inputs(rng, trial, n, k, h, w)
+        flipped = _merge_inputs(rng, trial + 7, n, k, h, w) if trial % 3 else None
+        if trial % 7 == 5:
+            outputs[1][0, 1, 2, 3] = np.nan
+        size = (4 * h, 4 * w) if trial % 4 == 3 else (2 * h, 2 * w)
+        cases.append((outputs, k, size, flipped, keypoint_set_for(k).flip_index))
+    with monkeypatch.context() as m:  # the kernel must answer where all is finite: cv2 is not there
+        m.setattr(tt.cv2, "resize", lambda *a, **kw: (_ for _ in ()).throw(AssertionError("cv2 called")))
+        got = [tt.merge_outputs(*c) for c in cases if np.isfinite(c[0][1]).all()]
+    got = [tt.merge_outputs(*c) for c in cases]
+    _python_only(monkeypatch)
+    want = [tt.merge_outputs(*c) for c in cases]
+    for i, ((gh, gt), (wh, wt)) in enumerate(zip(got, want)):
+        for a, b in zip(gh + gt, wh + wt):
+            np.testing.assert_array_equal(_bits(a), _bits(b), err_msg=f"case {i}")
 
 
 @pytest.mark.parametrize("size", [(64, 96), (128, 192), (100, 150)])

@@ -1,7 +1,8 @@
 """The decoder's compiled kernels (``litepose/native/_csrc/decode.c``, built into the library of
-:mod:`litepose.native`): the assignment solver and refine's search, each computing exactly
-what its Python version computes. None when that library cannot be built here (no C compiler):
-the decoder then runs its Python versions, silently; a failed build warns once (``native.load``)."""
+:mod:`litepose.native`): the numpy merge's 2x upsampling, the peak window test, the assignment
+solver and refine's search, each computing exactly what its Python version computes. None when
+that library cannot be built here (no C compiler): the decoder then runs its Python versions,
+silently; a failed build warns once (``native.load``)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ _SIGNATURES = {
     "litepose_refine_search_joints": [_P, _P, _I64, _I64, _I64, _I64, _I, _I, _I, _P, _P, _I, _P],
     "litepose_tag_sq": [_P, _P, _I64, _I64, _I64, _I, _P, _P],
     "litepose_local_maxima": [_P, _I, _I, _I, ctypes.c_float, _I, _P],
+    "litepose_merge_up2": [_P, _I64, _P, _I64, _I, _I, _I, _I, _P, _I, _P, _P, _I64],
+    "litepose_up2": [_P, _I64, _I, _I, _P],
 }
 _RESTYPES = {"litepose_local_maxima": ctypes.c_int64}
-_ABI = 1
+_ABI = 2
 #: set to False to run the Python versions only (the tests compare both)
 enabled = True
 

@@ -17,7 +17,10 @@ Floating-point operations follow the original's order so that results match it c
 Every step takes numpy arrays or torch tensors alike (torch is imported only for tensors), so
 that a runtime without torch (ONNX Runtime, OpenVINO) runs the same chain: tensors are
 interpolated by ``torch.nn.functional.interpolate``, arrays by ``cv2.resize`` (the same
-half-pixel bilinear rule, equal within float rounding).
+half-pixel bilinear rule, equal within float rounding). For arrays, the usual 2x steps run in a
+compiled kernel (:mod:`litepose.decode._native`) that gives cv2.resize's bits, fused with the
+heatmap average and the flip back for the network's usual pair of outputs; cv2 and numpy run
+where it is unavailable, for other shapes, and for maps with a value that is not finite.
 
 The fast chain (``Predictor(chain="fast")``) calls :func:`merge_outputs` with the size of the
 network's 1/2-resolution output instead of the input size: the maps are grouped where the
@@ -33,6 +36,7 @@ import cv2
 import numpy as np
 
 from ..preprocess import ResizeGeometry
+from ._native import kernel
 
 if TYPE_CHECKING:
     import torch
@@ -62,6 +66,11 @@ def _up(x: Maps, size: tuple[int, int]) -> Maps:
         return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
     n, c = x.shape[:2]
     out = np.empty((n, c, *size), np.float32)
+    fn = kernel("litepose_up2") if x.dtype == np.float32 and tuple(size) == (2 * x.shape[2], 2 * x.shape[3]) else None
+    if fn is not None:  # cv2.resize's 2x upsampling, bit for bit, compiled (None: not finite, 1-pixel maps)
+        src = np.ascontiguousarray(x)
+        if fn(src.ctypes.data, n * c, x.shape[2], x.shape[3], out.ctypes.data) == 0:
+            return out
     for i in range(n):  # plane by plane: contiguous in and out, faster than one many-channel call
         for j in range(c):
             cv2.resize(np.ascontiguousarray(x[i, j]), (size[1], size[0]), dst=out[i, j], interpolation=cv2.INTER_LINEAR)
@@ -170,6 +179,49 @@ def _merge_arrays(
     final = tuple(size) == big
     n_img = outputs[0].shape[0]
     stage = np.empty((n_img, 2 * n_flip * k, *big), np.float32)
+    if not _merge_compiled(views, k, stage):
+        _merge_views(views, k, stage)
+    merged = stage if final else _up(stage, size)
+    parts = [merged[:, i : i + k] for i in range(0, merged.shape[1], k)]
+    return parts[:n_flip], parts[n_flip:]
+
+
+def _merge_compiled(views: list[tuple[Sequence[np.ndarray], list[int] | None]], k: int, stage: np.ndarray) -> bool:
+    """:func:`_merge_views` in one compiled pass per plane (``litepose_merge_up2``: cv2.resize's
+    bilinear 2x upsampling, bit for bit, fused with the average and the flip back) for the usual
+    pair of outputs: K heatmaps + K tags at half the size of K heatmaps. False (``stage`` left to
+    :func:`_merge_views`) for other outputs, without the kernel, or when a value is not finite."""
+    fn = kernel("litepose_merge_up2")
+    if fn is None or not len(views[0][0][0]):
+        return False
+    n_img, n_flip, (hh, ww) = stage.shape[0], len(views), stage.shape[2:]
+    calls = []
+    for f, (outs, fi) in enumerate(views):
+        if len(outs) != 2:
+            return False
+        lo, hi = outs
+        ok = lo.dtype == hi.dtype == np.float32 and lo.ndim == hi.ndim == 4 and len(lo) == len(hi) == n_img
+        if not ok or lo.shape[1] < 2 * k or hi.shape[1] < k or (2 * lo.shape[2], 2 * lo.shape[3]) != (hh, ww):
+            return False
+        perm = None if fi is None else np.asarray(fi, np.int64)
+        if perm is not None and (perm.shape != (k,) or perm.min() < 0 or perm.max() >= k):
+            return False
+        calls.append((np.ascontiguousarray(lo), np.ascontiguousarray(hi), perm, f))
+    plane = hh * ww
+    for lo, hi, perm, f in calls:
+        rc = fn(
+            lo.ctypes.data, lo[0].size, hi.ctypes.data, hi[0].size, n_img, k, lo.shape[2], lo.shape[3],
+            None if perm is None else perm.ctypes.data, perm is not None,
+            stage.ctypes.data + 4 * f * k * plane, stage.ctypes.data + 4 * (n_flip + f) * k * plane, stage[0].size,
+        )  # fmt: skip
+        if rc != 0:
+            return False
+    return True
+
+
+def _merge_views(views: list[tuple[Sequence[np.ndarray], list[int] | None]], k: int, stage: np.ndarray) -> None:
+    """The merge of :func:`_merge_arrays` into ``stage``, with numpy and cv2."""
+    n_flip, big = len(views), stage.shape[2:]
     for f, (outs, fi) in enumerate(views):
         hm = stage[:, f * k : (f + 1) * k]
         tag = stage[:, (n_flip + f) * k : (n_flip + f + 1) * k]
@@ -196,9 +248,6 @@ def _merge_arrays(
                 np.copyto(tag, o[:, k : 2 * k] if fi is None else o[:, [k + j for j in fi]])
         if len(outs) > 1:
             np.divide(hm, np.float32(len(outs)), out=hm)
-    merged = stage if final else _up(stage, size)
-    parts = [merged[:, i : i + k] for i in range(0, merged.shape[1], k)]
-    return parts[:n_flip], parts[n_flip:]
 
 
 def aggregate(

@@ -16,7 +16,7 @@
 #include <immintrin.h>
 #endif
 
-int litepose_decode_abi_version(void) { return 1; }
+int litepose_decode_abi_version(void) { return 2; }
 
 /* The minimum-cost assignment of litepose/decode/assignment.py (_min_cost_assignment_py): the same
  * algorithm, float64 operations and tie-breaking, so the same columns. Warm start (each row reduced
@@ -468,4 +468,113 @@ int litepose_refine_search_joints(const float *d, const float *tag, int64_t sk, 
         if (rc != 0) return rc;
     }
     return 0;
+}
+
+/* -- The merge of the network's two outputs (litepose/decode/testtime.py, _merge_arrays) --------
+ *
+ * The 1/4-resolution output (K heatmaps + K tags) is upsampled 2x to the 1/2-resolution one (K
+ * heatmaps); the heatmaps of both are averaged; with flip test, the flipped outputs are mirrored
+ * back and their joints permuted. One pass per plane instead of cv2.resize + numpy calls.
+ *
+ * The upsampling is cv2.resize's INTER_LINEAR (half-pixel centres) for float32 at scale 2, as
+ * OpenCV computes it with fused multiply-adds: a horizontal pass s -> t, then a vertical one, each
+ * output fma(b - a, f, a) from its two source values a, b and the weight f of b (0.75 or 0.25).
+ * The first and last columns / rows lie beyond the source's centres: a column there is
+ * fma(a - a, 0, a) of the first / last source value (so a -0.0 becomes +0.0, as in OpenCV), a row
+ * there is the first / last row of the horizontal pass as it is. Checked bit for bit against cv2.resize
+ * (tests/test_decode_kernels.py). Non-finite outputs and maps of one row or column (another path
+ * in OpenCV) are left to cv2: the caller falls back. */
+
+/* One row: s (w >= 2 values) -> o (2w values). */
+static void up2_row(const float *restrict s, int w, float *restrict o) {
+    o[0] = fmaf(s[0] - s[0], 0.0f, s[0]); /* (a -0.0 becomes +0.0, as in OpenCV) */
+    for (int k = 1; k < w; k++) {
+        float a = s[k - 1], d = s[k] - a;
+        o[2 * k - 1] = fmaf(d, 0.25f, a);
+        o[2 * k] = fmaf(d, 0.75f, a);
+    }
+    o[2 * w - 1] = fmaf(s[w - 1] - s[w - 1], 0.0f, s[w - 1]);
+}
+
+/* Output row from two horizontal rows a, b (n values) at weight f of b. */
+static void lerp_rows(const float *restrict a, const float *restrict b, float f, int n, float *restrict o) {
+    for (int x = 0; x < n; x++) o[x] = fmaf(b[x] - a[x], f, a[x]);
+}
+
+/* Write output row y: v = t (or (t + add) / 2 when add is given, numpy's float32 operations),
+ * mirrored left-right when asked. Returns whether a value is not finite. */
+static int put_row(const float *restrict t, const float *restrict add, int n, int mirror, float *restrict o) {
+    uint32_t odd = 0;
+    for (int x = 0; x < n; x++) {
+        float v = add ? (t[x] + add[x]) / 2.0f : t[x];
+        uint32_t b;
+        memcpy(&b, &v, 4);
+        odd |= (b & 0x7f800000u) == 0x7f800000u;
+        o[mirror ? n - 1 - x : x] = v;
+    }
+    return odd != 0;
+}
+
+/* One (h, w) plane s (h, w >= 2) -> (2h, 2w) plane out, (up + add) / 2 when add (a (2h, 2w) plane)
+ * is given, mirrored when asked. buf: 3 rows of 2w floats. Returns whether an output is not finite. */
+static int up2_plane(const float *s, int h, int w, const float *add, int mirror, float *out, float *buf) {
+    int W = 2 * w;
+    float *prev = buf, *cur = buf + W, *t = buf + 2 * W;
+    int odd = 0;
+    up2_row(s, w, prev);
+    up2_row(s + w, w, cur);
+    odd |= put_row(prev, add, W, mirror, out); /* the first row: the first source row's */
+    for (int k = 1; k < h; k++) { /* rows 2k - 1 and 2k from source rows k - 1 (prev) and k (cur) */
+        if (k > 1) {
+            float *swap = prev;
+            prev = cur;
+            cur = swap;
+            up2_row(s + (int64_t)k * w, w, cur);
+        }
+        int64_t y = 2 * k - 1;
+        lerp_rows(prev, cur, 0.25f, W, t);
+        odd |= put_row(t, add ? add + y * W : NULL, W, mirror, out + y * W);
+        lerp_rows(prev, cur, 0.75f, W, t);
+        odd |= put_row(t, add ? add + (y + 1) * W : NULL, W, mirror, out + (y + 1) * W);
+    }
+    int64_t y = 2 * (int64_t)h - 1; /* the last row: the last source row's */
+    odd |= put_row(cur, add ? add + y * W : NULL, W, mirror, out + y * W);
+    return odd;
+}
+
+/* For n images: low (n, *, h, w) holds K heatmaps then K tags (image stride low_img elements),
+ * high (n, *, 2h, 2w) K heatmaps first (image stride high_img). Output joint j takes source joint
+ * perm[j] (perm NULL: j): hm plane j = (up2(low heatmap) + high heatmap) / 2, tag plane j =
+ * up2(low tag), mirrored when asked; the planes of image i at hm / tag + i * out_img.
+ * Returns 0; 1 when an output is not finite or h or w is 1 (the caller then merges with cv2, which
+ * takes another path for a single row or column); -1 without memory. */
+int litepose_merge_up2(const float *low, int64_t low_img, const float *high, int64_t high_img, int n, int k, int h,
+                       int w, const int64_t *perm, int mirror, float *hm, float *tag, int64_t out_img) {
+    if (h < 2 || w < 2) return 1;
+    float *buf = malloc(3 * 2 * (size_t)w * sizeof(float));
+    if (!buf) return -1;
+    int64_t hw = (int64_t)h * w, HW = 4 * hw;
+    int odd = 0;
+    for (int i = 0; i < n && !odd; i++) {
+        const float *lo = low + i * low_img, *hi = high + i * high_img;
+        for (int j = 0; j < k && !odd; j++) {
+            int64_t c = perm ? perm[j] : j;
+            odd |= up2_plane(lo + c * hw, h, w, hi + c * HW, mirror, hm + i * out_img + j * HW, buf);
+            odd |= up2_plane(lo + (k + c) * hw, h, w, NULL, mirror, tag + i * out_img + j * HW, buf);
+        }
+    }
+    free(buf);
+    return odd;
+}
+
+/* cv2.resize's 2x upsampling (as above) of n (h, w) planes into n (2h, 2w) planes. Returns as
+ * litepose_merge_up2. */
+int litepose_up2(const float *src, int64_t n, int h, int w, float *dst) {
+    if (h < 2 || w < 2) return 1;
+    float *buf = malloc(3 * 2 * (size_t)w * sizeof(float));
+    if (!buf) return -1;
+    int odd = 0;
+    for (int64_t p = 0; p < n && !odd; p++) odd |= up2_plane(src + p * h * w, h, w, NULL, 0, dst + p * 4 * h * w, buf);
+    free(buf);
+    return odd;
 }
