@@ -165,6 +165,42 @@ def test_grouping_is_the_same_with_and_without_kernels(compiled, monkeypatch):
         np.testing.assert_array_equal(sa, sb)
 
 
+def test_grouping_kernel_is_the_python_grouping(compiled, monkeypatch):
+    """litepose_group_people gives _group_people's people (which candidate joins whom, in which order)
+    on random decodes: crowds from 3 to 70 people (SciPy's solver called back for matrices wider
+    than 30 columns), close tags (ties, rejected matches), 1 or 2 tag channels, low thresholds; and
+    group() then returns the same keypoints bit for bit with or without the kernels."""
+    rng = np.random.default_rng(8)
+    called = []
+    wide = G.wide_assignment
+    monkeypatch.setattr(G, "wide_assignment", lambda c: called.append(c.shape) or wide(c))
+    inputs = []
+    for trial in range(30):
+        people = int(rng.integers(3, 71))
+        maps = synthetic_maps(
+            people, 96, 128, tag_dims=1 + trial % 2, missing_per_person=int(rng.integers(0, 6)),
+            noise=float(rng.choice([0.05, 0.3])), tag_sep=float(rng.choice([0.3, 0.6, 1.5])), seed=100 + trial,
+        )  # fmt: skip
+        for thr, top in ((0.1, 30), (0.05, 60)):
+            joint, y, x, val = G.find_peaks(maps.heatmaps, thr, top)
+            cand = np.ascontiguousarray(maps.tags[joint, y, x])
+            bounds = np.searchsorted(joint, np.arange(18)).tolist()
+            order = keypoint_set_for(17).grouping_order
+            got = G._group_compiled(bounds, order, 17, cand, val.astype(np.float64), 1.0)
+            assert got is not None
+            want = G._group_people(bounds, order, 17, cand, val.astype(np.float64).tolist(), 1.0)
+            assert got[1] == want.n, f"trial {trial}"
+            np.testing.assert_array_equal(got[0][: got[1]], want.member[: want.n], err_msg=f"trial {trial}")
+        inputs.append((maps.heatmaps, maps.tags))
+    assert called, "no matrix wider than 30 columns: SciPy's hand-over is untested"
+    got = [group(d, t, detection_threshold=0.05, max_people=60) for d, t in inputs]
+    _python_only(monkeypatch)
+    want = [group(d, t, detection_threshold=0.05, max_people=60) for d, t in inputs]
+    for (ka, sa), (kb, sb) in zip(got, want):
+        np.testing.assert_array_equal(_bits(ka), _bits(kb))
+        np.testing.assert_array_equal(_bits(sa), _bits(sb))
+
+
 # -- the numpy merge (ONNX Runtime / OpenVINO outputs): the bits of the plain formula ---------------
 
 

@@ -21,6 +21,7 @@ _SIGNATURES = {
     "litepose_local_maxima": [_P, _I, _I, _I, ctypes.c_float, _I, _P],
     "litepose_merge_up2": [_P, _I64, _P, _I64, _I, _I, _I, _I, _P, _I, _P, _P, _I64],
     "litepose_up2": [_P, _I64, _I, _I, _P],
+    "litepose_group_people": [_P, _P, _I, _P, _I, _P, ctypes.c_double, *[_P] * 8],
 }
 _RESTYPES = {"litepose_local_maxima": ctypes.c_int64}
 _ABI = 2

@@ -52,11 +52,7 @@ def min_cost_assignment(cost: np.ndarray | list[list[float]]) -> list[int]:
     if len(set(first)) == n:  # every row's first cheapest column is its own: the warm start
         return first  # matches every row and nothing is left to augment
     if m > _EXACT_TIES_UP_TO:  # beyond the original's 30 people: any optimum, fast
-        rows_, cols = linear_sum_assignment(np.asarray(cost, np.float64))
-        col = [-1] * n
-        for r, c in zip(rows_.tolist(), cols.tolist()):
-            col[r] = c
-        return col
+        return wide_assignment(np.asarray(cost, np.float64)).tolist()
     solve = kernel("litepose_min_cost_assignment")
     if solve is not None:
         a = np.ascontiguousarray(cost, np.float64)
@@ -64,6 +60,15 @@ def min_cost_assignment(cost: np.ndarray | list[list[float]]) -> list[int]:
         if solve(a.ctypes.data, n, m, col.ctypes.data) == 0:
             return col.tolist()
     return _min_cost_assignment_py(cost.tolist() if array else cost)
+
+
+def wide_assignment(cost: np.ndarray) -> np.ndarray:
+    """:func:`min_cost_assignment`'s answer for a float64 ``cost`` of more than 30 columns whose rows'
+    first cheapest columns are not all different: SciPy's solver, each row's column (int64)."""
+    rows_, cols = linear_sum_assignment(cost)
+    col = np.full(cost.shape[0], -1, np.int64)
+    col[rows_] = cols
+    return col
 
 
 def _min_cost_assignment_py(rows: list[list[float]]) -> list[int]:

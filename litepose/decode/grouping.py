@@ -22,6 +22,11 @@ defects. Steps, all vectorised except a loop over the joint types:
 
 Only the peaks above the threshold are ever looked at for steps 1-4, so the cost does not
 grow with the image area; step 5 scans one heatmap per missing joint.
+
+The peak window test, step 2 (all joint types in one call; SciPy's solver, for matrices wider
+than 30 columns, called back from Python) and refine's search run compiled where the kernel
+library is available (:mod:`litepose.decode._native`), with the same operations, so the same
+people; the Python versions here run otherwise.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import numpy as np
 
 from ..data.keypoints import keypoint_set_for
 from ._native import kernel
-from .assignment import min_cost_assignment
+from .assignment import min_cost_assignment, wide_assignment
 
 __all__ = ["group", "find_peaks"]
 
@@ -385,6 +390,40 @@ def _group_people(
     return people
 
 
+def _group_compiled(
+    bounds: list[int], order: tuple[int, ...], k: int, tags: np.ndarray, vals: np.ndarray, tag_threshold: float
+) -> tuple[np.ndarray, int] | None:
+    """:func:`_group_people` (not legacy) in the compiled kernel ``litepose_group_people``: the same
+    float64 costs, float32 tag sums and solver choices, so the same people; SciPy's solver (matrices
+    wider than 30 columns) is called from here when the kernel stops for it. Returns ``(member, n)``,
+    or None (no kernel, more than 2 tag channels, a value that is not finite)."""
+    fn = kernel("litepose_group_people")
+    n_cand, l_ = tags.shape
+    if fn is None or not 1 <= l_ <= 2 or not (np.isfinite(tags).all() and np.isfinite(vals).all()):
+        return None
+    rows = max(n_cand, 1)
+    member = np.full((rows, k), -1, np.int64)
+    tsum, means = np.empty((rows, l_), np.float32), np.empty((rows, l_), np.float32)
+    count = np.empty(rows, np.float32)
+    width = max(1, max(b - a for a, b in zip(bounds[:-1], bounds[1:])))
+    scratch = np.empty((2, width * rows))
+    state = np.zeros(5, np.int64)
+    cols = np.zeros(width, np.int64)
+    b_, o_ = np.asarray(bounds, np.int64), np.asarray(order, np.int64)
+    tags = np.ascontiguousarray(tags, np.float32)
+    vals = np.ascontiguousarray(vals, np.float64)
+    ptrs = [a.ctypes.data for a in (member, tsum, count, means, state, scratch[0], scratch[1], cols)]
+    while True:
+        rc = fn(b_.ctypes.data, o_.ctypes.data, k, tags.ctypes.data, l_, vals.ctypes.data, tag_threshold, *ptrs)
+        if rc == 0:
+            return member, int(state[1])
+        if rc != 1:
+            return None
+        n, m = int(state[3]), int(state[4])
+        cols[:n] = wide_assignment(scratch[0, : n * m].reshape(n, m))  # (the kernel checked that it is wide)
+        state[2] = 1
+
+
 def _group_people_legacy(
     people: _People, bounds: list[int], order: tuple[int, ...], vals: list[float], tag_threshold: float, max_people: int
 ) -> _People:
@@ -689,13 +728,15 @@ def group(
     joint, y, x, val = find_peaks(det, detection_threshold, max_people, nms_kernel)
     cand_tags = np.ascontiguousarray(tag[joint, y, x])  # any strides of `tag`, no copy of the map
     bounds = np.searchsorted(joint, np.arange(k_ + 1)).tolist()
-    vals = val.astype(np.float64).tolist()
-    people = _group_people(bounds, order, k_, cand_tags, vals, tag_threshold, legacy, max_people)
-
-    n = people.n
+    vals = val.astype(np.float64)
+    grouped = None if legacy else _group_compiled(bounds, order, k_, cand_tags, vals, float(tag_threshold))
+    if grouped is None:
+        people = _group_people(bounds, order, k_, cand_tags, vals.tolist(), tag_threshold, legacy, max_people)
+        grouped = people.member, people.n
+    member, n = grouped
     kpts = np.zeros((n, k_, 3), np.float32)
     if n:
-        member = people.member[:n]
+        member = member[:n]
         pp, kk = np.nonzero(member >= 0)
         c = member[pp, kk]
         yc, xc = y[c], x[c]

@@ -290,10 +290,53 @@ typedef struct {
 } Best;
 
 /* Score the pixels of sub-block k; keep the highest score, the first pixel in raster order on ties. */
+#if defined(__SSE4_1__) && SUB == 4
+/* scan of a whole sub-block whose tags are contiguous along x (sx 1): 4 pixels at a time, the same
+ * IEEE operations (correctly rounded square root, rounding to nearest even); the block's highest
+ * score and its first pixel in raster order, then the same rule as scan's. */
+static void scan4(Best *r, const float *d, const float *tag, int64_t sy, int64_t sc, int w, int L, const float *m,
+                  int y0, int x0) {
+    __m128 f[SUB];
+    for (int i = 0; i < SUB; i++) {
+        const float *t = tag + (y0 + i) * sy + x0;
+        __m128 e = _mm_sub_ps(_mm_loadu_ps(t), _mm_set1_ps(m[0]));
+        __m128 s = _mm_mul_ps(e, e);
+        for (int c = 1; c < L; c++) {
+            e = _mm_sub_ps(_mm_loadu_ps(t + c * sc), _mm_set1_ps(m[c]));
+            s = _mm_add_ps(s, _mm_mul_ps(e, e));
+        }
+        __m128 rr = _mm_round_ps(_mm_sqrt_ps(s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        f[i] = _mm_sub_ps(_mm_loadu_ps(d + (int64_t)(y0 + i) * w + x0), rr);
+    }
+    __m128 mx = _mm_max_ps(_mm_max_ps(f[0], f[1]), _mm_max_ps(f[2], f[3]));
+    mx = _mm_max_ps(mx, _mm_shuffle_ps(mx, mx, _MM_SHUFFLE(2, 3, 0, 1)));
+    mx = _mm_max_ps(mx, _mm_shuffle_ps(mx, mx, _MM_SHUFFLE(1, 0, 3, 2)));
+    float top = _mm_cvtss_f32(mx);
+    if (top < r->best) return;
+    for (int i = 0; i < SUB; i++) {
+        int hit = _mm_movemask_ps(_mm_cmpeq_ps(f[i], mx));
+        if (hit) {
+            int64_t p = (int64_t)(y0 + i) * w + x0 + __builtin_ctz((unsigned)hit);
+            if (top > r->best || p < r->at) {
+                r->best = top;
+                r->at = p;
+            }
+            return;
+        }
+    }
+}
+#endif
+
 static void scan(Best *r, const Blocks *B, int k, const float *d, const float *tag, int64_t sy, int64_t sx,
                  int64_t sc, int h, int w, int L, const float *m) {
     int y0 = (k / B->nx) * SUB, x0 = (k % B->nx) * SUB;
     int y1 = y0 + SUB < h ? y0 + SUB : h, x1 = x0 + SUB < w ? x0 + SUB : w;
+#if defined(__SSE4_1__) && SUB == 4
+    if (sx == 1 && y1 - y0 == SUB && x1 - x0 == SUB) {
+        scan4(r, d, tag, sy, sc, w, L, m, y0, x0);
+        return;
+    }
+#endif
     for (int y = y0; y < y1; y++) {
         for (int x = x0; x < x1; x++) {
             int64_t p = (int64_t)y * w + x;
@@ -577,4 +620,108 @@ int litepose_up2(const float *src, int64_t n, int h, int w, float *dst) {
     for (int64_t p = 0; p < n && !odd; p++) odd |= up2_plane(src + p * h * w, h, w, NULL, 0, dst + p * 4 * h * w, buf);
     free(buf);
     return odd;
+}
+
+/* -- Grouping (litepose/decode/grouping.py, _group_people without legacy) ------------------------
+ *
+ * Joint types in `order`; the candidates a..b of joint j (bounds[j], bounds[j + 1]) are matched to
+ * the people found so far by minimum-cost assignment on round(||tag - mean tag||) * 100 - score
+ * (float64, as numpy and Python floats compute it: (double)tag - (double)mean per channel, the
+ * squares summed in channel order, for L <= 2 where numpy's and the Python loop's sums coincide),
+ * rows squared up with 1e10 columns when there are more candidates than people; a match below
+ * the tag threshold joins the person (float32 running sum of tags, count, mean = sum / count),
+ * the others found new people in candidate order. min_cost_assignment's choices: each row's first
+ * cheapest column when those are all different, else litepose_min_cost_assignment up to 30
+ * columns, else SciPy's solver, which only Python can call: the kernel then stops, leaves the
+ * cost matrix (n x m, row-major) in `cost` and returns 1; the caller solves it and calls again
+ * with the columns in `cols`, and the kernel carries on where it stopped.
+ *
+ * state: [0] position in order of the next joint, [1] people found, [2] 1 when `cols` answers the
+ * joint at state[0], [3] and [4] that joint's n and m. member: (candidates, k), -1 filled by the
+ * caller. tsum, means: (candidates, L) float32; count: (candidates,) float32. cost, dist: scratch
+ * of max(n) * candidates doubles each, kept between the calls. Returns 0 (done), 1 (solve `cost`),
+ * -1 (no memory). */
+
+static void join_person(int64_t p, int64_t c, int j, int k, int L, const float *tags, int64_t *member, float *tsum,
+                        float *count, float *means) {
+    member[p * k + j] = c;
+    count[p] = count[p] + 1.0f;
+    for (int l = 0; l < L; l++) {
+        tsum[p * L + l] = tsum[p * L + l] + tags[c * L + l];
+        means[p * L + l] = tsum[p * L + l] / count[p];
+    }
+}
+
+int litepose_group_people(const int64_t *bounds, const int64_t *order, int k, const float *tags, int L,
+                          const double *vals, double thr, int64_t *member, float *tsum, float *count, float *means,
+                          int64_t *state, double *cost, double *dist, const int64_t *cols) {
+    int64_t np_ = state[1];
+    int *col = malloc((size_t)(bounds[k] > 0 ? bounds[k] : 1) * sizeof(int));
+    if (!col) return -1;
+    for (int64_t pos = state[0]; pos < k; pos++) {
+        int j = (int)order[pos];
+        int64_t a = bounds[j], n = bounds[j + 1] - a, m = np_ > n ? np_ : n;
+        int resumed = state[2] == 1 && state[0] == pos;
+        state[2] = 0;
+        if (n == 0) continue;
+        if (np_ > 0 && resumed) {
+            for (int64_t r = 0; r < n; r++) col[r] = (int)cols[r];
+        } else if (np_ > 0) {
+            for (int64_t r = 0; r < n; r++) {
+                const float *t = tags + (a + r) * L;
+                for (int64_t c = 0; c < np_; c++) {
+                    const float *mu = means + c * L;
+                    double e = (double)t[0] - (double)mu[0], sq = e * e;
+                    for (int l = 1; l < L; l++) {
+                        double q = (double)t[l] - (double)mu[l];
+                        sq = sq + q * q;
+                    }
+                    double dd = sqrt(sq);
+                    dist[r * np_ + c] = dd;
+                    cost[r * m + c] = rint(dd) * 100.0 - vals[a + r];
+                }
+                for (int64_t c = np_; c < m; c++) cost[r * m + c] = 1e10;
+            }
+            int distinct = 1; /* each row's first cheapest column; all different? */
+            for (int64_t r = 0; r < n; r++) {
+                const double *row = cost + r * m;
+                int best = 0;
+                for (int64_t c = 1; c < m; c++)
+                    if (row[c] < row[best]) best = (int)c;
+                col[r] = best;
+                for (int64_t q = 0; q < r && distinct; q++)
+                    if (col[q] == best) distinct = 0;
+            }
+            if (!distinct && m > 30) { /* SciPy's solver: the caller's */
+                state[0] = pos;
+                state[1] = np_;
+                state[3] = n;
+                state[4] = m;
+                free(col);
+                return 1;
+            }
+            if (!distinct && litepose_min_cost_assignment(cost, (int)n, (int)m, col) != 0) {
+                free(col);
+                return -1;
+            }
+        }
+        int64_t before = np_;
+        for (int64_t r = 0; r < n; r++) { /* joins first (people < before), then the new people in order */
+            int64_t c = before > 0 ? col[r] : -1;
+            if (c >= 0 && c < before && dist[r * before + c] < thr)
+                join_person(c, a + r, j, k, L, tags, member, tsum, count, means);
+        }
+        for (int64_t r = 0; r < n; r++) {
+            int64_t c = before > 0 ? col[r] : -1;
+            if (c >= 0 && c < before && dist[r * before + c] < thr) continue;
+            int64_t p = np_++, cand = a + r;
+            member[p * k + j] = cand;
+            count[p] = 1.0f;
+            for (int l = 0; l < L; l++) tsum[p * L + l] = means[p * L + l] = tags[cand * L + l];
+        }
+    }
+    free(col);
+    state[0] = k;
+    state[1] = np_;
+    return 0;
 }
