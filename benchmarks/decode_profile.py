@@ -11,9 +11,9 @@ Stages (milliseconds, median [min-max] over ``--runs``):
 - ``back``: ``to_image`` + ``people_boxes``;
 - ``decode``: merge (numpy) + group + back, one after the other, as the Predictor's decode stage.
 
-``--baseline REV`` also loads ``litepose/decode`` as it was at git revision ``REV`` and times it
-in the same run, alternating the two variants call by call (this VM's speed drifts by 20-40%), and
-checks that both decode the same people.
+``--baseline REV`` also loads ``litepose/decode`` as it was at git revision ``REV`` (with its own
+build of that revision's ``decode.c``) and times it in the same run, alternating the two variants
+call by call (this VM's speed drifts by 20-40%), and checks that both decode the same people.
 
 Usage: python benchmarks/decode_profile.py [--runs N] [--threshold T] [--baseline REV] [--threads N]
 """
@@ -21,6 +21,7 @@ Usage: python benchmarks/decode_profile.py [--runs N] [--threshold T] [--baselin
 from __future__ import annotations
 
 import argparse
+import ctypes
 import importlib.util
 import os
 import statistics
@@ -56,7 +57,38 @@ def load_baseline(rev: str) -> tuple[ModuleType, ModuleType]:
     module = importlib.util.module_from_spec(spec)
     sys.modules[pkg] = module
     spec.loader.exec_module(module)
+    if (folder / "_native.py").exists():
+        _baseline_kernels(rev, folder, importlib.import_module(pkg + "._native"))
     return importlib.import_module(pkg + ".grouping"), importlib.import_module(pkg + ".testtime")
+
+
+def _baseline_kernels(rev: str, folder: Path, base_native: ModuleType) -> None:
+    """Give the baseline its own compiled kernels: ``decode.c`` as it was at ``rev``, built with the
+    library's flags into ``folder`` (the current library exports the current kernels, whose ABI the
+    baseline would refuse, and it would then time its Python versions instead)."""
+    from litepose import native
+
+    src = None
+    for path in ("litepose/native/_csrc/decode.c", "litepose/_csrc/decode.c"):
+        res = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=REPO, capture_output=True)
+        if res.returncode == 0:
+            src = res.stdout
+            break
+    cc = native._compiler()
+    if src is None or cc is None:
+        print(f"baseline {rev}: no decode.c or no C compiler: the baseline runs its Python versions")
+        return
+    (folder / "decode.c").write_bytes(src)
+    lib_path = folder / "decode_baseline.so"
+    subprocess.run([cc, *native.CFLAGS, "-o", str(lib_path), str(folder / "decode.c")], check=True)
+    lib = ctypes.CDLL(str(lib_path))
+    if lib.litepose_decode_abi_version() != base_native._ABI:
+        raise RuntimeError(f"baseline {rev}: decode.c's ABI is not its _native.py's")
+    for name, argtypes in base_native._SIGNATURES.items():
+        fn = getattr(lib, name)
+        fn.restype = base_native._RESTYPES.get(name, ctypes.c_int)
+        fn.argtypes = argtypes
+    base_native._library = lambda: lib
 
 
 def stages(g: ModuleType, tt: ModuleType, outs: dict, chain: str, thr: float, ks) -> dict:

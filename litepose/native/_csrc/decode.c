@@ -213,6 +213,7 @@ static inline uint32_t band_extremes(const float *r0, const float *r1, const flo
 
 #define SUB 4
 #define SUPER 4 /* sub-blocks per super block side: 16 x 16 pixels */
+
 static int summarise(Blocks *B, const float *d, const float *tag, int64_t sy, int64_t sx, int64_t sc, int h,
                      int w, int L, float *colmax, float *colmin) {
     uint32_t odd = 0;
@@ -224,13 +225,13 @@ static int summarise(Blocks *B, const float *d, const float *tag, int64_t sy, in
                 int y = y0 + i < y1 ? y0 + i : y1 - 1;
                 rows[i] = plane == 0 ? d + (int64_t)y * w : tag + y * sy + (plane - 1) * sc;
             }
+            float *bmax = plane == 0 ? B->dmax + by * B->nx : B->hi + (int64_t)(plane - 1) * B->nb + by * B->nx;
+            float *bmin = plane == 0 ? NULL : B->lo + (int64_t)(plane - 1) * B->nb + by * B->nx;
             if (plane == 0 || sx == 1) /* (the same loop, vectorised) */
                 odd |= band_extremes(rows[0], rows[1], rows[2], rows[3], 1, w, colmax, colmin);
             else
                 odd |= band_extremes(rows[0], rows[1], rows[2], rows[3], sx, w, colmax, colmin);
             int full = w / SUB; /* whole blocks: 4 columns each, vectorised */
-            float *bmax = plane == 0 ? B->dmax + by * B->nx : B->hi + (int64_t)(plane - 1) * B->nb + by * B->nx;
-            float *bmin = plane == 0 ? NULL : B->lo + (int64_t)(plane - 1) * B->nb + by * B->nx;
             for (int bx = 0; bx < full; bx++) {
                 const float *a = colmax + bx * SUB;
                 float p = a[0] > a[1] ? a[0] : a[1], q = a[2] > a[3] ? a[2] : a[3];
@@ -262,25 +263,40 @@ static int summarise(Blocks *B, const float *d, const float *tag, int64_t sy, in
 }
 
 /* Super block summaries from the sub-block ones. */
-static void merge_blocks(Blocks *U, const Blocks *B, int L) {
-    for (int k = 0; k < U->nb; k++) {
-        U->dmax[k] = -INFINITY;
-        for (int c = 0; c < L; c++) {
-            U->lo[(int64_t)c * U->nb + k] = INFINITY;
-            U->hi[(int64_t)c * U->nb + k] = -INFINITY;
-        }
-    }
-    for (int by = 0; by < B->ny; by++) {
-        for (int bx = 0; bx < B->nx; bx++) {
-            int k = by * B->nx + bx, K = (by / SUPER) * U->nx + bx / SUPER;
-            U->dmax[K] = B->dmax[k] > U->dmax[K] ? B->dmax[k] : U->dmax[K];
-            for (int c = 0; c < L; c++) {
-                float *ulo = U->lo + (int64_t)c * U->nb, *uhi = U->hi + (int64_t)c * U->nb;
-                const float *blo = B->lo + (int64_t)c * B->nb, *bhi = B->hi + (int64_t)c * B->nb;
-                ulo[K] = blo[k] < ulo[K] ? blo[k] : ulo[K];
-                uhi[K] = bhi[k] > uhi[K] ? bhi[k] : uhi[K];
+/* The largest (or smallest: sign -1) of each SUPER x SUPER group of a (ny, nx) grid b into u: per
+ * row of the grid, the extremes of its groups of SUPER (short dependency chains), then over the
+ * group's rows. */
+static void merge_grid(const float *restrict b, int ny, int nx, float *restrict u, int unx, int sign) {
+    int full = nx / SUPER;
+    for (int Y = 0; Y * SUPER < ny; Y++) {
+        int y0 = Y * SUPER, y1 = y0 + SUPER < ny ? y0 + SUPER : ny;
+        float *out = u + (int64_t)Y * unx;
+        for (int by = y0; by < y1; by++) {
+            const float *row = b + (int64_t)by * nx;
+            for (int X = 0; X < unx; X++) {
+                int x0 = X * SUPER, x1 = X < full ? x0 + SUPER : nx;
+                float acc = row[x0];
+                if (X < full && SUPER == 4) {
+                    float p = sign > 0 ? (row[x0 + 1] > row[x0] ? row[x0 + 1] : row[x0])
+                                       : (row[x0 + 1] < row[x0] ? row[x0 + 1] : row[x0]);
+                    float q = sign > 0 ? (row[x0 + 3] > row[x0 + 2] ? row[x0 + 3] : row[x0 + 2])
+                                       : (row[x0 + 3] < row[x0 + 2] ? row[x0 + 3] : row[x0 + 2]);
+                    acc = sign > 0 ? (q > p ? q : p) : (q < p ? q : p);
+                } else {
+                    for (int bx = x0 + 1; bx < x1; bx++)
+                        acc = sign > 0 ? (row[bx] > acc ? row[bx] : acc) : (row[bx] < acc ? row[bx] : acc);
+                }
+                out[X] = by == y0 ? acc : (sign > 0 ? (acc > out[X] ? acc : out[X]) : (acc < out[X] ? acc : out[X]));
             }
         }
+    }
+}
+
+static void merge_blocks(Blocks *U, const Blocks *B, int L) {
+    merge_grid(B->dmax, B->ny, B->nx, U->dmax, U->nx, 1);
+    for (int c = 0; c < L; c++) {
+        merge_grid(B->lo + (int64_t)c * B->nb, B->ny, B->nx, U->lo + (int64_t)c * U->nb, U->nx, -1);
+        merge_grid(B->hi + (int64_t)c * B->nb, B->ny, B->nx, U->hi + (int64_t)c * U->nb, U->nx, 1);
     }
 }
 
@@ -461,6 +477,18 @@ static inline int any_above(const float *v, float t) {
  * pixel of their `kernel` x `kernel` window inside the map (the original's maxpool(x) == x), with the
  * same comparisons as numpy (so a NaN is never a peak). Writes at most k * h * w indices into out;
  * returns how many. */
+/* Whether pixel x of row `row` (map m) is at least every pixel of its window inside the map. */
+static inline int window_clear(const float *m, const float *row, int x, int w, int ya, int yb, int r) {
+    float v = row[x];
+    int xa = x - r > 0 ? x - r : 0, xb = x + r < w - 1 ? x + r : w - 1;
+    for (int yy = ya; yy <= yb; yy++) {
+        const float *nr = m + (int64_t)yy * w;
+        for (int xx = xa; xx <= xb; xx++)
+            if (!(v >= nr[xx])) return 0;
+    }
+    return 1;
+}
+
 int64_t litepose_local_maxima(const float *maps, int k, int h, int w, float threshold, int kernel, int64_t *out) {
     int r = kernel / 2;
     int64_t n = 0;
@@ -470,6 +498,26 @@ int64_t litepose_local_maxima(const float *maps, int k, int h, int w, float thre
             const float *row = m + (int64_t)y * w;
             int ya = y - r > 0 ? y - r : 0, yb = y + r < h - 1 ? y + r : h - 1;
             for (int x = 0; x < w; x++) {
+#if defined(__AVX__)
+                /* inside the map: 8 pixels at a time, the threshold and the 4 nearest neighbours with
+                 * the same ordered comparisons, then the whole window for the few that pass */
+                if (r > 0 && y > 0 && y + 1 < h && x > 0 && x + 9 <= w) {
+                    __m256 v = _mm256_loadu_ps(row + x);
+                    __m256 ok = _mm256_cmp_ps(v, _mm256_set1_ps(threshold), _CMP_GT_OQ);
+                    if (_mm256_movemask_ps(ok)) {
+                        ok = _mm256_and_ps(ok, _mm256_cmp_ps(v, _mm256_loadu_ps(row + x - 1), _CMP_GE_OQ));
+                        ok = _mm256_and_ps(ok, _mm256_cmp_ps(v, _mm256_loadu_ps(row + x + 1), _CMP_GE_OQ));
+                        ok = _mm256_and_ps(ok, _mm256_cmp_ps(v, _mm256_loadu_ps(row + x - w), _CMP_GE_OQ));
+                        ok = _mm256_and_ps(ok, _mm256_cmp_ps(v, _mm256_loadu_ps(row + x + w), _CMP_GE_OQ));
+                        for (unsigned bits = (unsigned)_mm256_movemask_ps(ok); bits; bits &= bits - 1) {
+                            int xi = x + __builtin_ctz(bits);
+                            if (window_clear(m, row, xi, w, ya, yb, r)) out[n++] = (int64_t)j * h * w + (int64_t)y * w + xi;
+                        }
+                    }
+                    x += 7;
+                    continue;
+                }
+#endif
                 if ((x & 15) == 0 && x + 16 <= w && !any_above(row + x, threshold)) {
                     x += 15;
                     continue;
@@ -480,17 +528,7 @@ int64_t litepose_local_maxima(const float *maps, int k, int h, int w, float thre
                 if (r > 0 && ((x > 0 && !(v >= row[x - 1])) || (x + 1 < w && !(v >= row[x + 1])) ||
                               (y > 0 && !(v >= row[x - w])) || (y + 1 < h && !(v >= row[x + w]))))
                     continue;
-                int xa = x - r > 0 ? x - r : 0, xb = x + r < w - 1 ? x + r : w - 1, ok = 1;
-                for (int yy = ya; yy <= yb && ok; yy++) {
-                    const float *nr = m + (int64_t)yy * w;
-                    for (int xx = xa; xx <= xb; xx++) {
-                        if (!(v >= nr[xx])) {
-                            ok = 0;
-                            break;
-                        }
-                    }
-                }
-                if (ok) out[n++] = (int64_t)j * h * w + (int64_t)y * w + x;
+                if (window_clear(m, row, x, w, ya, yb, r)) out[n++] = (int64_t)j * h * w + (int64_t)y * w + x;
             }
         }
     }
