@@ -28,14 +28,17 @@ def home(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory):
-    """A small checkpoint (XS, random weights) that exports in seconds."""
+    """A tiny LitePose checkpoint (random weights, input 64) that exports and quantises in a second."""
     import torch
 
-    from litepose.models import create_model, save_checkpoint
+    from litepose.models import save_checkpoint
+    from litepose.models.litepose import LitePose
+    from litepose.models.spec import ArchSpec
 
     torch.manual_seed(0)
+    spec = ArchSpec.uniform(64, 16, (16, 16, 24, 32), (16, 16, 16), blocks=(1, 2, 1, 1))
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
-    save_checkpoint(create_model("litepose-xs"), path)
+    save_checkpoint(LitePose(spec, 17), path)
     return path
 
 
@@ -168,15 +171,15 @@ def test_bf16_on_openvino_where_the_cpu_has_it(home, tiny_ckpt) -> None:
     assert not np.array_equal(a, b) and np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.99  # bf16 computed, close
 
 
-def test_cli_says_which_runtime_and_refuses_a_bad_precision(home, tmp_path, capsys, monkeypatch) -> None:
+def test_cli_says_which_runtime_and_refuses_a_bad_precision(home, tiny_ckpt, tmp_path, capsys, monkeypatch) -> None:
     pytest.importorskip("onnxruntime")
     monkeypatch.setattr(auto, "_installed", lambda backend, precision: backend == "onnxruntime")
     out = tmp_path / "out"
-    rc = main(["predict", str(shared(IMAGE)), "--weights", str(shared(CKPT)), "--device", "cpu", "--output", str(out)])
+    rc = main(["predict", str(shared(IMAGE)), "--weights", str(tiny_ckpt), "--device", "cpu", "--output", str(out)])
     err = capsys.readouterr().err
     assert rc == 0 and "runtime: onnxruntime fp32 (auto: the fastest fp32 runtime installed here)" in err
     monkeypatch.setattr(auto, "cpu_has_bf16", lambda: False)
-    rc = main(["predict", str(shared(IMAGE)), "--weights", str(shared(CKPT)), "--precision", "bf16",
+    rc = main(["predict", str(shared(IMAGE)), "--weights", str(tiny_ckpt), "--precision", "bf16",
                "--output", str(tmp_path / "o2")])  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and err[-1].endswith("precision bf16 needs a CPU with AVX512-BF16 or AMX; this one has neither")
