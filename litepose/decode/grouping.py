@@ -181,13 +181,15 @@ def find_peaks(
     """
     k, h, w = heatmaps.shape
     flat = heatmaps.reshape(-1)
-    fn = kernel("litepose_local_maxima")
-    if fn is not None and flat.dtype == np.float32:  # every peak, window test done (compiled)
-        idx = np.empty(flat.size, np.int64)
-        idx = idx[: fn(flat.ctypes.data, k, h, w, threshold, nms_kernel, idx.ctypes.data)]
-        near_done = far_done = True
-    else:
-        idx, near_done, far_done = _candidates(heatmaps, flat, threshold, nms_kernel)
+    fn = kernel("litepose_peaks")
+    if fn is not None and flat.dtype == np.float32 and flat.flags.c_contiguous and max_per_joint >= 1:
+        room = min(k * max_per_joint, flat.size)  # the whole search compiled, top-k and order included
+        out = np.empty((3, room), np.int64), np.empty(room, np.float32)
+        ptrs = [out[0][i].ctypes.data for i in range(3)]
+        n = fn(flat.ctypes.data, k, h, w, threshold, nms_kernel, max_per_joint, *ptrs, out[1].ctypes.data)
+        if n >= 0:
+            return out[0][0, :n], out[0][1, :n], out[0][2, :n], out[1][:n]
+    idx, near_done, far_done = _candidates(heatmaps, flat, threshold, nms_kernel)
     val = flat[idx]
     hw = h * w
     if not near_done and idx.size:

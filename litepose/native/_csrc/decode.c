@@ -472,11 +472,6 @@ static inline int any_above(const float *v, float t) {
 #endif
 }
 
-/* The peaks of find_peaks (litepose/decode/grouping.py) before its top-k: the flat indices, in
- * raster order, of the pixels of the (k, h, w) maps that are above `threshold` and at least every
- * pixel of their `kernel` x `kernel` window inside the map (the original's maxpool(x) == x), with the
- * same comparisons as numpy (so a NaN is never a peak). Writes at most k * h * w indices into out;
- * returns how many. */
 /* Whether pixel x of row `row` (map m) is at least every pixel of its window inside the map. */
 static inline int window_clear(const float *m, const float *row, int x, int w, int ya, int yb, int r) {
     float v = row[x];
@@ -489,49 +484,90 @@ static inline int window_clear(const float *m, const float *row, int x, int w, i
     return 1;
 }
 
-int64_t litepose_local_maxima(const float *maps, int k, int h, int w, float threshold, int kernel, int64_t *out) {
-    int r = kernel / 2;
+/* The peaks of one (h, w) map m, in raster order: the pixels above `threshold` that are at least
+ * every pixel of their (2r + 1)^2 window inside the map (the original's maxpool(x) == x), with the
+ * same comparisons as numpy (so a NaN is never a peak). Writes their flat indices into out;
+ * returns how many. */
+static int64_t map_maxima(const float *m, int h, int w, float threshold, int r, int64_t *out) {
     int64_t n = 0;
-    for (int j = 0; j < k; j++) {
-        const float *m = maps + (int64_t)j * h * w;
-        for (int y = 0; y < h; y++) {
-            const float *row = m + (int64_t)y * w;
-            int ya = y - r > 0 ? y - r : 0, yb = y + r < h - 1 ? y + r : h - 1;
-            for (int x = 0; x < w; x++) {
+    for (int y = 0; y < h; y++) {
+        const float *row = m + (int64_t)y * w;
+        int ya = y - r > 0 ? y - r : 0, yb = y + r < h - 1 ? y + r : h - 1;
+        for (int x = 0; x < w; x++) {
 #if defined(__AVX__)
-                /* inside the map: 8 pixels at a time, the threshold and the 4 nearest neighbours with
-                 * the same ordered comparisons, then the whole window for the few that pass */
-                if (r > 0 && y > 0 && y + 1 < h && x > 0 && x + 9 <= w) {
-                    __m256 v = _mm256_loadu_ps(row + x);
-                    __m256 ok = _mm256_cmp_ps(v, _mm256_set1_ps(threshold), _CMP_GT_OQ);
-                    if (_mm256_movemask_ps(ok)) {
-                        ok = _mm256_and_ps(ok, _mm256_cmp_ps(v, _mm256_loadu_ps(row + x - 1), _CMP_GE_OQ));
-                        ok = _mm256_and_ps(ok, _mm256_cmp_ps(v, _mm256_loadu_ps(row + x + 1), _CMP_GE_OQ));
-                        ok = _mm256_and_ps(ok, _mm256_cmp_ps(v, _mm256_loadu_ps(row + x - w), _CMP_GE_OQ));
-                        ok = _mm256_and_ps(ok, _mm256_cmp_ps(v, _mm256_loadu_ps(row + x + w), _CMP_GE_OQ));
-                        for (unsigned bits = (unsigned)_mm256_movemask_ps(ok); bits; bits &= bits - 1) {
-                            int xi = x + __builtin_ctz(bits);
-                            if (window_clear(m, row, xi, w, ya, yb, r)) out[n++] = (int64_t)j * h * w + (int64_t)y * w + xi;
-                        }
+            /* inside the map: 8 pixels at a time, the threshold and the 4 nearest neighbours with
+             * the same ordered comparisons, then the whole window for the few that pass */
+            if (r > 0 && y > 0 && y + 1 < h && x > 0 && x + 9 <= w) {
+                __m256 v = _mm256_loadu_ps(row + x);
+                __m256 ok = _mm256_cmp_ps(v, _mm256_set1_ps(threshold), _CMP_GT_OQ);
+                if (_mm256_movemask_ps(ok)) {
+                    ok = _mm256_and_ps(ok, _mm256_cmp_ps(v, _mm256_loadu_ps(row + x - 1), _CMP_GE_OQ));
+                    ok = _mm256_and_ps(ok, _mm256_cmp_ps(v, _mm256_loadu_ps(row + x + 1), _CMP_GE_OQ));
+                    ok = _mm256_and_ps(ok, _mm256_cmp_ps(v, _mm256_loadu_ps(row + x - w), _CMP_GE_OQ));
+                    ok = _mm256_and_ps(ok, _mm256_cmp_ps(v, _mm256_loadu_ps(row + x + w), _CMP_GE_OQ));
+                    for (unsigned bits = (unsigned)_mm256_movemask_ps(ok); bits; bits &= bits - 1) {
+                        int xi = x + __builtin_ctz(bits);
+                        if (window_clear(m, row, xi, w, ya, yb, r)) out[n++] = (int64_t)y * w + xi;
                     }
-                    x += 7;
-                    continue;
                 }
-#endif
-                if ((x & 15) == 0 && x + 16 <= w && !any_above(row + x, threshold)) {
-                    x += 15;
-                    continue;
-                }
-                float v = row[x];
-                if (!(v > threshold)) continue;
-                /* the 4 nearest neighbours first (they reject most pixels), then the whole window */
-                if (r > 0 && ((x > 0 && !(v >= row[x - 1])) || (x + 1 < w && !(v >= row[x + 1])) ||
-                              (y > 0 && !(v >= row[x - w])) || (y + 1 < h && !(v >= row[x + w]))))
-                    continue;
-                if (window_clear(m, row, x, w, ya, yb, r)) out[n++] = (int64_t)j * h * w + (int64_t)y * w + x;
+                x += 7;
+                continue;
             }
+#endif
+            if ((x & 15) == 0 && x + 16 <= w && !any_above(row + x, threshold)) {
+                x += 15;
+                continue;
+            }
+            float v = row[x];
+            if (!(v > threshold)) continue;
+            /* the 4 nearest neighbours first (they reject most pixels), then the whole window */
+            if (r > 0 && ((x > 0 && !(v >= row[x - 1])) || (x + 1 < w && !(v >= row[x + 1])) ||
+                          (y > 0 && !(v >= row[x - w])) || (y + 1 < h && !(v >= row[x + w]))))
+                continue;
+            if (window_clear(m, row, x, w, ya, yb, r)) out[n++] = (int64_t)y * w + x;
         }
     }
+    return n;
+}
+
+/* find_peaks (litepose/decode/grouping.py): the peaks of the (k, h, w) maps (map_maxima), the `top`
+ * strongest per joint, sorted by joint, then value (descending), then raster position, into joint,
+ * y, x (int64) and val (float32), room for min(k * top, k * h * w) entries. Returns how many, or -1
+ * without memory. */
+int64_t litepose_peaks(const float *maps, int k, int h, int w, float threshold, int kernel, int64_t top,
+                       int64_t *joint, int64_t *y, int64_t *x, float *val) {
+    int64_t hw = (int64_t)h * w, n = 0;
+    if (top < 1) return 0;
+    int64_t *idx = malloc((size_t)(hw > 0 ? hw : 1) * sizeof(int64_t));
+    int64_t *best = malloc((size_t)(top < hw ? top : hw > 0 ? hw : 1) * sizeof(int64_t));
+    if (!idx || !best) {
+        free(idx);
+        free(best);
+        return -1;
+    }
+    for (int j = 0; j < k; j++) {
+        const float *m = maps + j * hw;
+        int64_t found = map_maxima(m, h, w, threshold, kernel / 2, idx), kept = 0;
+        for (int64_t i = 0; i < found; i++) { /* insertion into the `top` best (value, then position) */
+            int64_t p = idx[i];
+            float v = m[p];
+            if (kept == top && !(v > m[best[kept - 1]])) continue; /* (raster order: an equal value is later) */
+            int64_t at = kept < top ? kept++ : kept - 1;
+            while (at > 0 && v > m[best[at - 1]]) {
+                best[at] = best[at - 1];
+                at--;
+            }
+            best[at] = p;
+        }
+        for (int64_t i = 0; i < kept; i++, n++) {
+            joint[n] = j;
+            y[n] = best[i] / w;
+            x[n] = best[i] % w;
+            val[n] = m[best[i]];
+        }
+    }
+    free(idx);
+    free(best);
     return n;
 }
 
