@@ -19,6 +19,7 @@ before anything is allocated (a 1x20000 image at input size 256 would need a 256
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -139,6 +140,25 @@ def input_tensor(
     return normalize(x, normalization)
 
 
+@functools.lru_cache(maxsize=8)
+def _lookup(normalization: Normalization) -> np.ndarray:
+    """(3, 256) float32: :func:`~litepose.normalization.normalize` of every uint8 value per channel,
+    computed by that function itself, so a lookup gives its bits."""
+    values = np.broadcast_to(np.arange(256, dtype=np.uint8), (1, 3, 1, 256))
+    return np.ascontiguousarray(normalize(values, normalization)[0, :, 0, :])
+
+
 def input_array(images: Sequence[np.ndarray] | np.ndarray, normalization: Normalization = IMAGENET) -> np.ndarray:
-    """:func:`input_tensor` in numpy, for the runtimes without torch: the same formula, the same bits."""
-    return normalize(_batch(images).transpose(0, 3, 1, 2), normalization)
+    """:func:`input_tensor` in numpy, for the runtimes without torch: the same formula, the same bits,
+    as a contiguous (N, 3, H, W) float32 array. uint8 pixels go through a per-channel lookup table
+    of the formula's 256 results (several times faster than the arithmetic on every pixel)."""
+    batch = _batch(images)
+    if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[3] != 3:
+        return np.ascontiguousarray(normalize(batch.transpose(0, 3, 1, 2), normalization))
+    table = _lookup(normalization)
+    n, h, w, _ = batch.shape
+    out = np.empty((n, 3, h, w), np.float32)
+    for i in range(n):
+        for c, plane in enumerate(cv2.split(np.ascontiguousarray(batch[i]))):
+            cv2.LUT(plane, table[c : c + 1], dst=out[i, c])
+    return out

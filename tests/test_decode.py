@@ -213,7 +213,7 @@ def test_preprocess_gives_the_same_bits_with_and_without_torch():
         t = preprocess.input_tensor(images, "cpu", norm)
         a = preprocess.input_array(list(images), norm)
         assert t.dtype == torch.float32 and a.dtype == np.float32 and t.shape == a.shape == (2, 3, 64, 96)
-        assert np.array_equal(t.numpy(), a)
+        assert np.array_equal(t.numpy(), a) and a.flags.c_contiguous  # what a runtime takes, no copy
         mean, std = torch.tensor(norm.mean)[:, None, None], torch.tensor(norm.std)[:, None, None]
         assert torch.equal(t, (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255 - mean) / std)
 
