@@ -204,6 +204,29 @@ def test_grouping_kernel_is_the_python_grouping(compiled, monkeypatch):
         np.testing.assert_array_equal(_bits(sa), _bits(sb))
 
 
+def test_offsets_kernel_is_the_numpy_parabola(compiled, monkeypatch):
+    """The parabola offsets (compiled around numpy's log) are numpy's bits: peaks on every border and
+    corner, flat, negative and zero neighbourhoods (log floor, no curvature), NaN and infinite
+    neighbours, huge and tiny values."""
+    rng = np.random.default_rng(9)
+    for trial in range(40):
+        k, h, w = 3, int(rng.integers(1, 12)), int(rng.integers(1, 12))
+        det = _awkward(rng, (k, h, w), trial)
+        if trial % 3 == 0:
+            det = np.abs(det)
+        if trial % 4 == 1:
+            det[rng.random(det.shape) < 0.2] = [np.nan, np.inf, -np.inf, 0.0][trial % 8 // 2]
+        n = 50
+        kk, yy, xx = rng.integers(0, k, n), rng.integers(0, h, n), rng.integers(0, w, n)
+        got = G._parabola_compiled(det, kk, yy, xx)
+        assert got is not None
+        with monkeypatch.context() as m:
+            _python_only(m)
+            want = G._offsets(det, kk, yy, xx, "parabola")
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(_bits(a), _bits(b), err_msg=f"trial {trial}")
+
+
 # -- the numpy merge (ONNX Runtime / OpenVINO outputs): the bits of the plain formula ---------------
 
 

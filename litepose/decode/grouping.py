@@ -462,12 +462,32 @@ _LOG_FLOOR = np.float32(1e-6)
 
 def _parabola(lo: np.ndarray, mid: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Vertex offset of the parabola through the logs of (lo, mid, hi) at -1, 0, +1, in [-0.49, 0.49]
-    (0 where the curve is not concave). A Gaussian peak is a parabola in log space."""
-    a, b, c = (np.log(np.maximum(v, _LOG_FLOOR)) for v in (lo, mid, hi))
+    (0 where the curve is not concave). A Gaussian peak is a parabola in log space. Elementwise
+    (arrays of any one shape; the logs in one call)."""
+    a, b, c = np.log(np.maximum(np.stack([lo, mid, hi]), _LOG_FLOOR))
     curv = 2 * b - a - c
     with np.errstate(divide="ignore", invalid="ignore"):
         off = np.where(curv > 0, 0.5 * (c - a) / curv, 0.0)
     return np.clip(off, -0.49, 0.49).astype(np.float32)
+
+
+def _parabola_compiled(
+    det: np.ndarray, k: np.ndarray, y: np.ndarray, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`_offsets`' parabola in two compiled steps around numpy's log (the same float32
+    operations, the same logs), or None without the kernels or for maps that are not float32."""
+    gather, vertex = kernel("litepose_peak_neighbours"), kernel("litepose_parabola_offsets")
+    if gather is None or vertex is None or det.dtype != np.float32 or not det.flags.c_contiguous:
+        return None
+    h, w = det.shape[1:]
+    n = len(k)
+    k, y, x = (np.ascontiguousarray(a, np.int64) for a in (k, y, x))
+    near = np.empty((6, n), np.float32)
+    gather(det.ctypes.data, h, w, k.ctypes.data, y.ctypes.data, x.ctypes.data, n, _LOG_FLOOR, near.ctypes.data)
+    logs = np.log(near)
+    off = np.empty((2, n), np.float32)
+    vertex(logs.ctypes.data, y.ctypes.data, x.ctypes.data, n, h, w, off[0].ctypes.data, off[1].ctypes.data)
+    return off[0], off[1]
 
 
 def _offsets(
@@ -481,14 +501,20 @@ def _offsets(
     flat on that side, and its vertex would land half a map pixel (one input pixel at half
     resolution) outward, beyond the data. With one neighbour there is no parabola: no offset."""
     h, w = det.shape[1:]
-    right = det[k, y, np.minimum(x + 1, w - 1)]
-    left = det[k, y, np.maximum(x - 1, 0)]
-    down = det[k, np.minimum(y + 1, h - 1), x]
-    up = det[k, np.maximum(y - 1, 0), x]
     if mode == "parabola":
-        mid = det[k, y, x]
-        ox = np.where((x > 0) & (x < w - 1), _parabola(left, mid, right), np.float32(0))
-        oy = np.where((y > 0) & (y < h - 1), _parabola(up, mid, down), np.float32(0))
+        fast = _parabola_compiled(det, k, y, x)
+        if fast is not None:
+            return fast
+    at = (k * h + y) * w + x  # flat indices: one gather for all neighbours
+    step_x, step_y = (
+        np.stack([at - (x > 0), at, at + (x < w - 1)]),
+        np.stack([at - w * (y > 0), at, at + w * (y < h - 1)]),
+    )
+    (left, mid, right), (up, _, down) = np.ascontiguousarray(det).reshape(-1).take(np.stack([step_x, step_y]))
+    if mode == "parabola":
+        off = _parabola(np.stack([left, up]), np.stack([mid, mid]), np.stack([right, down]))
+        ox = np.where((x > 0) & (x < w - 1), off[0], np.float32(0))
+        oy = np.where((y > 0) & (y < h - 1), off[1], np.float32(0))
         return ox, oy
     return np.where(right > left, 0.25, -0.25), np.where(down > up, 0.25, -0.25)
 

@@ -799,3 +799,42 @@ int litepose_group_people(const int64_t *bounds, const int64_t *order, int k, co
     state[1] = np_;
     return 0;
 }
+
+/* -- Sub-pixel offsets (litepose/decode/grouping.py, _offsets with mode "parabola") --------------
+ * Two steps around numpy's float32 log (whose bits only numpy gives): the neighbours, then the
+ * parabola's vertex from their logs. */
+
+/* For n peaks (joint k[i], row y[i], column x[i]) of the contiguous (K, h, w) maps d: the 6 rows of
+ * out (each n long) = left, centre, right, up, centre, down (a neighbour beyond the border is the
+ * peak itself), each raised to `floor` as np.maximum does (a NaN stays a NaN). */
+int litepose_peak_neighbours(const float *d, int h, int w, const int64_t *k, const int64_t *y, const int64_t *x,
+                             int64_t n, float floor, float *out) {
+    for (int64_t i = 0; i < n; i++) {
+        int64_t at = (k[i] * h + y[i]) * w + x[i];
+        int64_t nb[6] = {at - (x[i] > 0), at, at + (x[i] < w - 1), at - w * (y[i] > 0), at, at + w * (y[i] < h - 1)};
+        for (int q = 0; q < 6; q++) {
+            float v = d[nb[q]];
+            out[q * n + i] = v != v ? v : (v > floor ? v : floor);
+        }
+    }
+    return 0;
+}
+
+/* From the 6 x n logs of litepose_peak_neighbours' rows: per axis, a, b, c = the logs at -1, 0, +1,
+ * curv = 2b - a - c, offset = 0.5 (c - a) / curv where curv > 0 else 0, clipped to [-0.49, 0.49]
+ * (a NaN stays), and 0 where the peak lies on the map's border along that axis: numpy's float32
+ * operations in its order. */
+int litepose_parabola_offsets(const float *logs, const int64_t *y, const int64_t *x, int64_t n, int h, int w,
+                              float *ox, float *oy) {
+    for (int64_t i = 0; i < n; i++) {
+        for (int axis = 0; axis < 2; axis++) {
+            float a = logs[(3 * axis) * n + i], b = logs[(3 * axis + 1) * n + i], c = logs[(3 * axis + 2) * n + i];
+            float curv = 2.0f * b - a - c;
+            float off = curv > 0 ? 0.5f * (c - a) / curv : 0.0f;
+            off = off < -0.49f ? -0.49f : (off > 0.49f ? 0.49f : off);
+            int inner = axis == 0 ? (x[i] > 0 && x[i] < w - 1) : (y[i] > 0 && y[i] < h - 1);
+            (axis == 0 ? ox : oy)[i] = inner ? off : 0.0f;
+        }
+    }
+    return 0;
+}
