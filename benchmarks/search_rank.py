@@ -15,7 +15,8 @@ the difference) or ``--minutes`` (equal time) -> AP on the first ``--final-val-i
 ``--val-data``. Every result is cached in OUTPUT/rank.json as it lands; run the same command again
 to resume (a fine-tune cut short resumes from its last checkpoint). The end prints the table,
 Kendall tau and Spearman rho with p-values over all architectures and within each input size, and
-the predictor's error, and writes them to rank.json.
+the predictor's error, writes them to rank.json, and draws rank.png (predicted against fine-tuned
+AP; fine-tuned AP against measured latency with the Pareto front and the ``--arch`` networks named).
 
 Usage: python benchmarks/search_rank.py --supernet runs/super/last.pth --data TRAIN --val-data VAL \
            [--n 15] [--steps 300 | --minutes 10] [--arch litepose-xs ...] [--output runs/search_rank]
@@ -132,6 +133,55 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def plot(rows: list[dict[str, Any]], figures: dict[str, Any], path: Path, budget_ms: float | None = None) -> None:
+    """rank.png: predicted against fine-tuned AP (the ranking), and fine-tuned AP against measured
+    latency with its Pareto front (the spread architectures as dots, the ``--arch`` ones named)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from litepose.search.evolution import pareto_front
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), dpi=120)
+    sizes = sorted({r["input_size"] for r in rows})
+    colours = dict(zip(sizes, ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown"]))
+    for size in sizes:
+        some = [r for r in rows if r["input_size"] == size and not r.get("label")]
+        left.scatter([r["predicted_ap"] for r in some], [r["finetuned_ap"] for r in some], c=colours[size],
+                     s=22, label=f"input {size}")  # fmt: skip
+    a = figures["all"]
+    left.set_title(f"Kendall tau {a['kendall_tau']:.2f} (p {a['kendall_p']:.2g}), "
+                   f"Spearman rho {a['spearman_rho']:.2f}, {a['n']} architectures")  # fmt: skip
+    left.set_xlabel("predicted AP (supernet subnet, BatchNorm recalibrated)")
+    left.set_ylabel("AP after the same fine-tune")
+    timed = [r for r in rows if r.get("latency_ms")]
+    for size in sizes:
+        some = [r for r in timed if r["input_size"] == size and not r.get("label")]
+        right.scatter([r["latency_ms"] for r in some], [r["finetuned_ap"] for r in some], c=colours[size], s=22)
+    for r in timed:
+        if r.get("label"):
+            right.scatter([r["latency_ms"]], [r["finetuned_ap"]], marker="D", s=46, c="tab:red", zorder=4)
+            right.annotate(r["label"], (r["latency_ms"], r["finetuned_ap"]), textcoords="offset points",
+                           xytext=(5, 4), color="tab:red", fontsize=8)  # fmt: skip
+    front = pareto_front([(r["latency_ms"], r["finetuned_ap"]) for r in timed])
+    if front:
+        right.plot([p[0] for p in front], [p[1] for p in front], "-", c="0.5", lw=1, label="Pareto front")
+    if budget_ms:
+        right.axvline(budget_ms, c="tab:red", ls="--", lw=1, label=f"budget {budget_ms:.1f} ms")
+    right.set_xlabel("measured latency (ms, torch, BatchNorm folded)")
+    right.set_ylabel("AP after the same fine-tune")
+    right.set_title("fine-tuned AP against latency")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
 def _write(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1))
@@ -153,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--final-val-images", type=int, default=200, help="val images scored after fine-tuning")
     ap.add_argument("--latency-threads", type=int, default=2, help="threads of the measured latency (0: skip)")
     ap.add_argument("--threads", type=int, default=2, help="threads of prediction and fine-tuning")
+    ap.add_argument("--budget-ms", type=float, default=None, help="a latency budget to draw on the plot")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--output", default="runs/search_rank")
     args = ap.parse_args(argv)
@@ -176,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     space = SearchSpace.from_config(section, sup.max_spec)
     space = space.replace(sizes=tuple(s for s in space.sizes if s % 64 == 0))
     specs = spread_archs(space, args.n, args.seed) + [resolve_spec(a)[1] for a in args.arch]
+    labels = {arch_key(resolve_spec(a)[1]): Path(a).stem.replace("litepose-", "").upper() for a in args.arch}
     protocol = {"steps": None if args.minutes else args.steps, "minutes": args.minutes, "batch_size": args.batch_size,
                 "calib_images": args.calib_images, "val_images": args.val_images,
                 "final_val_images": args.final_val_images, "supernet": str(Path(args.supernet).resolve()),
@@ -205,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         row = {"key": key, "input_size": spec.input_size, "gmacs": cost_of(spec, "macs", sup.num_joints) / 1e9,
                "predicted_ap": pred_ap, "finetuned_ap": ft_ap, "steps": steps, "predict_seconds": t_pred,
                "finetune_minutes": (time.time() - t0) / 60, "arch": spec.to_json(),
-               "fixed": i > args.n}  # fmt: skip
+               "fixed": i > args.n, "label": labels.get(key)}  # fmt: skip
         if args.latency_threads:
             row["latency_ms"] = network_latency(spec, sup.num_joints, "torch", args.latency_threads, supernet=sup)
         rows[key] = row
@@ -214,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     done = [rows[arch_key(s)] for s in specs]
     figures = report([r for r in done if not r["fixed"]] or done)
     _write(state_path, {"protocol": protocol, "rows": list(rows.values()), "report": figures})
+    plot(done, figures, out / "rank.png", args.budget_ms)
     print(_table(done))
     a = figures["all"]
     print(f"Kendall tau {a['kendall_tau']:.3f} (p {a['kendall_p']:.3g}), Spearman rho {a['spearman_rho']:.3f} "

@@ -351,6 +351,7 @@ def test_search_rank_end_to_end_resumes_from_its_cache(tiny, tmp_path, capsys) -
     assert len(state["rows"]) == 2 and all(r["steps"] == 2 for r in state["rows"])
     assert {r["input_size"] for r in state["rows"]} == {64, 128}  # the space's sizes that inference runs
     assert state["report"]["all"]["n"] == 2 and "kendall_tau" in state["report"]["all"]
+    assert (tmp_path / "r/rank.png").stat().st_size > 10_000
     # a second run finds every architecture in the cache: nothing is fine-tuned again
     for metrics in tmp_path.glob("r/ft-*/metrics.jsonl"):
         metrics.unlink()
