@@ -1,5 +1,6 @@
 """LitePose beside its peers: YOLO11n-pose and YOLO26n-pose next to LitePose XS, on the same
-runtimes (ONNX Runtime and OpenVINO, fp32; ONNX Runtime int8), the same threads and the same
+runtimes (ONNX Runtime and OpenVINO, fp32; ONNX Runtime int8; OpenVINO bf16 on a CPU with
+AVX512-BF16 or AMX), the same threads and the same
 real frame (../shared/ref/images/img_480x640.png), each with its published COCO keypoint AP.
 
 Usage: python benchmarks/peers.py [--runs R] [--warmup W] [--threads N] [--peer-sizes 640,320]
@@ -77,6 +78,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib.metadata
 import importlib.util
 import json
@@ -161,14 +163,16 @@ def ort_session(path: Path, threads: int) -> Callable[[np.ndarray], list[np.ndar
     return lambda x: sess.run(None, {name: x})
 
 
-def ov_session(path: Path, threads: int) -> Callable[[np.ndarray], list[np.ndarray]]:
-    """An OpenVINO IR (or ONNX file) compiled for the CPU as litepose's OpenVinoBackend compiles it."""
+def ov_session(path: Path, threads: int, precision: str = "fp32") -> Callable[[np.ndarray], list[np.ndarray]]:
+    """An OpenVINO IR (or ONNX file) compiled for the CPU as litepose's OpenVinoBackend compiles it
+    (``precision`` bf16: the fp32 file computed in bf16, as ``litepose --precision bf16``)."""
     import openvino as ov
 
+    hint = "bf16" if precision == "bf16" else "f32"
     core = ov.Core()
     compiled = core.compile_model(
         core.read_model(str(path)), "CPU",
-        {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads},
+        {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": threads},
     )  # fmt: skip
     request = compiled.create_infer_request()
     n = len(compiled.outputs)
@@ -209,17 +213,18 @@ def litepose_variants(
 
     model = litepose.load_checkpoint(weights)[0]
     plan = [(r, "fp32") for r in runtimes] + ([("onnxruntime", "int8")] if int8 and "onnxruntime" in runtimes else [])
+    plan += [("openvino", "bf16")] if a.bf16 and "openvino" in runtimes else []
     variants, errors = [], []
     for runtime, prec in plan:
         fmt, suffix = ("onnx", ".onnx") if runtime == "onnxruntime" else ("openvino", ".xml")
+        file_prec = "fp32" if prec == "bf16" else prec  # bf16: the fp32 file, computed in bf16
         try:
-            path = export_model(
-                model, fmt, tmp / f"litepose-xs-{size}-{prec}{suffix}", input_size=size, int8=prec == "int8",
-                int8_images=a.int8_images,
-            )  # fmt: skip
+            path = tmp / f"litepose-xs-{size}-{file_prec}{suffix}"
+            if not path.exists():
+                export_model(model, fmt, path, input_size=size, int8=prec == "int8", int8_images=a.int8_images)
             p = litepose.Predictor(
                 path, backend=runtime, threads=a.threads, input_size=size, flip_test=False,
-                detection_threshold=a.threshold,
+                detection_threshold=a.threshold, precision=prec,
             )  # fmt: skip
             x, _geometry = p.network_input(frame_rgb)
         except Exception as e:  # this runtime fails; the others are still measured
@@ -371,11 +376,17 @@ def peer_variants(
 
             plan.append(("onnxruntime", "int8", quantized))
     if "openvino" in runtimes:  # ultralytics' own OpenVINO export (OpenVINO cannot read YOLO26's ONNX file)
-        plan.append(("openvino", "fp32", lambda: _export_peer(name, size, dynamic, "openvino", frame_rgb, tmp)))
+        ov_file = functools.lru_cache(maxsize=1)(lambda: _export_peer(name, size, dynamic, "openvino", frame_rgb, tmp))
+        plan.append(("openvino", "fp32", ov_file))
+        if a.bf16:
+            plan.append(("openvino", "bf16", ov_file))
     variants, errors = [], []
     for runtime, prec, make in plan:
         try:
-            net = (ort_session if runtime == "onnxruntime" else ov_session)(make(), a.threads)
+            if runtime == "onnxruntime":
+                net = ort_session(make(), a.threads)
+            else:
+                net = ov_session(make(), a.threads, prec)
             conf = _conf_for(net(x)[0], pred.model.end2end, a.peer_candidates) if a.peer_candidates else default_conf
         except Exception as e:  # this runtime fails; the others are still measured
             errors.append(_error_row(name, size, runtime, prec, e))
@@ -488,10 +499,16 @@ def main() -> None:
     ap.add_argument("--runtimes", default="onnxruntime,openvino")
     ap.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True, help="ONNX Runtime int8 rows")
     ap.add_argument("--int8-images", type=int, default=8, help="generated images to calibrate int8 on")
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                    help="OpenVINO bf16 rows (default: where the CPU has AVX512-BF16 or AMX)")  # fmt: skip
     ap.add_argument("--peer-candidates", type=int, default=120, help="0: ultralytics' default confidence 0.25")
     ap.add_argument("--threshold", type=float, default=1.0, help="LitePose detection threshold")
     ap.add_argument("--json", default=None, help="also write the rows here")
     a = ap.parse_args()
+    if a.bf16 is None:
+        from litepose.runtime.auto import cpu_has_bf16
+
+        a.bf16 = cpu_has_bf16()
     if a.runs < 1 or a.warmup < 0 or a.threads < 1:
         _fail("--runs and --threads must be at least 1, --warmup at least 0")
     runtimes = [r for r in a.runtimes.split(",") if r]
