@@ -23,6 +23,8 @@ network labelled int8.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -165,7 +167,7 @@ def quantize_onnx(
     src = onnx.load(str(fp32_path))
     exclude = [n.name for n in src.graph.node if _kept(n.name, keep_fp32)]
     meta = {p.key: p.value for p in src.metadata_props}
-    with tempfile.TemporaryDirectory(prefix="litepose-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="litepose-") as tmp, _without_preprocessing_advice():
         q = Path(tmp) / "q.onnx"
         quantize_static(
             str(fp32_path), str(q), _Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
@@ -214,3 +216,22 @@ def quantize_openvino(ov_model: Any, inputs: Sequence[np.ndarray], *, keep_fp32:
         )
     set_rt_info(q, replace(info, precision="int8"))
     return q
+
+
+class _PreprocessingAdvice(logging.Filter):
+    """Drops ONNX Runtime's advice to run its optional pre-processing script first, logged on the root
+    logger at every quantisation: litepose quantises its exported graph as it is (its AP cost is
+    measured in docs/deploy.md), so the two lines are noise in every ``--precision int8`` run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "before quantization" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_preprocessing_advice() -> Iterator[None]:
+    root, quiet = logging.getLogger(), _PreprocessingAdvice()
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
