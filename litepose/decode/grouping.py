@@ -414,9 +414,10 @@ def _group_compiled(
     b_, o_ = np.asarray(bounds, np.int64), np.asarray(order, np.int64)
     tags = np.ascontiguousarray(tags, np.float32)
     vals = np.ascontiguousarray(vals, np.float64)
-    ptrs = [a.ctypes.data for a in (member, tsum, count, means, state, scratch[0], scratch[1], cols)]
+    args = (b_.ctypes.data, o_.ctypes.data, k, tags.ctypes.data, l_, vals.ctypes.data, tag_threshold)
+    args += tuple(a.ctypes.data for a in (member, tsum, count, means, state, scratch[0], scratch[1], cols))
     while True:
-        rc = fn(b_.ctypes.data, o_.ctypes.data, k, tags.ctypes.data, l_, vals.ctypes.data, tag_threshold, *ptrs)
+        rc = fn(*args)
         if rc == 0:
             return member, int(state[1])
         if rc != 1:
