@@ -352,6 +352,26 @@ def test_numpy_merge_gives_the_plain_formulas_bits(size):
             assert np.shares_memory(tag, tags[0])
 
 
+def test_flip_mean_kernel_is_numpys(compiled, monkeypatch):
+    """aggregate's mean of two flips (compiled for contiguous float32 maps): numpy's bits, signed zeros,
+    subnormal and overflowing sums included."""
+    rng = np.random.default_rng(10)
+    used = []
+    real = tt.kernel
+    monkeypatch.setattr(tt, "kernel", lambda name: used.append(name) or real(name))
+    for trial in range(12):
+        a, b = (_awkward(rng, (1, 17, 9, 13), trial + i) for i in (0, 1))
+        if trial % 4 == 3:
+            a[0, :, :3], b[0, :, :3] = 3e38, 3e38  # the sum overflows
+        tags = [np.zeros_like(a)]
+        got, _ = tt.aggregate([(1.0, [a, b], tags)])
+        with monkeypatch.context() as m, np.errstate(over="ignore"):
+            _python_only(m)
+            want, _ = tt.aggregate([(1.0, [a, b], tags)])
+        np.testing.assert_array_equal(_bits(got), _bits(want), err_msg=f"trial {trial}")
+    assert "litepose_mean2" in used
+
+
 def test_kernel_signatures_match_the_library(compiled):
     for name in _native._SIGNATURES:
         assert isinstance(_native.kernel(name), ctypes._CFuncPtr)

@@ -24,6 +24,7 @@ _SIGNATURES = {
     "litepose_group_people": [_P, _P, _I, _P, _I, _P, ctypes.c_double, *[_P] * 8],
     "litepose_peak_neighbours": [_P, _I, _I, _P, _P, _P, _I64, ctypes.c_float, _P],
     "litepose_parabola_offsets": [_P, _P, _P, _I64, _I, _I, _P, _P],
+    "litepose_mean2": [_P, _P, _I64, _P],
 }
 _RESTYPES = {"litepose_peaks": ctypes.c_int64}
 _ABI = 2

@@ -849,3 +849,10 @@ int litepose_parabola_offsets(const float *logs, const int64_t *y, const int64_t
     }
     return 0;
 }
+
+/* The mean of two flips' heatmaps (litepose/decode/testtime.py, aggregate): (a + b) / 2 in float32,
+ * numpy's operations, in one pass. */
+int litepose_mean2(const float *a, const float *b, int64_t n, float *out) {
+    for (int64_t i = 0; i < n; i++) out[i] = (a[i] + b[i]) / 2.0f;
+    return 0;
+}
