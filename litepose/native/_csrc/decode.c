@@ -365,45 +365,43 @@ static void scan(Best *r, const Blocks *B, int k, const float *d, const float *t
     }
 }
 
-/* Visit super block K: its sub-blocks whose bound reaches the best score so far, the one of the
- * highest bound first. */
+/* Visit super block K: score its sub-blocks whose bound reaches the best score so far, in raster
+ * order (the bounds of 2 rows of 4 sub-blocks at a time with AVX: block_bound's IEEE operations). */
 static void visit(Best *r, const Blocks *U, const Blocks *B, int K, const float *d, const float *tag,
                   int64_t sy, int64_t sx, int64_t sc, int h, int w, int L, const float *m) {
-    int ks[SUPER * SUPER], n = 0, top = 0;
-    float ub[SUPER * SUPER];
     int by0 = (K / U->nx) * SUPER, bx0 = (K % U->nx) * SUPER;
-    for (int by = by0; by < by0 + SUPER && by < B->ny; by++) {
-        int row = n;
-#if defined(__SSE4_1__) && SUPER == 4
-        if (bx0 + 4 <= B->nx) { /* the row's 4 sub-blocks at once: block_bound's IEEE operations */
+#if defined(__AVX__) && SUPER == 4
+    if (bx0 + 4 <= B->nx && by0 + 4 <= B->ny) { /* 2 rows of 4 sub-blocks at a time */
+        for (int by = by0; by < by0 + 4; by += 2) {
             int k = by * B->nx + bx0;
-            __m128 s = _mm_setzero_ps(), zero = _mm_setzero_ps();
+            __m256 s = _mm256_setzero_ps(), zero = _mm256_setzero_ps();
             for (int c = 0; c < L; c++) {
-                __m128 t0 = _mm_loadu_ps(B->lo + (int64_t)c * B->nb + k);
-                __m128 t1 = _mm_loadu_ps(B->hi + (int64_t)c * B->nb + k);
-                __m128 mc = _mm_set1_ps(m[c]);
-                __m128 e = _mm_blendv_ps(_mm_blendv_ps(zero, _mm_sub_ps(t1, mc), _mm_cmpgt_ps(mc, t1)),
-                                         _mm_sub_ps(t0, mc), _mm_cmplt_ps(mc, t0));
-                __m128 q = _mm_mul_ps(e, e);
-                s = c == 0 ? q : _mm_add_ps(s, q);
+                const float *lo = B->lo + (int64_t)c * B->nb + k, *hi = B->hi + (int64_t)c * B->nb + k;
+                __m256 t0 = _mm256_loadu2_m128(lo + B->nx, lo), t1 = _mm256_loadu2_m128(hi + B->nx, hi);
+                __m256 mc = _mm256_set1_ps(m[c]);
+                __m256 below = _mm256_cmp_ps(mc, t0, _CMP_LT_OQ), above = _mm256_cmp_ps(mc, t1, _CMP_GT_OQ);
+                __m256 e = _mm256_blendv_ps(_mm256_blendv_ps(zero, _mm256_sub_ps(t1, mc), above), _mm256_sub_ps(t0, mc), below);
+                __m256 q = _mm256_mul_ps(e, e);
+                s = c == 0 ? q : _mm256_add_ps(s, q);
             }
-            __m128 rr = _mm_round_ps(_mm_sqrt_ps(s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            _mm_storeu_ps(ub + n, _mm_sub_ps(_mm_loadu_ps(B->dmax + k), rr));
-            for (int i = 0; i < 4; i++) ks[n + i] = k + i;
-            n += 4;
+            __m256 rr = _mm256_round_ps(_mm256_sqrt_ps(s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            __m256 ub = _mm256_sub_ps(_mm256_loadu2_m128(B->dmax + k + B->nx, B->dmax + k), rr);
+            float u[8];
+            _mm256_storeu_ps(u, ub);
+            for (unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(ub, _mm256_set1_ps(r->best), _CMP_GE_OQ));
+                 bits; bits &= bits - 1) {
+                int i = __builtin_ctz(bits);
+                if (u[i] >= r->best) scan(r, B, k + (i >> 2) * B->nx + (i & 3), d, tag, sy, sx, sc, h, w, L, m);
+            }
         }
-#endif
-        for (int bx = bx0 + (n - row); bx < bx0 + SUPER && bx < B->nx; bx++) {
-            ks[n] = by * B->nx + bx;
-            ub[n] = block_bound(B, ks[n], m, L);
-            n++;
-        }
+        return;
     }
-    for (int i = 1; i < n; i++)
-        if (ub[i] > ub[top]) top = i;
-    if (ub[top] >= r->best) scan(r, B, ks[top], d, tag, sy, sx, sc, h, w, L, m);
-    for (int i = 0; i < n; i++)
-        if (i != top && ub[i] >= r->best) scan(r, B, ks[i], d, tag, sy, sx, sc, h, w, L, m);
+#endif
+    for (int by = by0; by < by0 + SUPER && by < B->ny; by++)
+        for (int bx = bx0; bx < bx0 + SUPER && bx < B->nx; bx++) {
+            int k = by * B->nx + bx;
+            if (block_bound(B, k, m, L) >= r->best) scan(r, B, k, d, tag, sy, sx, sc, h, w, L, m);
+        }
 }
 
 /* Refine's search (litepose/decode/grouping.py, _search_dense): for each of n mean tags (n, L),
