@@ -14,9 +14,11 @@ Stages (milliseconds, median [min-max] over ``--runs``):
 ``--baseline REV`` also loads ``litepose/decode`` as it was at git revision ``REV`` (with its own
 build of that revision's ``decode.c``) and times it in the same run, alternating the two variants
 call by call (this VM's speed drifts by 20-40%), each first in every other run, and checks that
-both decode the same people.
+both decode the same people, there and on ``--random`` random crowds and network outputs (bit for
+bit).
 
-Usage: python benchmarks/decode_profile.py [--runs N] [--threshold T] [--baseline REV] [--threads N]
+Usage: python benchmarks/decode_profile.py [--runs N] [--threshold T] [--baseline REV [--random N]] [--threads N]
+       [--clock wall|cpu]
 """
 
 from __future__ import annotations
@@ -131,6 +133,56 @@ def stages(g: ModuleType, tt: ModuleType, outs: dict, chain: str, thr: float, ks
     }
 
 
+def _bits(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, np.float32).view(np.uint32)
+
+
+def compare_random(now: tuple[ModuleType, ModuleType], base: tuple[ModuleType, ModuleType], n: int, ks) -> str:
+    """Decode ``n`` random synthetic crowds (1-60 people, 1 or 2 tag channels, noise, close tags) with
+    several decoder settings, and ``n`` random network outputs through the numpy merge (both chains'
+    sizes, flip test or not) then the decoder, with both variants; how many differ in any bit."""
+    from litepose.testing import synthetic_maps
+
+    (g, tt), (bg, btt) = now, base
+    rng = np.random.default_rng(2026)
+    settings = [
+        {},
+        {"legacy": True},
+        {"subpixel": "parabola", "detection_threshold": 0.05},
+        {"subpixel": "parabola", "max_people": 60, "detection_threshold": 0.2},
+        {"adjust": False},
+        {"tag_threshold": 0.5, "nms_kernel": 3},
+    ]
+    differ = total = 0
+
+    def same(a, b) -> bool:
+        (ka, sa), (kb, sb) = a, b
+        return ka.shape == kb.shape and np.array_equal(_bits(ka), _bits(kb)) and np.array_equal(_bits(sa), _bits(sb))
+
+    for t in range(n):
+        m = synthetic_maps(
+            int(rng.integers(1, 61)), int(rng.integers(40, 160)), int(rng.integers(40, 200)),
+            tag_dims=int(rng.integers(1, 3)), missing_per_person=int(rng.integers(0, 8)),
+            noise=float(rng.choice([0.02, 0.1, 0.4])), tag_sep=float(rng.choice([0.3, 0.7, 1.5])), seed=t,
+        )  # fmt: skip
+        for kw in settings:
+            total += 1
+            differ += not same(g.group(m.heatmaps, m.tags, **kw), bg.group(m.heatmaps, m.tags, **kw))
+    for t in range(n):
+        h, w = int(rng.integers(8, 70)), int(rng.integers(8, 90))
+        k = ks.num_joints
+        outs = [rng.normal(0, 0.5, (1, 2 * k, h, w)), rng.normal(0, 0.5, (1, k, 2 * h, 2 * w))]
+        outs = [o.astype(np.float32) for o in outs]
+        flipped = [rng.normal(0, 0.5, o.shape).astype(np.float32) for o in outs] if t % 2 else None
+        for size in ((2 * h, 2 * w), (4 * h, 4 * w)):
+            maps = [m.aggregate([(1.0, *m.merge_outputs(outs, k, size, flipped, ks.flip_index))]) for m in (tt, btt)]
+            for kw in ({"subpixel": "parabola", "detection_threshold": 0.3}, {"detection_threshold": 0.3}):
+                total += 1
+                a = g.group(maps[0][0][0], maps[0][1][0], **kw)
+                differ += not same(a, bg.group(maps[1][0][0], maps[1][1][0], **kw))
+    return f"random decodes: {differ} of {total} differ in any bit"
+
+
 def fmt(ts: list[float]) -> str:
     return f"{statistics.median(ts):6.2f} [{min(ts):.2f}-{max(ts):.2f}]"
 
@@ -147,6 +199,13 @@ def main() -> None:
         default="wall",
         help="wall: elapsed time (what a user waits); cpu: this process's CPU time, less disturbed when "
         "other processes load the machine (it sums the threads of multi-threaded stages: torch, cv2)",
+    )
+    ap.add_argument(
+        "--random",
+        type=int,
+        default=40,
+        help="with --baseline: also decode this many random crowds and random network outputs with both "
+        "variants and count those that differ in any bit",
     )
     default_shared = Path(os.environ.get("LITEPOSE_SHARED", REPO.parent / "shared"))
     ap.add_argument("--shared", type=Path, default=default_shared)
@@ -168,6 +227,8 @@ def main() -> None:
     variants = {"now": (grouping, testtime)}
     if args.baseline:
         variants = {"base": load_baseline(args.baseline), **variants}
+        if args.random:
+            print(compare_random(variants["now"], variants["base"], args.random, ks))
     print(
         f"reference frame 640x480, XS, threshold {args.threshold}, {args.runs} runs, alternating variants; "
         f"{args.clock} ms, median [min-max]"
