@@ -9,7 +9,9 @@ Stages (milliseconds, median [min-max] over ``--runs``):
 - ``peaks``: ``find_peaks``; ``match``: ``group(refine=False)`` less ``peaks`` (candidate tags,
   matching, adjust, scores); ``refine``: ``group()`` less ``group(refine=False)``;
 - ``back``: ``to_image`` + ``people_boxes``;
-- ``decode``: merge (numpy) + group + back, one after the other, as the Predictor's decode stage.
+- ``decode``: merge (numpy) + group + back, one after the other, as the Predictor's decode stage;
+- with ``--network B``: ``network`` (backend B on the frame) and ``decode after network`` (the
+  decode of that run's fresh outputs, timed alone), and their ratio.
 
 ``--baseline REV`` also loads ``litepose/decode`` as it was at git revision ``REV`` (with its own
 build of that revision's ``decode.c``) and times it in the same run, alternating the two variants
@@ -18,7 +20,7 @@ both decode the same people, there and on ``--random`` random crowds and network
 bit).
 
 Usage: python benchmarks/decode_profile.py [--runs N] [--threshold T] [--baseline REV [--random N]] [--threads N]
-       [--clock wall|cpu]
+       [--clock wall|cpu] [--network onnxruntime [--network-threads N]] [--chains fast,original]
 """
 
 from __future__ import annotations
@@ -94,15 +96,18 @@ def _baseline_kernels(rev: str, folder: Path, base_native: ModuleType) -> None:
     base_native._library = lambda: lib
 
 
-def stages(g: ModuleType, tt: ModuleType, outs: dict, chain: str, thr: float, ks) -> dict:
-    """The timed callables of one decoder variant on one frame's network outputs."""
+def stages(g: ModuleType, tt: ModuleType, outs: dict, chain: str, thr: float, ks, net=None, clock=None) -> dict:
+    """The timed callables of one decoder variant on one frame's network outputs. ``net``: a
+    ``flip -> (outputs, flipped)`` network run, for the stages ``network`` and ``decode after
+    network`` (the decode of that run's fresh outputs, timed alone with ``clock``: the caches hold
+    what the network left, as in the Predictor)."""
     out, flipped, geometry = outs["out"], outs["flipped"], outs["geometry"]
     w, h = geometry.size
     size = (h // 2, w // 2) if chain == "fast" else (h, w)
     settings = dict(detection_threshold=thr, subpixel="parabola" if chain == "fast" else "quarter")
     settings["grouping_order"] = ks.grouping_order
 
-    def merge(tensors: bool = False):
+    def merge(tensors: bool = False, out=out, flipped=flipped):
         o = [torch.from_numpy(x) for x in out] if tensors else out
         f = None if flipped is None else ([torch.from_numpy(x) for x in flipped] if tensors else flipped)
         hms, tags = tt.merge_outputs(o, ks.num_joints, size, f, ks.flip_index)
@@ -117,12 +122,12 @@ def stages(g: ModuleType, tt: ModuleType, outs: dict, chain: str, thr: float, ks
         k = tt.to_image(k, geometry, (size[1], size[0]))
         return k, people_boxes(k)
 
-    def decode():
-        m, t = merge()
+    def decode(out=out, flipped=flipped):
+        m, t = merge(out=out, flipped=flipped)
         k, s = g.group(m[0], t[0], **settings)
         return back(k), s
 
-    return {
+    fns = {
         "merge": merge,
         "merge(torch)": lambda: merge(True),
         "peaks": lambda: g.find_peaks(hm, thr, 30, 5),
@@ -131,6 +136,18 @@ def stages(g: ModuleType, tt: ModuleType, outs: dict, chain: str, thr: float, ks
         "back": back,
         "decode": decode,
     }
+    if net is not None:
+        use_flip = flipped is not None
+
+        def after_network() -> float:
+            o, f = net(use_flip)
+            t0 = clock()
+            decode(o, f)
+            return (clock() - t0) * 1e3
+
+        fns["network"] = lambda: net(use_flip)
+        fns["decode after network"] = after_network
+    return fns
 
 
 def _bits(a: np.ndarray) -> np.ndarray:
@@ -207,6 +224,13 @@ def main() -> None:
         help="with --baseline: also decode this many random crowds and random network outputs with both "
         "variants and count those that differ in any bit",
     )
+    ap.add_argument(
+        "--network",
+        help="also time this backend's network (e.g. onnxruntime) and the decode of its fresh outputs right "
+        "after it, in the same alternation: the decode's share of the network time under the same load",
+    )
+    ap.add_argument("--network-threads", type=int, default=1, help="the --network backend's threads")
+    ap.add_argument("--chains", default="fast,original", help="which chains to time (comma-separated)")
     default_shared = Path(os.environ.get("LITEPOSE_SHARED", REPO.parent / "shared"))
     ap.add_argument("--shared", type=Path, default=default_shared)
     args = ap.parse_args()
@@ -233,14 +257,26 @@ def main() -> None:
         f"reference frame 640x480, XS, threshold {args.threshold}, {args.runs} runs, alternating variants; "
         f"{args.clock} ms, median [min-max]"
     )
-    for chain in ("fast", "original"):
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
+    net = None
+    if args.network:
+        other = litepose.Predictor(ref / "model_XS_17.pth", backend=args.network, threads=args.network_threads)
+        x_net, _ = other.network_input(image)
+        print(f"network: {other.runtime}, {args.network_threads} thread(s), on the same frame")
+
+        def net(flip: bool):
+            out, flipped = other.backend.run(x_net, flip)
+            return [np.asarray(m) for m in out], None if flipped is None else [np.asarray(m) for m in flipped]
+
+    for chain in args.chains.split(","):
         for flip in (False, True):
-            fns = {v: stages(g, tt, frames[flip], chain, args.threshold, ks) for v, (g, tt) in variants.items()}
+            fns = {
+                v: stages(g, tt, frames[flip], chain, args.threshold, ks, net, clock) for v, (g, tt) in variants.items()
+            }
             results = {v: fns[v]["decode"]() for v in fns}
             (k0, _), s0 = results[next(iter(results))]
             same = all(np.array_equal(k0, k) and np.array_equal(s0, s) for (k, _), s in results.values())
             times = {v: {s: [] for s in fns[v]} for v in fns}
-            clock = time.perf_counter if args.clock == "wall" else time.process_time
             for run in range(args.runs):
                 for s in fns["now"]:
                     # each variant first in every other run: the one timed second right after the
@@ -248,17 +284,22 @@ def main() -> None:
                     # `decode` with identical variants)
                     for v in list(fns)[:: 1 if run % 2 else -1]:
                         t0 = clock()
-                        fns[v][s]()
-                        times[v][s].append((clock() - t0) * 1e3)
+                        own = fns[v][s]()  # (a float: the stage timed itself)
+                        times[v][s].append(own if isinstance(own, float) else (clock() - t0) * 1e3)
             print(f"\n{chain} chain, {'flip' if flip else 'no flip'}: {len(k0)} people", end="")
             print(f"; variants decode identical people: {same}" if len(fns) > 1 else "")
             for v in fns:
                 t = times[v]
                 med = {s: statistics.median(ts) for s, ts in t.items()}
                 print(f"  {v:>4}: " + "  ".join(f"{s} {fmt(ts)}" for s, ts in t.items()))
+                ratio = ""
+                if "network" in med:
+                    ratio = (
+                        f"  decode after network / network {100 * med['decode after network'] / med['network']:.1f}%"
+                    )
                 print(
                     f"        derived medians: match {med['group-refine'] - med['peaks']:.2f}  "
-                    f"refine {med['group'] - med['group-refine']:.2f}"
+                    f"refine {med['group'] - med['group-refine']:.2f}{ratio}"
                 )
 
 
