@@ -372,6 +372,25 @@ def test_flip_mean_kernel_is_numpys(compiled, monkeypatch):
     assert "litepose_mean2" in used
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float16])
+def test_numpy_merge_of_other_float_types_is_the_float32_merge(monkeypatch, dtype):
+    """Outputs of another float type are merged as float32 (the buffer's type), with or without the
+    kernels; before, cv2.resize of a float64 plane allocated its own float64 result and left the
+    float32 buffer unwritten (uninitialised memory came back)."""
+    rng = np.random.default_rng(11)
+    fi = keypoint_set_for(17).flip_index
+    outs = [rng.normal(0, 1, (1, 34, 6, 8)).astype(dtype), rng.normal(0, 1, (1, 17, 12, 16)).astype(dtype)]
+    for enabled in (True, False):
+        monkeypatch.setattr(_native, "enabled", enabled)
+        for flipped in (None, [o[..., ::-1] for o in outs]):
+            for size in ((12, 16), (24, 32)):
+                got = tt.merge_outputs(outs, 17, size, flipped, fi)
+                as32 = None if flipped is None else [o.astype(np.float32) for o in flipped]
+                want = tt.merge_outputs([o.astype(np.float32) for o in outs], 17, size, as32, fi)
+                for a, b in zip(got[0] + got[1], want[0] + want[1]):
+                    np.testing.assert_array_equal(_bits(a), _bits(b))
+
+
 def test_kernel_signatures_match_the_library(compiled):
     for name in _native._SIGNATURES:
         assert isinstance(_native.kernel(name), ctypes._CFuncPtr)

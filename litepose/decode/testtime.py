@@ -173,6 +173,9 @@ def _merge_arrays(
     order (so the same bits, the sign of a zero sum aside), written into one buffer laid out as
     [heatmaps per flip, tags per flip] (the tags' channel blocks consecutive, so that
     :func:`aggregate` stacks them without a copy), each plane resized once and only when needed."""
+    # float32 throughout (the buffer's type): cv2.resize given another type would not write into it
+    outputs = [np.asarray(o, np.float32) for o in outputs]
+    flipped = None if flipped is None else [np.asarray(o, np.float32) for o in flipped]
     views = [(outputs, None)] + ([] if flipped is None else [(flipped, list(flip_index))])
     n_flip = len(views)
     big = tuple(outputs[-1].shape[2:])
