@@ -289,15 +289,18 @@ def _match(
     n_people: int,
     tag_threshold: float,
     solver: Callable[[Any], list[int]] = min_cost_assignment,
+    finite: bool = True,
 ) -> list[tuple[int, int]]:
     """Minimum-cost matching of candidates ``a:b`` to the first ``n_people`` people.
 
     Cost ``round(distance) * 100 - score`` and distances in float64 as the original computes
     them (the same IEEE operations in Python floats for small problems). Returns the accepted
     (candidate, person) pairs: matched to a real person at a distance below the threshold.
+    ``finite=False`` (a tag or score that is not finite somewhere): costs that are not finite
+    become +-1e10 (a NaN tag's distance is NaN: it matches nobody), so that the solver ends.
     """
     n = b - a
-    if n * n_people <= _SMALL:
+    if n * n_people <= _SMALL and finite:
         means = people.means[:n_people].tolist()
         dists, costs = [], []
         for c in range(a, b):
@@ -323,6 +326,8 @@ def _match(
         diff = people.tags64[a:b, None, :] - people.means[None, :n_people].astype(np.float64)
         dist = np.sqrt((diff * diff).sum(axis=2))
         cost = np.rint(dist) * 100.0 - np.array(vals[a:b])[:, None]
+        if not finite:
+            cost = np.nan_to_num(cost, nan=1e10, posinf=1e10, neginf=-1e10)
         if n > n_people:
             cost = np.concatenate([cost, np.full((n, n - n_people), 1e10)], axis=1)
         cols = np.asarray(solver(cost), np.int64)
@@ -373,13 +378,14 @@ def _group_people(
     found are candidates for matching (crowds fragment), and ties resolve as its solver did.
     """
     people = _People(k, tags)
+    finite = bool(np.isfinite(tags).all() and np.isfinite(vals).all())
     if legacy:
-        return _group_people_legacy(people, bounds, order, vals, tag_threshold, max_people)
+        return _group_people_legacy(people, bounds, order, vals, tag_threshold, max_people, finite)
     for j in order:
         a, b = bounds[j], bounds[j + 1]
         if a == b:
             continue
-        pairs = _match(people, a, b, vals, people.n, tag_threshold) if people.n else []  # in candidate order
+        pairs = _match(people, a, b, vals, people.n, tag_threshold, finite=finite) if people.n else []
         if pairs:
             cs, ps = np.array(pairs, np.int64).T
             people.join(j, cs, ps)
@@ -428,7 +434,13 @@ def _group_compiled(
 
 
 def _group_people_legacy(
-    people: _People, bounds: list[int], order: tuple[int, ...], vals: list[float], tag_threshold: float, max_people: int
+    people: _People,
+    bounds: list[int],
+    order: tuple[int, ...],
+    vals: list[float],
+    tag_threshold: float,
+    max_people: int,
+    finite: bool = True,
 ) -> _People:
     """:func:`_group_people` with the original's defects, one candidate at a time: people keyed by the
     first tag value of their founding joint (a candidate whose key exists overwrites that person's joint
@@ -441,7 +453,7 @@ def _group_people_legacy(
             continue
         person = {}
         if people.n:
-            person = dict(_match(people, a, b, vals, min(people.n, max_people), tag_threshold, solver))
+            person = dict(_match(people, a, b, vals, min(people.n, max_people), tag_threshold, solver, finite))
         for c in range(a, b):
             i = person.get(c)
             if i is None:
