@@ -1,5 +1,6 @@
 """litepose's compiled CPU kernels (training's depthwise convolution and BatchNorm, the decoder's
-peak search, assignment and refinement): the C sources in ``_csrc/``, built into one library.
+merge, peak search, grouping, assignment and refinement): the C sources in ``_csrc/``, built into
+one library.
 
 The library is compiled on first use with the system C compiler (``-O3 -march=native -fopenmp``)
 into ``kernels/`` of litepose's home folder (``$LITEPOSE_HOME``, default ``~/.cache/litepose``),
