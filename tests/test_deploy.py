@@ -430,9 +430,11 @@ def test_benchmark_says_a_requested_backend_it_cannot_run(tiny_model, monkeypatc
     err = capsys.readouterr().err
     assert "openvino fp32: not installed here: openvino" in err and "Traceback" not in err
     monkeypatch.setattr(lb, "_installed", lambda m: m != "nncf")
+    monkeypatch.setattr(lb, "cpu_has_bf16", lambda: False)  # the bf16 row: test_auto, where the CPU has it
     rows = _bench(tiny_model, backends=["openvino"])
     assert [(r["backend"], r["precision"], "error" in r) for r in rows] == [
-        ("torch-eager", "fp32", False), ("openvino", "fp32", False), ("openvino", "int8", True),
+        ("torch-eager", "fp32", False), ("openvino", "fp32", False), ("openvino", "bf16", True),
+        ("openvino", "int8", True),
     ]  # fmt: skip
     assert "nncf" in rows[-1]["error"]
     assert re.search(r"openvino +int8 +not measured: not installed here: nncf", capsys.readouterr().err)
