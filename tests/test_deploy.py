@@ -76,6 +76,25 @@ def test_every_export_equals_pytorch_within_1e4_and_carries_metadata(files, pari
                 np.testing.assert_allclose(g, want.numpy(), atol=1e-4, err_msg=f"{fmt} {key}")
 
 
+def test_openvino_flip_test_runs_the_mirror_as_a_second_request_with_the_same_outputs(files, parity) -> None:
+    """With two threads OpenVINO runs the image and its mirror as two requests on two streams: the
+    same outputs as one batch of two, and the mirror's are the mirrored input's."""
+    from litepose.runtime.ov_backend import OpenVinoBackend
+
+    x = parity["inputs"]["nonsquare"].numpy()
+    b = OpenVinoBackend(files["openvino"], threads=2)
+    out, flipped = b.run(x, flip=True)
+    assert b._pair is not None  # the two-stream path ran
+    batch_out, batch_flipped = OpenVinoBackend(files["openvino"], threads=1).run(x, flip=True)
+    for got, want in zip(out + flipped, batch_out + batch_flipped):
+        np.testing.assert_allclose(got, want, atol=1e-4)
+    for got, want in zip(out, parity["outputs"]["nonsquare"]):
+        np.testing.assert_allclose(got, want.numpy(), atol=1e-4)
+    mirrored, _ = b.run(np.ascontiguousarray(x[..., ::-1]), flip=False)
+    for a, m in zip(flipped, mirrored):
+        np.testing.assert_allclose(a, m, atol=1e-5)
+
+
 def test_static_export_fixes_the_size_and_the_predictor_letterboxes(model, tmp_path) -> None:
     path = export_onnx(model, tmp_path / "s.onnx", input_size=128, static=True)
     p = litepose.Predictor(path)
