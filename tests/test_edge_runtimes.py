@@ -260,3 +260,17 @@ def test_the_predictor_exports_a_module_to_ncnn_on_the_fly() -> None:
     theirs, _ = ref.backend.run(ref.backend.inputs(x), flip=False)
     assert p.backend.name == "ncnn" and ours[0].shape == (1, 34, 16, 24)
     np.testing.assert_allclose(ours[0], theirs[0].numpy(), atol=1e-4)
+
+
+def test_opening_an_executorch_program_prints_nothing(exported) -> None:
+    """The runtime's own log lines (CPU probing, thread pool size) and torchao's CUDA-kernel warnings
+    are held back: a user sees litepose's lines only (a fresh process, as a user's)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from litepose.runtime.et_backend import ExecuTorchBackend; "
+            "b = ExecuTorchBackend(sys.argv[1], threads=2); b.run(np.zeros((1, 3, 256, 256), np.float32), False); "
+            "print(b.static_size)")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code, str(exported["executorch"])], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "256", proc.stderr[-2000:]
+    assert proc.stderr == "", proc.stderr[-2000:]

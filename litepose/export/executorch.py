@@ -29,7 +29,7 @@ from torch import nn
 
 from ..files import atomic_write
 from ..runtime.base import missing
-from ..runtime.et_backend import METADATA_METHOD
+from ..runtime.et_backend import METADATA_METHOD, quiet_executorch
 from ..runtime.metadata import ModelInfo, to_strings
 
 __all__ = ["export_executorch", "write_executorch"]
@@ -37,8 +37,9 @@ __all__ = ["export_executorch", "write_executorch"]
 
 def _exir() -> Any:
     try:
-        from executorch import exir
-        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        with quiet_executorch():
+            from executorch import exir
+            from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     except ImportError:
         raise missing("executorch", "executorch", "ExecuTorch export") from None
     return exir, XnnpackPartitioner
@@ -59,11 +60,12 @@ def _kept_node(node: Any, keep_fp32: Sequence[str]) -> bool:
 def _quantize(net: nn.Module, example: torch.Tensor, inputs: Sequence[np.ndarray]) -> nn.Module:
     """The PT2E int8 version of ``net`` calibrated on ``inputs`` (a module that ``torch.export`` takes)."""
     try:
-        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-            XNNPACKQuantizer,
-            get_symmetric_quantization_config,
-        )
-        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+        with quiet_executorch():
+            from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+                XNNPACKQuantizer,
+                get_symmetric_quantization_config,
+            )
+            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     except ImportError:
         raise missing("torchao", "executorch", "ExecuTorch int8 quantisation") from None
     from .int8 import KEEP_FP32

@@ -11,7 +11,12 @@ tensors, so this backend needs torch (a phone app links the C++ runtime instead:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +26,43 @@ from ..errors import one_line
 from .base import ArrayBackend, missing
 from .metadata import from_strings
 
-__all__ = ["ExecuTorchBackend", "METADATA_METHOD", "read_metadata"]
+__all__ = ["ExecuTorchBackend", "METADATA_METHOD", "quiet_executorch", "read_metadata"]
 
 #: The constant method of a litepose ``.pte`` that returns its metadata (a JSON object of strings).
 METADATA_METHOD = "litepose_metadata"
 
 
+@contextlib.contextmanager
+def quiet_executorch() -> Iterator[None]:
+    """Hold back what loading the ExecuTorch runtime prints without being asked: torchao's warnings
+    about CUDA kernels a CPU install cannot load, torch's notice about an Enum registration, and the
+    runtime's own C++ log lines (CPU probing, thread pool size) written straight to stderr. Errors
+    still raise (and are reported by the callers, naming the file)."""
+    loggers = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
 def _runtime() -> Any:
     try:
-        from executorch.runtime import Runtime
+        with quiet_executorch():
+            from executorch.runtime import Runtime
+
+            return Runtime.get()
     except ImportError:
         raise missing("executorch", "executorch", "running an ExecuTorch program") from None
-    return Runtime.get()
 
 
 def read_metadata(program: Any, where: str) -> dict[str, str]:
@@ -59,8 +89,14 @@ class ExecuTorchBackend(ArrayBackend):
             import torch
         except ImportError:
             raise missing("torch", "executorch", f"{path}: running an ExecuTorch program from Python") from None
-        runtime = _runtime()
         self.path = Path(path)
+        with quiet_executorch():  # loading and the XNNPACK delegate's set-up log to stderr
+            self._load(threads)
+        self._torch = torch
+
+    def _load(self, threads: int | None) -> None:
+        path = self.path
+        runtime = _runtime()
         try:  # from bytes: the program owns its buffer, the file may go (a temporary export)
             self.program = runtime.load_program(self.path.read_bytes())
         except OSError:
@@ -76,7 +112,6 @@ class ExecuTorchBackend(ArrayBackend):
 
             portable_lib._unsafe_reset_threadpool(int(threads))
         self.method = self.program.load_method("forward")
-        self._torch = torch
         meta = self.program.metadata("forward")
         shape = tuple(meta.input_tensor_meta(0).sizes()) if meta.num_inputs() == 1 else ()
         if len(shape) != 4 or shape[:2] != (1, 3) or shape[2] != shape[3]:
