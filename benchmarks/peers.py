@@ -95,6 +95,7 @@ from typing import Any
 import numpy as np
 
 import litepose
+from litepose.formats import file_precision
 from litepose.media import read_image
 
 PEERS = ("yolo11n-pose", "yolo26n-pose")
@@ -217,9 +218,8 @@ def litepose_variants(
     variants, errors = [], []
     for runtime, prec in plan:
         fmt, suffix = ("onnx", ".onnx") if runtime == "onnxruntime" else ("openvino", ".xml")
-        file_prec = "fp32" if prec == "bf16" else prec  # bf16: the fp32 file, computed in bf16
         try:
-            path = tmp / f"litepose-xs-{size}-{file_prec}{suffix}"
+            path = tmp / f"litepose-xs-{size}-{file_precision(prec)}{suffix}"  # bf16: the fp32 file
             if not path.exists():
                 export_model(model, fmt, path, input_size=size, int8=prec == "int8", int8_images=a.int8_images)
             p = litepose.Predictor(

@@ -15,7 +15,7 @@ from typing import Any
 
 __all__ = [
     "Format", "FORMATS", "BACKENDS", "FILE_SUFFIXES", "RUNTIME_MODULES", "is_exported", "default_backend",
-    "format_for_backend", "runs_suffix", "export_modules", "AUTO_BACKEND", "PRECISIONS",
+    "format_for_backend", "runs_suffix", "export_modules", "AUTO_BACKEND", "PRECISIONS", "file_precision",
 ]  # fmt: skip
 
 
@@ -123,3 +123,9 @@ AUTO_BACKEND = "auto"
 #: What a network can compute in (``precision=``, ``--precision``): bf16 is a runtime setting of an
 #: fp32 file (OpenVINO), int8 a quantised file.
 PRECISIONS = ("fp32", "bf16", "int8")
+
+
+def file_precision(precision: str) -> str:
+    """The precision of the exported file that computes in ``precision``: int8 is a quantised file,
+    fp32 and bf16 (a runtime setting) run an fp32 file."""
+    return "int8" if precision == "int8" else "fp32"

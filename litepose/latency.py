@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .formats import BACKENDS, default_backend, export_modules, format_for_backend, is_exported
+from .formats import BACKENDS, default_backend, export_modules, file_precision, format_for_backend, is_exported
 from .runtime.auto import cpu_has_bf16
 
 __all__ = ["VARIANTS", "available_variants", "plan_variants", "benchmark", "format_table"]
@@ -114,13 +114,13 @@ def _open(model: Any, backend: str, precision: str, tmp: Path, input_size: int |
 
     fmt = format_for_backend(backend)
     assert fmt is not None, backend  # every backend but the torch ones runs a format's files
-    file_precision = "fp32" if precision == "bf16" else precision
-    path = tmp / f"{fmt.name}-{file_precision}{fmt.suffix}"
+    stored = file_precision(precision)
+    path = tmp / f"{fmt.name}-{stored}{fmt.suffix}"
     if path.exists():
         return path
-    print(f"exporting {fmt.name} {file_precision}", file=sys.stderr)
+    print(f"exporting {fmt.name} {stored}", file=sys.stderr)
     return export_model(
-        model, fmt.name, path, input_size=input_size, int8=file_precision == "int8", int8_images=int8_images
+        model, fmt.name, path, input_size=input_size, int8=stored == "int8", int8_images=int8_images
     )
 
 

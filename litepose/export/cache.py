@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import sha256
-from ..formats import RUNTIME_MODULES, format_for_backend
+from ..formats import RUNTIME_MODULES, file_precision, format_for_backend
 from ..home import home_dir
 
 __all__ = ["cache_dir", "cache_key", "cached_export", "clear", "entries"]
@@ -94,8 +94,8 @@ def cached_export(
     from . import export_model
 
     path = Path(checkpoint)
-    file_precision = "int8" if precision == "int8" else "fp32"
-    key = cache_key(path, backend, file_precision, input_size, arch)
+    stored = file_precision(precision)
+    key = cache_key(path, backend, stored, input_size, arch)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
     fmt = _format(backend)
     name = f"model{fmt.suffix}"
@@ -110,11 +110,11 @@ def cached_export(
         work = Path(tempfile.mkdtemp(prefix="litepose-export-"))
         entry = work
     if log is not None:
-        what = f"{fmt.name}{' int8' if file_precision == 'int8' else ''}"
+        what = f"{fmt.name}{' int8' if stored == 'int8' else ''}"
         log(f"exporting {path.name} to {what} once, for {backend} (cached in {entry})")
     try:
         model, _info = load_checkpoint(path, arch=arch)
-        export_model(model, fmt.name, work / name, input_size=input_size, int8=file_precision == "int8")
+        export_model(model, fmt.name, work / name, input_size=input_size, int8=stored == "int8")
         (work / _ENTRY).write_text(json.dumps({**key, "checkpoint": str(path.resolve()), "backend": backend}, indent=1))
         if work != entry:
             try:

@@ -57,12 +57,10 @@ def quiet_executorch() -> Iterator[None]:
 
 def _runtime() -> Any:
     try:
-        with quiet_executorch():
-            from executorch.runtime import Runtime
-
-            return Runtime.get()
+        from executorch.runtime import Runtime
     except ImportError:
         raise missing("executorch", "executorch", "running an ExecuTorch program") from None
+    return Runtime.get()
 
 
 def read_metadata(program: Any, where: str) -> dict[str, str]:
