@@ -201,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calib-images", type=int, default=32, help="predictor: as litepose search's default")
     ap.add_argument("--val-images", type=int, default=40, help="predictor: as litepose search's default")
     ap.add_argument("--final-val-images", type=int, default=200, help="val images scored after fine-tuning")
+    ap.add_argument("--wide-val-images", type=int, default=0,
+                    help="also the predictor on this many val images (its figures reported beside; 0: off)")
     ap.add_argument("--latency-threads", type=int, default=2, help="threads of the measured latency (0: skip)")
     ap.add_argument("--threads", type=int, default=2, help="threads of prediction and fine-tuning")
     ap.add_argument("--budget-ms", type=float, default=None, help="a latency budget to draw on the plot")
@@ -230,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     labels = {arch_key(resolve_spec(a)[1]): Path(a).stem.replace("litepose-", "").upper() for a in args.arch}
     protocol = {"steps": None if args.minutes else args.steps, "minutes": args.minutes, "batch_size": args.batch_size,
                 "calib_images": args.calib_images, "val_images": args.val_images,
-                "final_val_images": args.final_val_images, "supernet": str(Path(args.supernet).resolve()),
+                "final_val_images": args.final_val_images, "wide_val_images": args.wide_val_images,
+                "supernet": str(Path(args.supernet).resolve()),
                 "seed": args.seed}  # fmt: skip
     state_path = out / "rank.json"
     state = json.loads(state_path.read_text()) if state_path.is_file() else {"protocol": protocol, "rows": []}
@@ -245,9 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{i}/{len(specs)}] {key}", flush=True)
         if predictor is None:
             predictor = AccuracyPredictor(sup, args.data, args.val_data, calib_images=args.calib_images,
-                                          val_images=args.val_images)  # fmt: skip
+                                          val_images=max(args.val_images, args.wide_val_images))  # fmt: skip
         t0 = time.time()
-        pred_ap = predictor(spec)
+        scores = predictor.scores(spec, (args.val_images,))
+        pred_ap = scores[min(scores)]  # the first --val-images: what litepose search ranks by
         t_pred = time.time() - t0
         sub = out / f"{key}.pth"
         if not sub.is_file():
@@ -258,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                "predicted_ap": pred_ap, "finetuned_ap": ft_ap, "steps": steps, "predict_seconds": t_pred,
                "finetune_minutes": (time.time() - t0) / 60, "arch": spec.to_json(),
                "fixed": i > args.n, "label": labels.get(key)}  # fmt: skip
+        if args.wide_val_images > args.val_images:
+            row["predicted_ap_wide"] = scores[max(scores)]
         if args.latency_threads:
             row["latency_ms"] = network_latency(spec, sup.num_joints, "torch", args.latency_threads, supernet=sup)
         rows[key] = row
@@ -265,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         _write(state_path, {"protocol": protocol, "rows": list(rows.values())})
     done = [rows[arch_key(s)] for s in specs]
     figures = report([r for r in done if not r["fixed"]] or done)
+    if all("predicted_ap_wide" in r for r in done):
+        wide = [dict(r, predicted_ap=r["predicted_ap_wide"]) for r in done]
+        figures["wide"] = report([r for r in wide if not r["fixed"]] or wide)
     _write(state_path, {"protocol": protocol, "rows": list(rows.values()), "report": figures})
     plot(done, figures, out / "rank.png", args.budget_ms)
     print(_table(done))
@@ -274,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
           f"predictor error {figures['mean_abs_error']:.4f} AP")  # fmt: skip
     for size, c in figures["by_size"].items():
         print(f"  input {size}: tau {c['kendall_tau']:.3f} (p {c['kendall_p']:.3g}) over {c['n']}")
+    if "wide" in figures:
+        w = figures["wide"]["all"]
+        print(f"predictor on {args.wide_val_images} val images: Kendall tau {w['kendall_tau']:.3f} "
+              f"(p {w['kendall_p']:.3g}), Spearman rho {w['spearman_rho']:.3f} (p {w['spearman_p']:.3g})")
     return 0
 
 

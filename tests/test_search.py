@@ -4,6 +4,7 @@ supernet trainer's."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 
@@ -360,3 +361,31 @@ def test_search_rank_end_to_end_resumes_from_its_cache(tiny, tmp_path, capsys) -
     # another protocol in the same folder is refused
     with pytest.raises(SystemExit, match="another --output"):
         rank.main([*args, "--steps", "4"])
+
+
+def test_predictor_scores_each_prefix_as_a_smaller_val_set(tiny, monkeypatch) -> None:
+    """``AccuracyPredictor.scores`` (search_rank's wide predictor): AP on the first n val images of
+    one run equals what a predictor with ``val_images=n`` gives."""
+    import sys
+
+    from litepose.eval.evaluate import gt_as_results
+    from litepose.search.evolution import AccuracyPredictor
+
+    root, ckpt = tiny
+    sup = SuperLitePose(17, TINY)
+
+    def fake_run(predictor, ann, **kw):  # perfect people on the first two images, shifted ones after
+        out = []
+        for r in gt_as_results(ann):
+            if r["image_id"] not in ann.image_ids[:2]:
+                r = dict(r, keypoints=[v + 9.0 if i % 3 < 2 else v for i, v in enumerate(r["keypoints"])])
+            out.append(r)
+        return out
+
+    monkeypatch.setattr(sys.modules["litepose.eval.evaluate"], "run_predictor", fake_run)
+    spec = dataclasses.replace(sup.max_spec, input_size=64)
+    wide = AccuracyPredictor(sup, root / "synth", root / "synth", calib_images=2, val_images=4)
+    scores = wide.scores(spec, (2, 9))
+    assert sorted(scores) == [2, 4] and scores[2] == 1.0 and scores[4] < 0.9
+    narrow = AccuracyPredictor(sup, root / "synth", root / "synth", calib_images=2, val_images=2)
+    assert narrow(spec) == scores[2] and wide(spec) == scores[4]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -100,6 +100,11 @@ class AccuracyPredictor:
         self.val = ann.subset(ann.image_ids[:n])
 
     def __call__(self, spec: ArchSpec) -> float:
+        return self.scores(spec)[len(self.val.image_ids)]
+
+    def scores(self, spec: ArchSpec, prefixes: Sequence[int] = ()) -> dict[int, float]:
+        """Predicted AP on the whole validation subset and on each of its first ``prefixes`` images
+        (one run of the subnet: what a smaller ``val_images`` would have predicted, measured together)."""
         from ..engine.transfer import calibration_batches, recalibrated_subnet
         from ..eval import evaluate
         from ..eval.evaluate import run_predictor
@@ -110,7 +115,13 @@ class AccuracyPredictor:
         net.keypoints = self.supernet.keypoints
         pred = Predictor(net, input_size=spec.input_size, flip_test=False, device=str(self.device))
         results = run_predictor(pred, self.val, progress=False)
-        return float(evaluate(results, self.val, progress=False)["AP"])
+        ids = self.val.image_ids
+        out = {}
+        for n in sorted({len(ids), *(min(int(k), len(ids)) for k in prefixes if int(k) > 0)}):
+            keep = set(ids[:n])
+            some = self.val if n == len(ids) else self.val.subset(ids[:n])
+            out[n] = float(evaluate([r for r in results if r["image_id"] in keep], some, progress=False)["AP"])
+        return out
 
 
 @dataclass(frozen=True)
