@@ -201,8 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calib-images", type=int, default=32, help="predictor: as litepose search's default")
     ap.add_argument("--val-images", type=int, default=40, help="predictor: as litepose search's default")
     ap.add_argument("--final-val-images", type=int, default=200, help="val images scored after fine-tuning")
-    ap.add_argument("--wide-val-images", type=int, default=0,
-                    help="also the predictor on this many val images (its figures reported beside; 0: off)")
+    ap.add_argument(
+        "--wide-val-images",
+        type=int,
+        default=0,
+        help="also the predictor on this many val images (its figures reported beside; 0: off)",
+    )
     ap.add_argument("--latency-threads", type=int, default=2, help="threads of the measured latency (0: skip)")
     ap.add_argument("--threads", type=int, default=2, help="threads of prediction and fine-tuning")
     ap.add_argument("--budget-ms", type=float, default=None, help="a latency budget to draw on the plot")
@@ -285,8 +289,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  input {size}: tau {c['kendall_tau']:.3f} (p {c['kendall_p']:.3g}) over {c['n']}")
     if "wide" in figures:
         w = figures["wide"]["all"]
-        print(f"predictor on {args.wide_val_images} val images: Kendall tau {w['kendall_tau']:.3f} "
-              f"(p {w['kendall_p']:.3g}), Spearman rho {w['spearman_rho']:.3f} (p {w['spearman_p']:.3g})")
+        print(
+            f"predictor on {args.wide_val_images} val images: Kendall tau {w['kendall_tau']:.3f} "
+            f"(p {w['kendall_p']:.3g}), Spearman rho {w['spearman_rho']:.3f} (p {w['spearman_p']:.3g})"
+        )
     return 0
 
 
