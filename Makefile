@@ -17,7 +17,7 @@ demo: install
 	$(VENV)/bin/litepose demo --output runs/demo
 
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=20 tests
 	$(VENV)/bin/ruff check litepose tests benchmarks
 
 lint: install
