@@ -207,7 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="also the predictor on this many val images (its figures reported beside; 0: off)",
     )
-    ap.add_argument("--latency-threads", type=int, default=2, help="threads of the measured latency (0: skip)")
+    ap.add_argument(
+        "--latency-threads",
+        type=int,
+        default=2,
+        help="threads of the measured latency, timed at the end for every architecture (0: skip)",
+    )
     ap.add_argument("--threads", type=int, default=2, help="threads of prediction and fine-tuning")
     ap.add_argument("--budget-ms", type=float, default=None, help="a latency budget to draw on the plot")
     ap.add_argument("--seed", type=int, default=0)
@@ -268,12 +273,16 @@ def main(argv: list[str] | None = None) -> int:
                "fixed": i > args.n, "label": labels.get(key)}  # fmt: skip
         if args.wide_val_images > args.val_images:
             row["predicted_ap_wide"] = scores[max(scores)]
-        if args.latency_threads:
-            row["latency_ms"] = network_latency(spec, sup.num_joints, "torch", args.latency_threads, supernet=sup)
         rows[key] = row
         print(f"  predicted {pred_ap:.4f}, fine-tuned {ft_ap:.4f} after {steps} steps", flush=True)
         _write(state_path, {"protocol": protocol, "rows": list(rows.values())})
     done = [rows[arch_key(s)] for s in specs]
+    if args.latency_threads:  # timed together once every fine-tune is over: one window, no training beside them
+        for spec, row in zip(specs, done):
+            if not row.get("latency_ms"):
+                print(f"timing {row['key']}", flush=True)
+                row["latency_ms"] = network_latency(spec, sup.num_joints, "torch", args.latency_threads, supernet=sup)
+                _write(state_path, {"protocol": protocol, "rows": list(rows.values())})
     figures = report([r for r in done if not r["fixed"]] or done)
     if all("predicted_ap_wide" in r for r in done):
         wide = [dict(r, predicted_ap=r["predicted_ap_wide"]) for r in done]
