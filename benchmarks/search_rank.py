@@ -124,6 +124,34 @@ def report(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def corrected_figures(rows: list[dict[str, Any]], correction: str | None, out: Path) -> dict[str, Any]:
+    """The ranking after the per-size correction (litepose.search.correction): leave-one-out on these
+    rows, a correction fitted elsewhere (``--correction``: a held-out test), and the one fitted on all
+    of them, written to OUT/correction.json for ``litepose search --predictor-correction``."""
+    from litepose.search.correction import PredictorCorrection, fit_correction, leave_one_out
+
+    pairs = [(r["input_size"], r["predicted_ap"], r["finetuned_ap"]) for r in rows]
+    figures: dict[str, Any] = {}
+    loo = leave_one_out(pairs)
+    kept = [dict(r, predicted_ap=v) for r, v in zip(rows, loo) if v is not None]
+    if len(kept) >= 3:
+        figures["loo"] = report(kept)
+    if correction:
+        c = PredictorCorrection.load(correction)
+        some = [
+            dict(r, predicted_ap=c(r["input_size"], r["predicted_ap"])) for r in rows if r["input_size"] in c.offsets
+        ]
+        figures["held_out"] = report(some)
+        figures["held_out"]["correction"] = c.to_json()
+    try:
+        fitted = fit_correction(pairs, source={"rows": [r["key"] for r in rows]})
+    except ValueError:
+        return figures
+    fitted.save(out / "correction.json")
+    figures["correction"] = fitted.to_json()
+    return figures
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     head = f"{'architecture':<44} {'GMACs':>6} {'ms':>7} {'predicted':>9} {'fine-tuned':>10}"
     lines = [head]
@@ -215,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--threads", type=int, default=2, help="threads of prediction and fine-tuning")
     ap.add_argument("--budget-ms", type=float, default=None, help="a latency budget to draw on the plot")
+    ap.add_argument(
+        "--correction",
+        default=None,
+        help="also rank by this correction.json (fitted by another run): the held-out test",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--output", default="runs/search_rank")
     args = ap.parse_args(argv)
@@ -283,7 +316,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"timing {row['key']}", flush=True)
                 row["latency_ms"] = network_latency(spec, sup.num_joints, "torch", args.latency_threads, supernet=sup)
                 _write(state_path, {"protocol": protocol, "rows": list(rows.values())})
-    figures = report([r for r in done if not r["fixed"]] or done)
+    spread = [r for r in done if not r["fixed"]] or done
+    figures = report(spread)
+    figures.update(corrected_figures(spread, args.correction, out))
     if all("predicted_ap_wide" in r for r in done):
         wide = [dict(r, predicted_ap=r["predicted_ap_wide"]) for r in done]
         figures["wide"] = report([r for r in wide if not r["fixed"]] or wide)
@@ -296,6 +331,18 @@ def main(argv: list[str] | None = None) -> int:
           f"predictor error {figures['mean_abs_error']:.4f} AP")  # fmt: skip
     for size, c in figures["by_size"].items():
         print(f"  input {size}: tau {c['kendall_tau']:.3f} (p {c['kendall_p']:.3g}) over {c['n']}")
+    for name, what in (
+        ("loo", "corrected, each by a fit on the others (leave one out)"),
+        ("held_out", f"corrected by {args.correction} (fitted on other architectures)"),
+    ):
+        if name in figures:
+            c = figures[name]["all"]
+            print(
+                f"predictor {what}: Kendall tau {c['kendall_tau']:.3f} (p {c['kendall_p']:.3g}), "
+                f"Spearman rho {c['spearman_rho']:.3f} over {c['n']}"
+            )
+    if "correction" in figures:
+        print(f"correction fitted on these {figures['correction']['pairs']} pairs -> {out / 'correction.json'}")
     if "wide" in figures:
         w = figures["wide"]["all"]
         print(

@@ -358,6 +358,14 @@ def test_search_rank_end_to_end_resumes_from_its_cache(tiny, tmp_path, capsys) -
         metrics.unlink()
     assert rank.main(args) == 0
     assert "Kendall tau" in capsys.readouterr().out and not list(tmp_path.glob("r/ft-*/metrics.jsonl"))
+    # a correction fitted elsewhere ranks the same rows again (the held-out test), from the cache
+    from litepose.search.correction import PredictorCorrection
+
+    PredictorCorrection(2.0, {64: 0.25, 128: 0.5}).save(tmp_path / "c.json")
+    assert rank.main([*args, "--correction", str(tmp_path / "c.json")]) == 0
+    held = json.loads((tmp_path / "r/rank.json").read_text())["report"]["held_out"]
+    assert held["all"]["n"] == 2 and held["correction"]["offsets"] == {"64": 0.25, "128": 0.5}
+    assert "corrected by" in capsys.readouterr().out
     # another protocol in the same folder is refused
     with pytest.raises(SystemExit, match="another --output"):
         rank.main([*args, "--steps", "4"])
@@ -389,3 +397,51 @@ def test_predictor_scores_each_prefix_as_a_smaller_val_set(tiny, monkeypatch) ->
     assert sorted(scores) == [2, 4] and scores[2] == 1.0 and scores[4] < 0.9
     narrow = AccuracyPredictor(sup, root / "synth", root / "synth", calib_images=2, val_images=2)
     assert narrow(spec) == scores[2] and wide(spec) == scores[4]
+
+
+def test_predictor_correction_fits_a_shared_slope_and_an_offset_per_size(tmp_path) -> None:
+    from litepose.search.correction import PredictorCorrection, fit_correction, leave_one_out
+
+    rng = random.Random(0)
+    truth = {128: -0.05, 192: 0.08, 256: 0.12}
+    pairs = [(s, p, 0.7 * p + truth[s]) for s in truth for p in (rng.random() * 0.2 for _ in range(4))]
+    c = fit_correction(pairs)
+    assert c.slope == pytest.approx(0.7) and c.pairs == 12
+    assert all(c.offsets[s] == pytest.approx(v) for s, v in truth.items())
+    assert c(192, 0.1) == pytest.approx(0.15)
+    assert all(v == pytest.approx(r) for v, (_, _, r) in zip(leave_one_out(pairs), pairs))  # exact data: exact LOO
+    back = PredictorCorrection.load(c.save(tmp_path / "c.json"))
+    assert back.slope == c.slope and back.offsets == c.offsets
+    with pytest.raises(ValueError, match="covers input sizes 128, 192, 256, not 160: narrow --sizes"):
+        c.check_sizes([128, 160])
+    with pytest.raises(ValueError, match="no offset for input size 64"):
+        c(64, 0.1)
+    with pytest.raises(ValueError, match="too few"):
+        fit_correction(pairs[:1] + pairs[4:5])
+    (tmp_path / "other.json").write_text('{"slope": 1}')
+    with pytest.raises(ValueError, match=r"other\.json: not a predictor correction"):
+        PredictorCorrection.load(tmp_path / "other.json")
+
+
+def test_search_cli_ranks_by_the_corrected_prediction(tiny, tmp_path, capsys) -> None:
+    """The tiny supernet predicts AP 0 everywhere: the correction's offsets alone decide the input size."""
+    from litepose.search.correction import PredictorCorrection
+
+    root, ckpt = tiny
+    best = {}
+    for favoured in (64, 128):
+        path = PredictorCorrection(1.0, {64: 0.0, 128: 0.0, favoured: 0.5}).save(tmp_path / f"c{favoured}.json")
+        out = tmp_path / f"run{favoured}"
+        args = ["search", "--supernet", str(ckpt), "--data", str(root / "synth"), "--budget", "5GMACs",
+                "--population", "4", "--generations", "1", "--calib-images", "2", "--val-images", "1",
+                "--batch-size", "2", "--threads", "1", "--predictor-correction", str(path),
+                "--output", str(out), "--json"]  # fmt: skip
+        assert main(args) == 0
+        s = json.loads(capsys.readouterr().out)
+        best[favoured] = ArchSpec.from_json(s["best_arch"]).input_size
+        assert s["best_predicted_ap"] == pytest.approx(0.5)
+    assert best == {64: 64, 128: 128}
+    PredictorCorrection(1.0, {64: 0.0}).save(tmp_path / "narrow.json")
+    assert main([*args[:-5], "--predictor-correction", str(tmp_path / "narrow.json"),
+                 "--output", str(tmp_path / "x")]) == 2  # fmt: skip
+    assert "narrow.json covers input sizes 64, not 128" in capsys.readouterr().err

@@ -49,6 +49,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     o.add_option(p, "--calib-images")
     o.add_option(p, "--val-images")
+    p.add_argument(
+        "--predictor-correction", default=None, metavar="FILE",
+        help="rank by the predicted AP corrected per input size (correction.json of benchmarks/search_rank.py, "
+        "fitted on fine-tuned networks; docs/search.md)",
+    )  # fmt: skip
     p.add_argument("--batch-size", type=int, default=16)
     o.add_option(p, "--seed")
     o.add_option(p, "--resume")
@@ -189,6 +194,7 @@ def _search(
     from pathlib import Path
 
     from ..device import pick_device
+    from ..search.correction import PredictorCorrection
     from ..search.cost import cost_of, format_cost
     from ..search.evolution import (
         AccuracyPredictor,
@@ -202,13 +208,17 @@ def _search(
     from ._options import emit
 
     k = sup.num_joints
+    correction = None
+    if args.predictor_correction:
+        correction = PredictorCorrection.load(args.predictor_correction)
+        correction.check_sizes(space.sizes, where=args.predictor_correction)
     calib = 32 if args.calib_images is None else args.calib_images
     val_images = 40 if args.val_images is None else args.val_images
     device = pick_device(args.device)
     sup.to(device)
     predictor = AccuracyPredictor(
         sup, args.data, args.val_data or args.data, images=args.images, calib_images=calib,
-        val_images=val_images, batch_size=args.batch_size, device=device, seed=args.seed,
+        val_images=val_images, batch_size=args.batch_size, device=device, seed=args.seed, correction=correction,
     )  # fmt: skip
 
     def cost(spec: object) -> float:
@@ -222,6 +232,7 @@ def _search(
         "val_data": str(Path(args.val_data or args.data).resolve()), "calib_images": calib,
         "val_images": val_images, "batch_size": args.batch_size,
         "backend": args.backend if latency else None, "threads": threads if latency else None,
+        **({"correction": correction.to_json()} if correction else {}),
     }  # fmt: skip
     try:
         result = evolve(space, budget, predictor, cost, settings, out, identity=identity,

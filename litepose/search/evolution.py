@@ -31,6 +31,7 @@ from ..data.jsonio import read_json
 from ..files import atomic_write
 from ..models.space import Genes, SearchSpace
 from ..models.spec import PRESETS, ArchSpec, spec_name
+from .correction import PredictorCorrection
 from .cost import Budget, format_cost
 
 __all__ = [
@@ -61,7 +62,9 @@ class AccuracyPredictor:
     """Predicted AP of subnets of ``supernet``: BatchNorm recalibrated, AP on a validation subset.
 
     ``data``: training images (COCO JSON or SynthPose folder) for the recalibration; ``val_data``:
-    the validation set, of which the first ``val_images`` images are scored (all if <= 0).
+    the validation set, of which the first ``val_images`` images are scored (all if <= 0);
+    ``correction``: a :class:`~litepose.search.correction.PredictorCorrection` applied to that AP
+    (calling the predictor returns the corrected value; :meth:`scores` the raw ones).
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class AccuracyPredictor:
         batch_size: int = 16,
         device: str | torch.device = "cpu",
         seed: int = 0,
+        correction: PredictorCorrection | None = None,
     ) -> None:
         from ..data.dataset import KeypointDataset
         from ..data.transforms import TransformConfig
@@ -86,6 +90,7 @@ class AccuracyPredictor:
         self.batch_size = int(batch_size)
         self.device = device
         self.seed = int(seed)
+        self.correction = correction
         if self.calib_images < 1:
             raise ValueError(f"calib_images must be at least 1, got {calib_images}")
         self.train = KeypointDataset(data, images, transform=TransformConfig(input_size=supernet.max_spec.input_size))
@@ -100,7 +105,8 @@ class AccuracyPredictor:
         self.val = ann.subset(ann.image_ids[:n])
 
     def __call__(self, spec: ArchSpec) -> float:
-        return self.scores(spec)[len(self.val.image_ids)]
+        ap = self.scores(spec)[len(self.val.image_ids)]
+        return ap if self.correction is None else self.correction(spec.input_size, ap)
 
     def scores(self, spec: ArchSpec, prefixes: Sequence[int] = ()) -> dict[int, float]:
         """Predicted AP on the whole validation subset and on each of its first ``prefixes`` images
@@ -428,7 +434,7 @@ def _plot(result: SearchResult, presets: dict[str, dict[str, Any]], path: Path) 
     scale, unit = {"macs": (1e9, "GMACs"), "paper-macs": (1e9, "GMACs (paper convention)"),
                    "params": (1e6, "M params"), "latency": (1.0, "ms")}[cost]  # fmt: skip
     pts = [(c["cost"] / scale, c["ap"]) for c in result.candidates]
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    fig, ax = plt.subplots(figsize=(8.6, 4.5), dpi=120)
     ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=14, c="tab:blue", alpha=0.6, label="candidates")
     front = pareto_front(pts)
     ax.plot([p[0] for p in front], [p[1] for p in front], "-o", c="tab:orange", ms=4, label="Pareto front")
@@ -466,7 +472,7 @@ def _plot(result: SearchResult, presets: dict[str, dict[str, Any]], path: Path) 
     ax.set_ylabel("predicted AP (supernet, BN recalibrated)")
     ax.set_title("litepose search: predicted AP against cost")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over a preset's mark
     fig.tight_layout()
 
     def save(tmp: Path) -> None:
