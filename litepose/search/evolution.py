@@ -458,13 +458,12 @@ def _plot(result: SearchResult, presets: dict[str, dict[str, Any]], path: Path) 
             beyond.append(f"{short} {x:.3g}")
     ax.set_xlim(0, xmax)
     if beyond:  # presets far above the budget: named at the edge rather than squeezing the plot
-        ax.annotate(
-            "presets beyond: " + ", ".join(beyond) + f" {unit}",
-            (1, 1),
+        ax.annotate(  # under the legend, outside the axes: never over a point
+            "presets beyond:\n" + "\n".join(f"{b} {unit}" for b in beyond),
+            (1.02, 0.55),
             xycoords="axes fraction",
-            xytext=(-4, -12),
-            textcoords="offset points",
-            ha="right",
+            ha="left",
+            va="top",
             color="tab:green",
             fontsize=8,
         )
