@@ -136,6 +136,7 @@ def corrected_figures(rows: list[dict[str, Any]], correction: str | None, out: P
     kept = [dict(r, predicted_ap=v) for r, v in zip(rows, loo) if v is not None]
     if len(kept) >= 3:
         figures["loo"] = report(kept)
+        figures["loo"]["values"] = {r["key"]: v for r, v in zip(rows, loo) if v is not None}
     if correction:
         c = PredictorCorrection.load(correction)
         some = [
@@ -171,7 +172,9 @@ def plot(rows: list[dict[str, Any]], figures: dict[str, Any], path: Path, budget
 
     from litepose.search.evolution import pareto_front
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), dpi=120)
+    loo = figures.get("loo", {}).get("values")  # the corrected predictions: a middle panel when there are some
+    fig, axes = plt.subplots(1, 3 if loo else 2, figsize=(18 if loo else 12, 4.8), dpi=120)
+    left, right = axes[0], axes[-1]
     sizes = sorted({r["input_size"] for r in rows})
     colours = dict(zip(sizes, ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown"]))
     for size in sizes:
@@ -183,6 +186,17 @@ def plot(rows: list[dict[str, Any]], figures: dict[str, Any], path: Path, budget
                    f"Spearman rho {a['spearman_rho']:.2f}, {a['n']} architectures")  # fmt: skip
     left.set_xlabel("predicted AP (supernet subnet, BatchNorm recalibrated)")
     left.set_ylabel("AP after the same fine-tune")
+    if loo:
+        mid = axes[1]
+        for size in sizes:
+            some = [r for r in rows if r["input_size"] == size and r["key"] in loo and not r.get("label")]
+            mid.scatter([loo[r["key"]] for r in some], [r["finetuned_ap"] for r in some], c=colours[size], s=22,
+                        label=f"input {size}")  # fmt: skip
+        c = figures["loo"]["all"]
+        mid.set_title(f"corrected (leave one out): tau {c['kendall_tau']:.2f} (p {c['kendall_p']:.2g}), "
+                      f"rho {c['spearman_rho']:.2f}")  # fmt: skip
+        mid.set_xlabel("predicted AP, corrected per input size by a fit on the other architectures")
+        mid.set_ylabel("AP after the same fine-tune")
     timed = [r for r in rows if r.get("latency_ms")]
     for size in sizes:
         some = [r for r in timed if r["input_size"] == size and not r.get("label")]
@@ -200,7 +214,7 @@ def plot(rows: list[dict[str, Any]], figures: dict[str, Any], path: Path, budget
     right.set_xlabel("measured latency (ms, torch, BatchNorm folded)")
     right.set_ylabel("AP after the same fine-tune")
     right.set_title("fine-tuned AP against latency")
-    for ax in (left, right):
+    for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
