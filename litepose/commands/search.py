@@ -240,6 +240,7 @@ def _search(
                         log=lambda s: print(s, file=sys.stderr))  # fmt: skip
     except SearchStateError as e:
         raise SearchStateError(f"{e}: another --output, or --resume no") from None
+    result.extra["corrected"] = correction is not None  # the plot says what its AP axis is
     marks = preset_marks(space, cost, predictor, budget, output=out)
     files = write_outputs(result, space, out, k, marks, table)
     summary = {

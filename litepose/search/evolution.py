@@ -468,7 +468,8 @@ def _plot(result: SearchResult, presets: dict[str, dict[str, Any]], path: Path) 
             fontsize=8,
         )
     ax.set_xlabel(f"cost ({unit})")
-    ax.set_ylabel("predicted AP (supernet, BN recalibrated)")
+    corrected = result.extra.get("corrected", False)
+    ax.set_ylabel("predicted AP, corrected per input size" if corrected else "predicted AP (supernet, BN recalibrated)")
     ax.set_title("litepose search: predicted AP against cost")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over a preset's mark
