@@ -132,11 +132,10 @@ def corrected_figures(rows: list[dict[str, Any]], correction: str | None, out: P
 
     pairs = [(r["input_size"], r["predicted_ap"], r["finetuned_ap"]) for r in rows]
     figures: dict[str, Any] = {}
-    loo = leave_one_out(pairs)
-    kept = [dict(r, predicted_ap=v) for r, v in zip(rows, loo) if v is not None]
-    if len(kept) >= 3:
-        figures["loo"] = report(kept)
-        figures["loo"]["values"] = {r["key"]: v for r, v in zip(rows, loo) if v is not None}
+    loo = {r["key"]: v for r, v in zip(rows, leave_one_out(pairs)) if v is not None}
+    if len(loo) >= 3:
+        figures["loo"] = report([dict(r, predicted_ap=loo[r["key"]]) for r in rows if r["key"] in loo])
+        figures["loo"]["values"] = loo
     if correction:
         c = PredictorCorrection.load(correction)
         some = [
@@ -333,9 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     spread = [r for r in done if not r["fixed"]] or done
     figures = report(spread)
     figures.update(corrected_figures(spread, args.correction, out))
-    if all("predicted_ap_wide" in r for r in done):
-        wide = [dict(r, predicted_ap=r["predicted_ap_wide"]) for r in done]
-        figures["wide"] = report([r for r in wide if not r["fixed"]] or wide)
+    if all("predicted_ap_wide" in r for r in spread):
+        figures["wide"] = report([dict(r, predicted_ap=r["predicted_ap_wide"]) for r in spread])
     _write(state_path, {"protocol": protocol, "rows": list(rows.values()), "report": figures})
     plot(done, figures, out / "rank.png", args.budget_ms)
     print(_table(done))
