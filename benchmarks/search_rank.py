@@ -138,10 +138,9 @@ def corrected_figures(rows: list[dict[str, Any]], correction: str | None, out: P
         figures["loo"]["values"] = loo
     if correction:
         c = PredictorCorrection.load(correction)
-        some = [
-            dict(r, predicted_ap=c(r["input_size"], r["predicted_ap"])) for r in rows if r["input_size"] in c.offsets
-        ]
-        figures["held_out"] = report(some)
+        held = {r["key"]: c(r["input_size"], r["predicted_ap"]) for r in rows if r["input_size"] in c.offsets}
+        figures["held_out"] = report([dict(r, predicted_ap=held[r["key"]]) for r in rows if r["key"] in held])
+        figures["held_out"]["values"] = held
         figures["held_out"]["correction"] = c.to_json()
     try:
         fitted = fit_correction(pairs, source={"rows": [r["key"] for r in rows]})
@@ -171,7 +170,10 @@ def plot(rows: list[dict[str, Any]], figures: dict[str, Any], path: Path, budget
 
     from litepose.search.evolution import pareto_front
 
-    loo = figures.get("loo", {}).get("values")  # the corrected predictions: a middle panel when there are some
+    # the corrected predictions, a middle panel when there are some: by a correction fitted on other
+    # architectures (--correction, the held-out test) when given, else leave one out
+    held_out = "held_out" in figures
+    loo = figures.get("held_out" if held_out else "loo", {}).get("values")
     fig, axes = plt.subplots(1, 3 if loo else 2, figsize=(18 if loo else 12, 4.8), dpi=120)
     left, right = axes[0], axes[-1]
     sizes = sorted({r["input_size"] for r in rows})
@@ -191,10 +193,12 @@ def plot(rows: list[dict[str, Any]], figures: dict[str, Any], path: Path, budget
             some = [r for r in rows if r["input_size"] == size and r["key"] in loo and not r.get("label")]
             mid.scatter([loo[r["key"]] for r in some], [r["finetuned_ap"] for r in some], c=colours[size], s=22,
                         label=f"input {size}")  # fmt: skip
-        c = figures["loo"]["all"]
-        mid.set_title(f"corrected (leave one out): tau {c['kendall_tau']:.2f} (p {c['kendall_p']:.2g}), "
+        c = figures["held_out" if held_out else "loo"]["all"]
+        how = "held out" if held_out else "leave one out"
+        mid.set_title(f"corrected ({how}): tau {c['kendall_tau']:.2f} (p {c['kendall_p']:.2g}), "
                       f"rho {c['spearman_rho']:.2f}")  # fmt: skip
-        mid.set_xlabel("predicted AP, corrected per input size by a fit on the other architectures")
+        fit_on = "other architectures (--correction)" if held_out else "the other architectures"
+        mid.set_xlabel(f"predicted AP, corrected per input size by a fit on {fit_on}")
         mid.set_ylabel("AP after the same fine-tune")
     timed = [r for r in rows if r.get("latency_ms")]
     for size in sizes:

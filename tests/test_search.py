@@ -365,6 +365,9 @@ def test_search_rank_end_to_end_resumes_from_its_cache(tiny, tmp_path, capsys) -
     assert rank.main([*args, "--correction", str(tmp_path / "c.json")]) == 0
     held = json.loads((tmp_path / "r/rank.json").read_text())["report"]["held_out"]
     assert held["all"]["n"] == 2 and held["correction"]["offsets"] == {"64": 0.25, "128": 0.5}
+    rows = json.loads((tmp_path / "r/rank.json").read_text())["rows"]
+    want = {r["key"]: 2.0 * r["predicted_ap"] + (0.25 if r["input_size"] == 64 else 0.5) for r in rows}
+    assert held["values"] == pytest.approx(want)  # the corrected predictions rank.png's middle panel plots
     assert "corrected by" in capsys.readouterr().out
     # another protocol in the same folder is refused
     with pytest.raises(SystemExit, match="another --output"):
