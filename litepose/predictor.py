@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import time
 import warnings
 from collections.abc import Sequence
@@ -198,7 +199,8 @@ class Predictor:
         precision: ``fp32``, ``bf16`` (OpenVINO on a CPU with AVX512-BF16 / AMX) or ``int8`` (a
             checkpoint is quantised on generated calibration images once, then cached); default:
             an exported file's own, else fp32. :attr:`runtime` says what runs.
-        threads: the backend's CPU threads (torch: the process's); default: the runtime's own.
+        threads: the backend's CPU threads (torch: the process's); default: the runtime's own. The
+            decoder's refine step splits over as many (default: every CPU), the same people.
         chain: post-processing (:data:`CHAINS`): ``"fast"`` (grouping at the network's
             1/2-resolution output, parabola sub-pixel offsets: the same AP on SynthPose, several
             times faster) or ``"original"`` (maps brought to the input size before grouping, as
@@ -263,6 +265,8 @@ class Predictor:
             "legacy": bool(legacy),
             "grouping_order": self.keypoints.grouping_order,
             "subpixel": "parabola" if chain == "fast" else "quarter",
+            # refine's searches on the network's cores too: the network is idle while it decodes
+            "threads": int(threads) if threads else (os.cpu_count() or 1),
         }
         self.timings = Timings()
 

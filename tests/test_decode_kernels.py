@@ -394,3 +394,49 @@ def test_numpy_merge_of_other_float_types_is_the_float32_merge(monkeypatch, dtyp
 def test_kernel_signatures_match_the_library(compiled):
     for name in _native._SIGNATURES:
         assert isinstance(_native.kernel(name), ctypes._CFuncPtr)
+
+
+def test_refine_split_over_threads_gives_the_same_people(compiled, monkeypatch):
+    """group(threads=N): refine's searches cut by whole joints over N threads at once (the kernel
+    releases the GIL): the same people bit for bit as one thread, on crowds with missing joints,
+    and the kernel really answers from more than one thread."""
+    import threading
+
+    real = G.kernel
+    seen: dict[str, set[int]] = {}
+
+    def spy(name):
+        fn = real(name)
+        if name != "litepose_refine_search_joints" or fn is None:
+            return fn
+
+        def call(*args):
+            seen.setdefault(name, set()).add(threading.get_ident())
+            return fn(*args)
+
+        return call
+
+    monkeypatch.setattr(G, "kernel", spy)
+    for seed, people in ((11, 30), (12, 5), (13, 1)):
+        maps = synthetic_maps(people, 128, 192, tag_dims=2, missing_per_person=6, tag_sep=0.6, seed=seed)
+        one = group(maps.heatmaps, maps.tags, threads=1)
+        assert len(seen.pop("litepose_refine_search_joints")) == 1
+        for n in (2, 3, 8):
+            many = group(maps.heatmaps, maps.tags, threads=n)
+            np.testing.assert_array_equal(many[0], one[0])
+            np.testing.assert_array_equal(many[1], one[1])
+        threads_used = seen.pop("litepose_refine_search_joints")
+        assert len(threads_used) >= 2 and threading.get_ident() in threads_used
+    unrefined = group(maps.heatmaps, maps.tags, refine=False)[0]
+    assert (one[0][..., 2] > 0).sum() > (unrefined[..., 2] > 0).sum()  # refine did fill joints
+
+
+def test_joint_chunks_cut_between_joints_in_balanced_ranges():
+    joint = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 5, 5], np.int64)
+    for parts in (1, 2, 3, 4, 6, 20):
+        chunks = G._joint_chunks(joint, parts)
+        assert chunks[0][0] == 0 and chunks[-1][1] == len(joint) and len(chunks) <= min(parts, 5)
+        assert all(b == c for (_, b), (c, _) in zip(chunks, chunks[1:]))  # contiguous
+        assert all(joint[a] != joint[a - 1] for a, _ in chunks[1:])  # never inside a joint
+    assert G._joint_chunks(joint, 2) == [(0, 5), (5, 12)]
+    assert G._joint_chunks(np.zeros(7, np.int64), 4) == [(0, 7)]
