@@ -440,3 +440,37 @@ def test_joint_chunks_cut_between_joints_in_balanced_ranges():
         assert all(joint[a] != joint[a - 1] for a, _ in chunks[1:])  # never inside a joint
     assert G._joint_chunks(joint, 2) == [(0, 5), (5, 12)]
     assert G._joint_chunks(np.zeros(7, np.int64), 4) == [(0, 7)]
+
+
+def test_merge_of_image_and_mirror_at_once_gives_the_same_maps(compiled, monkeypatch):
+    """merge_outputs(threads=2) with flip test: the image's and the mirror's kernel calls run at once,
+    on two threads, into the same bits as one after the other; a NaN still falls back whole."""
+    import threading
+
+    real = tt.kernel
+    seen: set[int] = set()
+
+    def spy(name):
+        fn = real(name)
+
+        def call(*args):
+            seen.add(threading.get_ident())
+            return fn(*args)
+
+        return call if name == "litepose_merge_up2" and fn is not None else fn
+
+    monkeypatch.setattr(tt, "kernel", spy)
+    rng = np.random.default_rng(9)
+    fi = keypoint_set_for(17).flip_index
+    for trial in range(6):
+        outputs = _merge_inputs(rng, trial, 1 + trial % 2, 17, 64, 96)
+        flipped = _merge_inputs(rng, trial + 7, 1 + trial % 2, 17, 64, 96)
+        if trial == 5:
+            flipped[0][0, 3, 2, 1] = np.nan
+        size = (256, 384) if trial % 3 == 2 else (128, 192)
+        one = tt.merge_outputs(outputs, 17, size, flipped, fi)
+        seen.clear()
+        two = tt.merge_outputs(outputs, 17, size, flipped, fi, threads=2)
+        assert len(seen) == 2 and threading.get_ident() in seen
+        for a, b in zip(one[0] + one[1], two[0] + two[1]):
+            np.testing.assert_array_equal(_bits(a), _bits(b), err_msg=f"trial {trial}")

@@ -35,16 +35,15 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from ..data.keypoints import keypoint_set_for
 from ._native import kernel
+from ._threads import MAX_THREADS, in_threads
 from .assignment import min_cost_assignment, wide_assignment
 
 __all__ = ["group", "find_peaks"]
@@ -657,16 +656,11 @@ def _search_dense(dj: np.ndarray, tj: np.ndarray, means: np.ndarray) -> np.ndarr
     return out
 
 
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-_POOL_WORKERS = 7  # helper threads at most (a call's own thread is the eighth)
-
-
 def _joint_chunks(joint: np.ndarray, parts: int) -> list[tuple[int, int]]:
     """``joint`` (sorted) cut into at most ``parts`` ranges of whole joints, of about equal length."""
     n = len(joint)
     starts = np.flatnonzero(np.diff(joint)) + 1 if n else np.zeros(0, np.int64)
-    parts = max(1, min(parts, len(starts) + 1, _POOL_WORKERS + 1))
+    parts = max(1, min(parts, len(starts) + 1, MAX_THREADS))
     cuts = [0]
     for i in range(1, parts):  # the joint start nearest to i/parts of the entries, past the last cut
         later = starts[starts > cuts[-1]]
@@ -674,20 +668,6 @@ def _joint_chunks(joint: np.ndarray, parts: int) -> list[tuple[int, int]]:
             break
         cuts.append(int(later[np.abs(later - i * n / parts).argmin()]))
     return [(a, b) for a, b in zip(cuts, cuts[1:] + [n]) if b > a] or [(0, n)]
-
-
-def _in_threads(work: Callable[[int, int], int], chunks: list[tuple[int, int]]) -> list[int]:
-    """``work(a, b)`` for each chunk: the first in the calling thread, the others on a shared pool
-    (compiled kernels release the GIL, so they run at once on separate cores)."""
-    global _POOL
-    if len(chunks) == 1:
-        return [work(*chunks[0])]
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(_POOL_WORKERS, thread_name_prefix="litepose-decode")
-    futures = [_POOL.submit(work, a, b) for a, b in chunks[1:]]
-    first = work(*chunks[0])
-    return [first, *(f.result() for f in futures)]
 
 
 def _search_all(
@@ -708,7 +688,7 @@ def _search_all(
             at = (m[a:].ctypes.data, j[a:].ctypes.data, b - a, out[a:].ctypes.data)
             return fn(det.ctypes.data, tags.ctypes.data, *strides, h, w, l_, *at)
 
-        if all(rc == 0 for rc in _in_threads(search, _joint_chunks(j, threads))):
+        if all(rc == 0 for rc in in_threads(lambda ab: search(*ab), _joint_chunks(j, threads))):
             return out
     starts = _run_starts(joint).tolist() + [len(joint)]
     found = []
@@ -778,9 +758,7 @@ def group(
         subpixel: the adjust step's offsets, ``"quarter"`` (the original's) or ``"parabola"``
             (module docstring, step 3).
         threads: refine's compiled searches split by joint over up to this many threads (the
-            same people). On the 2-core VM, the Predictor's decode of the reference frame with 2
-            against 1: 5.0 against 5.45 ms with flip test, 3.31 against 3.47 without (medians of
-            40 alternated runs).
+            same people; figures in docs/inference.md).
 
     Returns:
         ``keypoints`` (P, K, 3) float32 = (x, y, score) in heatmap pixels (pixel centres at

@@ -37,6 +37,7 @@ import numpy as np
 
 from ..preprocess import ResizeGeometry
 from ._native import kernel
+from ._threads import in_threads
 
 if TYPE_CHECKING:
     import torch
@@ -135,14 +136,17 @@ def merge_outputs(
     size: tuple[int, int],
     flipped: Sequence[Maps] | None = None,
     flip_index: Sequence[int] | None = None,
+    threads: int = 1,
 ) -> tuple[list[Maps], list[Maps]]:
     """One scale's outputs -> (heatmaps per flip, tags per flip), each (N, K, H, W) at ``size``
     = (height, width): the resized input's (the original chain) or the network's 1/2-resolution
-    output's (the fast chain). ``flipped`` are the outputs for the mirrored input."""
+    output's (the fast chain). ``flipped`` are the outputs for the mirrored input. ``threads`` > 1:
+    numpy outputs of the image and of its mirror are merged at once, by the compiled kernel (the
+    same maps)."""
     if flipped is not None and flip_index is None:
         raise ValueError("flip test needs the keypoint set's flip index")
     if not _is_tensor(outputs[0]):
-        return _merge_arrays(outputs, num_joints, size, flipped, flip_index)
+        return _merge_arrays(outputs, num_joints, size, flipped, flip_index, threads)
     k = num_joints
     hm, tag = _stage_average(outputs, k)
     heatmaps, tags = [hm], [tag]
@@ -168,6 +172,7 @@ def _merge_arrays(
     size: tuple[int, int],
     flipped: Sequence[np.ndarray] | None,
     flip_index: Sequence[int] | None,
+    threads: int = 1,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """:func:`merge_outputs` for numpy outputs: the same operations on the same values in the same
     order (so the same bits, the sign of a zero sum aside), written into one buffer laid out as
@@ -182,17 +187,20 @@ def _merge_arrays(
     final = tuple(size) == big
     n_img = outputs[0].shape[0]
     stage = np.empty((n_img, 2 * n_flip * k, *big), np.float32)
-    if not _merge_compiled(views, k, stage):
+    if not _merge_compiled(views, k, stage, threads):
         _merge_views(views, k, stage)
     merged = stage if final else _up(stage, size)
     parts = [merged[:, i : i + k] for i in range(0, merged.shape[1], k)]
     return parts[:n_flip], parts[n_flip:]
 
 
-def _merge_compiled(views: list[tuple[Sequence[np.ndarray], list[int] | None]], k: int, stage: np.ndarray) -> bool:
+def _merge_compiled(
+    views: list[tuple[Sequence[np.ndarray], list[int] | None]], k: int, stage: np.ndarray, threads: int = 1
+) -> bool:
     """:func:`_merge_views` in one compiled pass per plane (``litepose_merge_up2``: cv2.resize's
     bilinear 2x upsampling, bit for bit, fused with the average and the flip back) for the usual
-    pair of outputs: K heatmaps + K tags at half the size of K heatmaps. False (``stage`` left to
+    pair of outputs: K heatmaps + K tags at half the size of K heatmaps; one call per view, the
+    views at once with ``threads`` > 1 (disjoint parts of ``stage``). False (``stage`` left to
     :func:`_merge_views`) for other outputs, without the kernel, or when a value is not finite."""
     fn = kernel("litepose_merge_up2")
     if fn is None or not len(views[0][0][0]):
@@ -211,15 +219,18 @@ def _merge_compiled(views: list[tuple[Sequence[np.ndarray], list[int] | None]], 
             return False
         calls.append((np.ascontiguousarray(lo), np.ascontiguousarray(hi), perm, f))
     plane = hh * ww
-    for lo, hi, perm, f in calls:
-        rc = fn(
+
+    def merge(call: tuple[np.ndarray, np.ndarray, np.ndarray | None, int]) -> int:
+        lo, hi, perm, f = call
+        return fn(
             lo.ctypes.data, lo[0].size, hi.ctypes.data, hi[0].size, n_img, k, lo.shape[2], lo.shape[3],
             None if perm is None else perm.ctypes.data, perm is not None,
             stage.ctypes.data + 4 * f * k * plane, stage.ctypes.data + 4 * (n_flip + f) * k * plane, stage[0].size,
         )  # fmt: skip
-        if rc != 0:
-            return False
-    return True
+
+    if threads > 1:
+        return all(rc == 0 for rc in in_threads(merge, calls))
+    return all(merge(call) == 0 for call in calls)
 
 
 def _merge_views(views: list[tuple[Sequence[np.ndarray], list[int] | None]], k: int, stage: np.ndarray) -> None:

@@ -1,0 +1,36 @@
+"""One small thread pool for the decoder's compiled kernels, which release the GIL: independent
+pieces of one decode (refine's searches of different joints, the merge of the image and of its
+mirror) then run at once on separate cores, with the same results."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+__all__ = ["MAX_THREADS", "in_threads"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: threads one call uses at most: the caller's own and the pool's helpers
+MAX_THREADS = 8
+_POOL: ThreadPoolExecutor | None = None
+_LOCK = threading.Lock()
+
+
+def in_threads(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``[work(item) for item in items]``, the first item in the calling thread and the others at
+    the same time on a shared pool (created on first use); at most :data:`MAX_THREADS` items."""
+    global _POOL
+    if len(items) > MAX_THREADS:
+        raise ValueError(f"at most {MAX_THREADS} items at once, got {len(items)}")
+    if len(items) <= 1:
+        return [work(item) for item in items]
+    with _LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(MAX_THREADS - 1, thread_name_prefix="litepose-decode")
+    futures = [_POOL.submit(work, item) for item in items[1:]]
+    first = work(items[0])
+    return [first, *(f.result() for f in futures)]
