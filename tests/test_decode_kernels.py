@@ -474,3 +474,31 @@ def test_merge_of_image_and_mirror_at_once_gives_the_same_maps(compiled, monkeyp
         assert len(seen) == 2 and threading.get_ident() in seen
         for a, b in zip(one[0] + one[1], two[0] + two[1]):
             np.testing.assert_array_equal(_bits(a), _bits(b), err_msg=f"trial {trial}")
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_decodes_in_threads_without_hanging(compiled):
+    """The decoder's pool, used before a fork, is made again in the child (its threads are not
+    there): a child's split refine finishes with the parent's people."""
+    import os
+
+    maps = synthetic_maps(12, 96, 128, tag_dims=2, missing_per_person=5, seed=21)
+    want = group(maps.heatmaps, maps.tags, threads=2)[0]
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: exit code 0 when it decodes the same people
+        try:
+            same = np.array_equal(group(maps.heatmaps, maps.tags, threads=2)[0], want)
+            os.write(w, b"1" if same else b"0")
+        finally:
+            os._exit(0)
+    os.close(w)
+    import select
+
+    ready, _, _ = select.select([r], [], [], 60)
+    answer = os.read(r, 1) if ready else b""
+    os.close(r)
+    if not ready:  # hung: stop it
+        os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    assert answer == b"1"

@@ -4,6 +4,7 @@ mirror) then run at once on separate cores, with the same results."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,16 @@ R = TypeVar("R")
 MAX_THREADS = 8
 _POOL: ThreadPoolExecutor | None = None
 _LOCK = threading.Lock()
+
+
+def _forget_pool() -> None:
+    """In a forked child the pool's threads do not exist: a new pool is made on first use."""
+    global _POOL, _LOCK
+    _POOL, _LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def in_threads(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
