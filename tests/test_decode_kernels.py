@@ -397,9 +397,9 @@ def test_kernel_signatures_match_the_library(compiled):
 
 
 def test_refine_split_over_threads_gives_the_same_people(compiled, monkeypatch):
-    """group(threads=N): refine's searches cut by whole joints over N threads at once (the kernel
-    releases the GIL): the same people bit for bit as one thread, on crowds with missing joints,
-    and the kernel really answers from more than one thread."""
+    """group(threads=N): the peak search and refine's searches cut by whole joints over N threads at
+    once (the kernels release the GIL): the same people bit for bit as one thread, on crowds with
+    missing joints, and the kernels really answer from more than one thread."""
     import threading
 
     real = G.kernel
@@ -407,7 +407,7 @@ def test_refine_split_over_threads_gives_the_same_people(compiled, monkeypatch):
 
     def spy(name):
         fn = real(name)
-        if name != "litepose_refine_search_joints" or fn is None:
+        if name not in ("litepose_refine_search_joints", "litepose_peaks") or fn is None:
             return fn
 
         def call(*args):
@@ -419,14 +419,19 @@ def test_refine_split_over_threads_gives_the_same_people(compiled, monkeypatch):
     monkeypatch.setattr(G, "kernel", spy)
     for seed, people in ((11, 30), (12, 5), (13, 1)):
         maps = synthetic_maps(people, 128, 192, tag_dims=2, missing_per_person=6, tag_sep=0.6, seed=seed)
+        seen.clear()
         one = group(maps.heatmaps, maps.tags, threads=1)
-        assert len(seen.pop("litepose_refine_search_joints")) == 1
+        assert [len(seen.pop(k)) for k in ("litepose_peaks", "litepose_refine_search_joints")] == [1, 1]
         for n in (2, 3, 8):
             many = group(maps.heatmaps, maps.tags, threads=n)
             np.testing.assert_array_equal(many[0], one[0])
             np.testing.assert_array_equal(many[1], one[1])
-        threads_used = seen.pop("litepose_refine_search_joints")
-        assert len(threads_used) >= 2 and threading.get_ident() in threads_used
+        for k in ("litepose_peaks", "litepose_refine_search_joints"):
+            threads_used = seen.pop(k)
+            assert len(threads_used) >= 2 and threading.get_ident() in threads_used, k
+        for n in (1, 2, 5, 17, 40):  # the peaks themselves, in any number of joint ranges
+            for a, b in zip(G.find_peaks(maps.heatmaps, 0.1, 30, 5, n), G.find_peaks(maps.heatmaps, 0.1, 30)):
+                np.testing.assert_array_equal(a, b)
     unrefined = group(maps.heatmaps, maps.tags, refine=False)[0]
     assert (one[0][..., 2] > 0).sum() > (unrefined[..., 2] > 0).sum()  # refine did fill joints
 

@@ -173,25 +173,41 @@ def _candidates(
 
 
 def find_peaks(
-    heatmaps: np.ndarray, threshold: float, max_per_joint: int, nms_kernel: int = 5
+    heatmaps: np.ndarray, threshold: float, max_per_joint: int, nms_kernel: int = 5, threads: int = 1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Local maxima above ``threshold``, the ``max_per_joint`` strongest per joint.
 
     Equivalent to the original's ``maxpool(x) == x`` NMS followed by top-k and the threshold
     filter, but it only visits pixels above the threshold (and row-wise local maxima, or a
     separable max filter, when many pixels are above it). Returns ``(joint, y, x, value)``
-    sorted by joint, then value (descending), then raster position (ties).
+    sorted by joint, then value (descending), then raster position (ties). ``threads`` > 1: the
+    compiled search takes the joints in that many ranges at once (the same peaks).
     """
     k, h, w = heatmaps.shape
     flat = heatmaps.reshape(-1)
     fn = kernel("litepose_peaks")
     if fn is not None and flat.dtype == np.float32 and flat.flags.c_contiguous and max_per_joint >= 1:
-        room = min(k * max_per_joint, flat.size)  # the whole search compiled, top-k and order included
-        out = np.empty((3, room), np.int64), np.empty(room, np.float32)
-        ptrs = [out[0][i].ctypes.data for i in range(3)]
-        n = fn(flat.ctypes.data, k, h, w, threshold, nms_kernel, max_per_joint, *ptrs, out[1].ctypes.data)
-        if n >= 0:
-            return out[0][0, :n], out[0][1, :n], out[0][2, :n], out[1][:n]
+        hw = h * w
+
+        def search(joints: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
+            a, b = joints  # the whole search compiled for joints a..b, top-k and order included
+            room = min((b - a) * max_per_joint, (b - a) * hw)
+            out = np.empty((3, room), np.int64), np.empty(room, np.float32)
+            ptrs = [out[0][i].ctypes.data for i in range(3)]
+            n = fn(flat[a * hw :].ctypes.data, b - a, h, w, threshold, nms_kernel, max_per_joint, *ptrs,
+                   out[1].ctypes.data)  # fmt: skip
+            if n < 0:
+                return None
+            out[0][0, :n] += a
+            return out[0][:, :n], out[1][:n]
+
+        parts = max(1, min(int(threads), k, MAX_THREADS))
+        cuts = [round(i * k / parts) for i in range(parts + 1)]
+        found = in_threads(search, [(a, b) for a, b in zip(cuts, cuts[1:])])
+        if all(f is not None for f in found):
+            ids = found[0][0] if len(found) == 1 else np.concatenate([f[0] for f in found], axis=1)
+            val = found[0][1] if len(found) == 1 else np.concatenate([f[1] for f in found])
+            return ids[0], ids[1], ids[2], val
     idx, near_done, far_done = _candidates(heatmaps, flat, threshold, nms_kernel)
     val = flat[idx]
     hw = h * w
@@ -757,8 +773,8 @@ def group(
         grouping_order: order of joint types; default: the keypoint set for K.
         subpixel: the adjust step's offsets, ``"quarter"`` (the original's) or ``"parabola"``
             (module docstring, step 3).
-        threads: refine's compiled searches split by joint over up to this many threads (the
-            same people; figures in docs/inference.md).
+        threads: the compiled peak search and refine's searches split by joint over up to this
+            many threads (the same people; figures in docs/inference.md).
 
     Returns:
         ``keypoints`` (P, K, 3) float32 = (x, y, score) in heatmap pixels (pixel centres at
@@ -793,7 +809,8 @@ def group(
         if sorted(order) != list(range(k_)):
             raise ValueError(f"grouping_order must be a permutation of 0..{k_ - 1}, got {list(order)}")
 
-    joint, y, x, val = find_peaks(det, detection_threshold, max_people, nms_kernel)
+    threads = max(1, int(threads))
+    joint, y, x, val = find_peaks(det, detection_threshold, max_people, nms_kernel, threads)
     cand_tags = np.ascontiguousarray(tag[joint, y, x])  # any strides of `tag`, no copy of the map
     bounds = np.searchsorted(joint, np.arange(k_ + 1)).tolist()
     vals = val.astype(np.float64)
@@ -820,5 +837,5 @@ def group(
         keep = np.argsort(-scores, kind="stable")[:max_people]
         kpts, scores = kpts[keep], scores[keep]
     if refine and len(kpts):
-        _refine(det, tag, kpts, subpixel, max(1, int(threads)))
+        _refine(det, tag, kpts, subpixel, threads)
     return kpts, scores.astype(np.float32)
