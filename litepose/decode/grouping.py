@@ -26,9 +26,9 @@ grow with the image area; step 5 scans one heatmap per missing joint.
 The peak window test, step 2 (all joint types in one call; SciPy's solver, for matrices wider
 than 30 columns, called back from Python) and refine's search run compiled where the kernel
 library is available (:mod:`litepose.decode._native`), with the same operations, so the same
-people; the Python versions here run otherwise. With ``threads`` > 1, refine's compiled searches
-run split by joint over that many threads (the kernel releases the GIL; each joint's search is
-independent, so the people are the same).
+people; the Python versions here run otherwise. With ``threads`` > 1, the compiled peak search
+and refine's searches run split by joint over that many threads (the kernels release the GIL;
+each joint's search is independent, so the people are the same).
 """
 
 from __future__ import annotations
