@@ -447,9 +447,10 @@ def test_joint_chunks_cut_between_joints_in_balanced_ranges():
     assert G._joint_chunks(np.zeros(7, np.int64), 4) == [(0, 7)]
 
 
-def test_merge_of_image_and_mirror_at_once_gives_the_same_maps(compiled, monkeypatch):
-    """merge_outputs(threads=2) with flip test: the image's and the mirror's kernel calls run at once,
-    on two threads, into the same bits as one after the other; a NaN still falls back whole."""
+def test_merge_in_threads_gives_the_same_maps(compiled, monkeypatch):
+    """merge_outputs(threads=N): the image's and the mirror's kernel calls, and ranges of joints
+    within each, run at once on several threads, into the same bits as one call after the other,
+    with flip test or not; a NaN still falls back whole."""
     import threading
 
     real = tt.kernel
@@ -473,12 +474,14 @@ def test_merge_of_image_and_mirror_at_once_gives_the_same_maps(compiled, monkeyp
         if trial == 5:
             flipped[0][0, 3, 2, 1] = np.nan
         size = (256, 384) if trial % 3 == 2 else (128, 192)
-        one = tt.merge_outputs(outputs, 17, size, flipped, fi)
-        seen.clear()
-        two = tt.merge_outputs(outputs, 17, size, flipped, fi, threads=2)
-        assert len(seen) == 2 and threading.get_ident() in seen
-        for a, b in zip(one[0] + one[1], two[0] + two[1]):
-            np.testing.assert_array_equal(_bits(a), _bits(b), err_msg=f"trial {trial}")
+        for mirror in (flipped, None):
+            one = tt.merge_outputs(outputs, 17, size, mirror, fi)
+            for n in (2, 3, 8, 64):
+                seen.clear()
+                many = tt.merge_outputs(outputs, 17, size, mirror, fi, threads=n)
+                assert len(seen) >= 2 and threading.get_ident() in seen
+                for a, b in zip(one[0] + one[1], many[0] + many[1]):
+                    np.testing.assert_array_equal(_bits(a), _bits(b), err_msg=f"trial {trial}, {n} threads")
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")

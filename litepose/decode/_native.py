@@ -19,7 +19,7 @@ _SIGNATURES = {
     "litepose_refine_search_joints": [_P, _P, _I64, _I64, _I64, _I64, _I, _I, _I, _P, _P, _I, _P],
     "litepose_tag_sq": [_P, _P, _I64, _I64, _I64, _I, _P, _P],
     "litepose_peaks": [_P, _I, _I, _I, ctypes.c_float, _I, _I64, _P, _P, _P, _P],
-    "litepose_merge_up2": [_P, _I64, _P, _I64, _I, _I, _I, _I, _P, _I, _P, _P, _I64],
+    "litepose_merge_up2": [_P, _I64, _P, _I64, _I, _I, _I, _I, _I, _P, _I, _P, _P, _I64],
     "litepose_up2": [_P, _I64, _I, _I, _P],
     "litepose_group_people": [_P, _P, _I, _P, _I, _P, ctypes.c_double, *[_P] * 8],
     "litepose_peak_neighbours": [_P, _I, _I, _P, _P, _P, _I64, ctypes.c_float, _P],

@@ -37,7 +37,7 @@ import numpy as np
 
 from ..preprocess import ResizeGeometry
 from ._native import kernel
-from ._threads import in_threads
+from ._threads import MAX_THREADS, in_threads
 
 if TYPE_CHECKING:
     import torch
@@ -199,13 +199,17 @@ def _merge_compiled(
 ) -> bool:
     """:func:`_merge_views` in one compiled pass per plane (``litepose_merge_up2``: cv2.resize's
     bilinear 2x upsampling, bit for bit, fused with the average and the flip back) for the usual
-    pair of outputs: K heatmaps + K tags at half the size of K heatmaps; one call per view, the
-    views at once with ``threads`` > 1 (disjoint parts of ``stage``). False (``stage`` left to
-    :func:`_merge_views`) for other outputs, without the kernel, or when a value is not finite."""
+    pair of outputs: K heatmaps + K tags at half the size of K heatmaps. With ``threads`` > 1 the
+    views (image, mirror), and ranges of joints within each, run at once (disjoint parts of
+    ``stage``). False (``stage`` left to :func:`_merge_views`) for other outputs, without the
+    kernel, or when a value is not finite."""
     fn = kernel("litepose_merge_up2")
     if fn is None or not len(views[0][0][0]):
         return False
     n_img, n_flip, (hh, ww) = stage.shape[0], len(views), stage.shape[2:]
+    plane = hh * ww
+    ranges = max(1, min(min(threads, MAX_THREADS) // n_flip, k))  # joint ranges per view
+    cuts = [round(i * k / ranges) for i in range(ranges + 1)]
     calls = []
     for f, (outs, fi) in enumerate(views):
         if len(outs) != 2:
@@ -214,18 +218,18 @@ def _merge_compiled(
         ok = lo.dtype == hi.dtype == np.float32 and lo.ndim == hi.ndim == 4 and len(lo) == len(hi) == n_img
         if not ok or lo.shape[1] < 2 * k or hi.shape[1] < k or (2 * lo.shape[2], 2 * lo.shape[3]) != (hh, ww):
             return False
-        perm = None if fi is None else np.asarray(fi, np.int64)
-        if perm is not None and (perm.shape != (k,) or perm.min() < 0 or perm.max() >= k):
+        perm = np.arange(k, dtype=np.int64) if fi is None else np.asarray(fi, np.int64)
+        if perm.shape != (k,) or perm.min() < 0 or perm.max() >= k:
             return False
-        calls.append((np.ascontiguousarray(lo), np.ascontiguousarray(hi), perm, f))
-    plane = hh * ww
+        lo, hi = np.ascontiguousarray(lo), np.ascontiguousarray(hi)
+        calls += [(lo, hi, perm[a:b], fi is not None, f * k + a, (n_flip + f) * k + a) for a, b in zip(cuts, cuts[1:])]
 
-    def merge(call: tuple[np.ndarray, np.ndarray, np.ndarray | None, int]) -> int:
-        lo, hi, perm, f = call
+    def merge(call: tuple[np.ndarray, np.ndarray, np.ndarray, bool, int, int]) -> int:
+        lo, hi, perm, mirror, hm_at, tag_at = call  # output joints hm_at.. and tag_at.. of stage
         return fn(
-            lo.ctypes.data, lo[0].size, hi.ctypes.data, hi[0].size, n_img, k, lo.shape[2], lo.shape[3],
-            None if perm is None else perm.ctypes.data, perm is not None,
-            stage.ctypes.data + 4 * f * k * plane, stage.ctypes.data + 4 * (n_flip + f) * k * plane, stage[0].size,
+            lo.ctypes.data, lo[0].size, hi.ctypes.data, hi[0].size, n_img, len(perm), k, lo.shape[2], lo.shape[3],
+            perm.ctypes.data, mirror, stage.ctypes.data + 4 * hm_at * plane, stage.ctypes.data + 4 * tag_at * plane,
+            stage[0].size,
         )  # fmt: skip
 
     if threads > 1:

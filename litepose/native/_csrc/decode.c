@@ -668,14 +668,16 @@ static int up2_plane(const float *s, int h, int w, const float *add, int mirror,
     return odd;
 }
 
-/* For n images: low (n, *, h, w) holds K heatmaps then K tags (image stride low_img elements),
- * high (n, *, 2h, 2w) K heatmaps first (image stride high_img). Output joint j takes source joint
- * perm[j] (perm NULL: j): hm plane j = (up2(low heatmap) + high heatmap) / 2, tag plane j =
- * up2(low tag), mirrored when asked; the planes of image i at hm / tag + i * out_img.
+/* For n images: low (n, *, h, w) holds heatmaps from channel 0 and tags from channel tag_at (image
+ * stride low_img elements), high (n, *, 2h, 2w) heatmaps from channel 0 (image stride high_img).
+ * Output joint j (0 <= j < k) takes source joint perm[j] (perm NULL: j): hm plane j =
+ * (up2(low heatmap) + high heatmap) / 2, tag plane j = up2(low tag), mirrored when asked; the
+ * planes of image i at hm / tag + i * out_img. (A range of joints: perm and hm / tag moved to it.)
  * Returns 0; 1 when an output is not finite or h or w is 1 (the caller then merges with cv2, which
  * takes another path for a single row or column); -1 without memory. */
-int litepose_merge_up2(const float *low, int64_t low_img, const float *high, int64_t high_img, int n, int k, int h,
-                       int w, const int64_t *perm, int mirror, float *hm, float *tag, int64_t out_img) {
+int litepose_merge_up2(const float *low, int64_t low_img, const float *high, int64_t high_img, int n, int k,
+                       int tag_at, int h, int w, const int64_t *perm, int mirror, float *hm, float *tag,
+                       int64_t out_img) {
     if (h < 2 || w < 2) return 1;
     float *buf = malloc(3 * 2 * (size_t)w * sizeof(float));
     if (!buf) return -1;
@@ -686,7 +688,7 @@ int litepose_merge_up2(const float *low, int64_t low_img, const float *high, int
         for (int j = 0; j < k && !odd; j++) {
             int64_t c = perm ? perm[j] : j;
             odd |= up2_plane(lo + c * hw, h, w, hi + c * HW, mirror, hm + i * out_img + j * HW, buf);
-            odd |= up2_plane(lo + (k + c) * hw, h, w, NULL, mirror, tag + i * out_img + j * HW, buf);
+            odd |= up2_plane(lo + (tag_at + c) * hw, h, w, NULL, mirror, tag + i * out_img + j * HW, buf);
         }
     }
     free(buf);
