@@ -141,8 +141,8 @@ def merge_outputs(
     """One scale's outputs -> (heatmaps per flip, tags per flip), each (N, K, H, W) at ``size``
     = (height, width): the resized input's (the original chain) or the network's 1/2-resolution
     output's (the fast chain). ``flipped`` are the outputs for the mirrored input. ``threads`` > 1:
-    numpy outputs of the image and of its mirror are merged at once, by the compiled kernel (the
-    same maps)."""
+    numpy outputs are merged by the compiled kernel in that many pieces at once (the image and its
+    mirror, ranges of joints; the same maps)."""
     if flipped is not None and flip_index is None:
         raise ValueError("flip test needs the keypoint set's flip index")
     if not _is_tensor(outputs[0]):
