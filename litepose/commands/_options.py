@@ -182,7 +182,8 @@ SHARED: dict[str, dict[str, Any]] = {
         "metavar": "N",
         "type": int,
         "help": "CPU threads for the network's runtime (torch, ONNX Runtime, OpenVINO; default: the runtime's own; "
-        "1 is often fastest on a busy machine)",
+        "1 is often fastest on a busy machine) and for the decoder's merge, peak search and refine (default: "
+        "every CPU)",
         "predictor": "threads",
     },
     "--track": {
