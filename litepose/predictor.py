@@ -200,7 +200,7 @@ class Predictor:
             checkpoint is quantised on generated calibration images once, then cached); default:
             an exported file's own, else fp32. :attr:`runtime` says what runs.
         threads: the backend's CPU threads (torch: the process's); default: the runtime's own. The
-            decoder's merge and refine split over as many (default: every CPU), the same people.
+            decoder's merge, peak search and refine split over as many (default: every CPU), the same people.
         chain: post-processing (:data:`CHAINS`): ``"fast"`` (grouping at the network's
             1/2-resolution output, parabola sub-pixel offsets: the same AP on SynthPose, several
             times faster) or ``"original"`` (maps brought to the input size before grouping, as
@@ -265,7 +265,7 @@ class Predictor:
             "legacy": bool(legacy),
             "grouping_order": self.keypoints.grouping_order,
             "subpixel": "parabola" if chain == "fast" else "quarter",
-            # the merge and refine's searches on the network's cores too: they are idle while it decodes
+            # the decoder's kernels on the network's cores too: they are idle while it decodes
             "threads": int(threads) if threads else (os.cpu_count() or 1),
         }
         self.timings = Timings()

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-__all__ = ["MAX_THREADS", "in_threads"]
+__all__ = ["MAX_THREADS", "even_ranges", "in_threads"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -45,3 +45,11 @@ def in_threads(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
     futures = [_POOL.submit(work, item) for item in items[1:]]
     first = work(items[0])
     return [first, *(f.result() for f in futures)]
+
+
+def even_ranges(n: int, parts: int) -> list[tuple[int, int]]:
+    """``range(n)`` cut into ``parts`` contiguous ``(start, stop)`` ranges of about equal length
+    (at least one, at most ``n`` and :data:`MAX_THREADS`)."""
+    parts = max(1, min(parts, n, MAX_THREADS))
+    cuts = [round(i * n / parts) for i in range(parts + 1)]
+    return list(zip(cuts, cuts[1:]))

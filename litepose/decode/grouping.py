@@ -43,7 +43,7 @@ import numpy as np
 
 from ..data.keypoints import keypoint_set_for
 from ._native import kernel
-from ._threads import MAX_THREADS, in_threads
+from ._threads import MAX_THREADS, even_ranges, in_threads
 from .assignment import min_cost_assignment, wide_assignment
 
 __all__ = ["group", "find_peaks"]
@@ -201,9 +201,7 @@ def find_peaks(
             out[0][0, :n] += a
             return out[0][:, :n], out[1][:n]
 
-        parts = max(1, min(int(threads), k, MAX_THREADS))
-        cuts = [round(i * k / parts) for i in range(parts + 1)]
-        found = in_threads(search, [(a, b) for a, b in zip(cuts, cuts[1:])])
+        found = in_threads(search, even_ranges(k, int(threads)))
         if all(f is not None for f in found):
             ids = found[0][0] if len(found) == 1 else np.concatenate([f[0] for f in found], axis=1)
             val = found[0][1] if len(found) == 1 else np.concatenate([f[1] for f in found])
@@ -700,11 +698,12 @@ def _search_all(
         out = np.empty(len(m), np.int64)
         strides = tuple(s // 4 for s in tags.strides)
 
-        def search(a: int, b: int) -> int:  # entries a..b (whole joints): one kernel call, into out[a:b]
+        def search(entries: tuple[int, int]) -> int:  # entries a..b (whole joints): one call, into out[a:b]
+            a, b = entries
             at = (m[a:].ctypes.data, j[a:].ctypes.data, b - a, out[a:].ctypes.data)
             return fn(det.ctypes.data, tags.ctypes.data, *strides, h, w, l_, *at)
 
-        if all(rc == 0 for rc in in_threads(lambda ab: search(*ab), _joint_chunks(j, threads))):
+        if all(rc == 0 for rc in in_threads(search, _joint_chunks(j, threads))):
             return out
     starts = _run_starts(joint).tolist() + [len(joint)]
     found = []

@@ -37,7 +37,7 @@ import numpy as np
 
 from ..preprocess import ResizeGeometry
 from ._native import kernel
-from ._threads import MAX_THREADS, in_threads
+from ._threads import MAX_THREADS, even_ranges, in_threads
 
 if TYPE_CHECKING:
     import torch
@@ -208,8 +208,7 @@ def _merge_compiled(
         return False
     n_img, n_flip, (hh, ww) = stage.shape[0], len(views), stage.shape[2:]
     plane = hh * ww
-    ranges = max(1, min(min(threads, MAX_THREADS) // n_flip, k))  # joint ranges per view
-    cuts = [round(i * k / ranges) for i in range(ranges + 1)]
+    ranges = even_ranges(k, min(threads, MAX_THREADS) // n_flip)  # joint ranges per view
     calls = []
     for f, (outs, fi) in enumerate(views):
         if len(outs) != 2:
@@ -222,7 +221,7 @@ def _merge_compiled(
         if perm.shape != (k,) or perm.min() < 0 or perm.max() >= k:
             return False
         lo, hi = np.ascontiguousarray(lo), np.ascontiguousarray(hi)
-        calls += [(lo, hi, perm[a:b], fi is not None, f * k + a, (n_flip + f) * k + a) for a, b in zip(cuts, cuts[1:])]
+        calls += [(lo, hi, perm[a:b], fi is not None, f * k + a, (n_flip + f) * k + a) for a, b in ranges]
 
     def merge(call: tuple[np.ndarray, np.ndarray, np.ndarray, bool, int, int]) -> int:
         lo, hi, perm, mirror, hm_at, tag_at = call  # output joints hm_at.. and tag_at.. of stage
